@@ -1,0 +1,124 @@
+"""``create_app()``: the FastAPI application of the reference backend."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import func, select
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .body_limit import BodySizeLimit
+from .config import Settings
+from .errors import ApiError
+from .events import LocalBus
+from .metrics import Metrics
+from .models import Batch, Row
+from .provider import build_provider
+from .queue import WorkerPool, WorkQueue, new_worker_id
+from .routes import auth, batches, downloads, health
+from .security import TokenSigner
+from .state import AppState
+from .states import RowStatus
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+UPLOAD_PATH = "/api/v1/batch/upload"
+MAX_ATTEMPTS = 3
+
+
+def _store_snapshot(store: Store):  # type: ignore[no-untyped-def]
+    def snapshot() -> tuple[dict[str, int], int]:
+        with store.read() as session:
+            by_status = dict(session.execute(select(Batch.status, func.count()).group_by(Batch.status)).all())
+            depth = session.scalar(select(func.count()).where(Row.status == RowStatus.PENDING.value)) or 0
+        return by_status, depth
+
+    return snapshot
+
+
+def build_state(settings: Settings) -> AppState:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(settings.sqlalchemy_url)
+    store.create_schema()
+    metrics = Metrics()
+    metrics.watch_store(_store_snapshot(store))
+    bus = LocalBus()
+    queue = WorkQueue(
+        store,
+        worker_id=new_worker_id(),
+        chunk_size=settings.provider_batch_size,
+        lease_seconds=settings.lease_seconds,
+        max_attempts=MAX_ATTEMPTS,
+    )
+    provider = build_provider(
+        latency_ms=settings.provider_latency_ms,
+        failure_rate=settings.provider_failure_rate,
+        seed=settings.provider_seed,
+    )
+    pool = WorkerPool(queue, provider, bus, metrics, concurrency=settings.worker_concurrency)
+    signer = TokenSigner(settings.signing_key(), settings.token_ttl_seconds)
+    return AppState(settings=settings, store=store, bus=bus, metrics=metrics, signer=signer, pool=pool)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        first = problems[0] if problems else {"field": "?", "message": "invalid"}
+        message = f"{first['field']}: {first['message']}"
+        body = {"error": {"code": "validation_error", "message": message, "details": {"errors": problems}}}
+        return JSONResponse(body, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        body = {"error": {"code": code, "message": str(exc.detail), "details": {}}}
+        return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        body = {"error": {"code": "internal_error", "message": "The server failed; see its log.", "details": {}}}
+        return JSONResponse(body, status_code=500)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    state = build_state(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        state.bus.bind(asyncio.get_running_loop())
+        released = await asyncio.to_thread(state.pool.queue.release_orphans)
+        if released:
+            log.info("put %d rows left running by the last process back in the queue", released)
+        await state.pool.start()
+        try:
+            yield
+        finally:
+            await state.pool.stop()
+            state.store.dispose()
+
+    app = FastAPI(title="batchqa reference backend", version="0.1.0", lifespan=lifespan)
+    app.state.batchqa = state
+    _install_error_handlers(app)
+    app.add_middleware(
+        BodySizeLimit,
+        path=UPLOAD_PATH,
+        limit=settings.max_upload_bytes + batches.MULTIPART_OVERHEAD,
+        file_limit=settings.max_upload_bytes,
+    )
+    for router in (auth.router, batches.router, downloads.router, health.router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,205 @@
+"""Batch operations shared by the routes and the worker pool: create, view, act, record events."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from .errors import NotFound
+from .ingest import ParsedTable
+from .models import Batch, Event, Row, utcnow
+from .states import ACTION_TARGET, BatchStatus, RowStatus, check_transition, final_status
+
+TERMINAL_EVENT_TYPES = {
+    BatchStatus.COMPLETED: "completed",
+    BatchStatus.COMPLETED_WITH_ERRORS: "completed",
+    BatchStatus.FAILED: "error",
+    BatchStatus.CANCELLED: "status",
+}
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:  # SQLite hands back naive datetimes; they were written as UTC.
+        moment = moment.replace(tzinfo=UTC)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def eta_seconds(batch: Batch, now: datetime | None = None) -> float | None:
+    """Remaining rows divided by the rate seen since the current running period began."""
+    status = BatchStatus(batch.status)
+    if status.is_terminal:
+        return 0.0
+    if status is not BatchStatus.RUNNING or batch.run_started_at is None:
+        return None
+    done_in_run = batch.processed - batch.run_base_processed
+    if done_in_run <= 0:
+        return None
+    elapsed = ((now or utcnow()) - _aware(batch.run_started_at)).total_seconds()
+    remaining = batch.total - batch.processed - batch.cancelled
+    if elapsed <= 0:
+        return None
+    return round(remaining * elapsed / done_in_run, 1)
+
+
+def status_view(batch: Batch) -> dict[str, Any]:
+    return {
+        "batch_id": batch.id,
+        "status": batch.status,
+        "filename": batch.filename,
+        "total": batch.total,
+        "processed": batch.processed,
+        "succeeded": batch.succeeded,
+        "failed": batch.failed,
+        "cancelled": batch.cancelled,
+        "percent": round(100.0 * batch.processed / batch.total, 1) if batch.total else 0.0,
+        "eta_seconds": eta_seconds(batch),
+        "seq": batch.seq,
+        "created_at": _iso(batch.created_at),
+        "started_at": _iso(batch.started_at),
+        "finished_at": _iso(batch.finished_at),
+        "updated_at": _iso(batch.updated_at),
+    }
+
+
+def record_event(session: Session, batch: Batch, event_type: str) -> dict[str, Any]:
+    """Bump the batch's sequence and store an event carrying its current view."""
+    batch.seq += 1
+    batch.updated_at = utcnow()
+    payload = status_view(batch)
+    message = {"type": event_type, **payload}
+    session.add(Event(batch_id=batch.id, seq=batch.seq, type=event_type, payload=message))
+    return message
+
+
+def _find_column(columns: list[str], name: str) -> str | None:
+    for column in columns:
+        if column.strip().lower() == name:
+            return column
+    return None
+
+
+def create_batch(session: Session, *, user_id: int, table: ParsedTable, filename: str | None) -> Batch:
+    category_column = _find_column(table.columns, "category")
+    batch = Batch(
+        id=uuid.uuid4().hex,
+        user_id=user_id,
+        filename=filename,
+        source_format=table.source_format,
+        columns=list(table.columns),
+        prompt_column=table.prompt_column,
+        category_column=category_column,
+        status=BatchStatus.QUEUED.value,
+        total=len(table.rows),
+        succeeded=0,
+        failed=0,
+        cancelled=0,
+        seq=0,
+        run_base_processed=0,
+        last_claimed_at=0.0,
+    )
+    session.add(batch)
+    session.flush()
+    session.execute(
+        Row.__table__.insert(),
+        [
+            {
+                "batch_id": batch.id,
+                "row_number": number,
+                "fields": fields,
+                "prompt": fields[table.prompt_column],
+                "category": fields.get(category_column) if category_column else None,
+                "status": RowStatus.PENDING.value,
+                "attempts": 0,
+            }
+            for number, fields in enumerate(table.rows, start=1)
+        ],
+    )
+    record_event(session, batch, "status")
+    return batch
+
+
+def get_owned_batch(session: Session, batch_id: str, user_id: int, *, lock: bool = False) -> Batch:
+    """The batch if this user owns it; another user's batch is as missing as a nonexistent one."""
+    query = select(Batch).where(Batch.id == batch_id, Batch.user_id == user_id)
+    if lock:
+        query = query.with_for_update()
+    batch = session.scalars(query).first()
+    if batch is None:
+        raise NotFound(f"Batch {batch_id} was not found.", code="batch_not_found", batch_id=batch_id)
+    return batch
+
+
+def list_batches(session: Session, user_id: int) -> list[Batch]:
+    query = select(Batch).where(Batch.user_id == user_id).order_by(Batch.created_at.desc(), Batch.id)
+    return list(session.scalars(query))
+
+
+def set_status(session: Session, batch: Batch, target: BatchStatus, *, action: str | None = None) -> dict[str, Any]:
+    """Move a batch to ``target`` (checked against the transition table) and record the event."""
+    check_transition(BatchStatus(batch.status), target, action=action)
+    now = utcnow()
+    batch.status = target.value
+    if target is BatchStatus.RUNNING:
+        batch.started_at = batch.started_at or now
+        batch.run_started_at = now
+        batch.run_base_processed = batch.processed
+    else:
+        batch.run_started_at = None
+    if target.is_terminal:
+        batch.finished_at = now
+    elif target is BatchStatus.QUEUED:
+        batch.finished_at = None
+    return record_event(session, batch, TERMINAL_EVENT_TYPES.get(target, "status"))
+
+
+def apply_action(session: Session, batch: Batch, action: str) -> list[dict[str, Any]]:
+    """Pause, resume, cancel or retry; returns the events it recorded, for publishing."""
+    target = ACTION_TARGET[action]
+    current = BatchStatus(batch.status)
+    if action == "resume" and current is BatchStatus.PAUSED and batch.started_at is None:
+        target = BatchStatus.QUEUED  # paused before any row ran: back in the queue, not "running"
+    check_transition(current, target, action=action)
+    if action == "cancel":
+        result = session.execute(
+            update(Row)
+            .where(Row.batch_id == batch.id, Row.status == RowStatus.PENDING.value)
+            .values(status=RowStatus.CANCELLED.value)
+        )
+        batch.cancelled += result.rowcount
+    elif action == "retry":
+        result = session.execute(
+            update(Row)
+            .where(Row.batch_id == batch.id, Row.status == RowStatus.FAILED.value)
+            .values(status=RowStatus.PENDING.value, error=None, enhanced_prompt=None, techniques=None)
+        )
+        batch.failed -= result.rowcount
+    events = [set_status(session, batch, target, action=action)]
+    if action == "resume":
+        events.extend(finish_if_done(session, batch))
+    return events
+
+
+def rows_in_flight(session: Session, batch_id: str) -> int:
+    query = select(func.count()).where(Row.batch_id == batch_id, Row.status == RowStatus.RUNNING.value)
+    return session.scalar(query) or 0
+
+
+def finish_if_done(session: Session, batch: Batch) -> list[dict[str, Any]]:
+    """Close a batch whose every row is settled; a cancelled batch stays cancelled."""
+    status = BatchStatus(batch.status)
+    if status.is_terminal or batch.processed + batch.cancelled < batch.total:
+        return []
+    if rows_in_flight(session, batch.id):
+        return []
+    target = final_status(total=batch.total, succeeded=batch.succeeded, failed=batch.failed)
+    return [set_status(session, batch, target)]

@@ -1,0 +1,61 @@
+"""Settings of the reference backend, read from ``BATCHQA_*`` environment variables."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Embedded defaults: one process, SQLite and local files under ``data_dir``; nothing to set up."""
+
+    model_config = SettingsConfigDict(env_prefix="BATCHQA_", extra="ignore")
+
+    data_dir: Path = Field(default=Path(".batchqa-data"), description="Where SQLite, uploads and keys live.")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in data_dir.")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = Field(default=None, description="Base URL used in links; default from host/port.")
+
+    secret_key: str | None = Field(default=None, description="Token signing key; default: generated once.")
+    token_ttl_seconds: int = 12 * 3600
+    registration_open: bool = True
+    cookie_secure: bool = False
+
+    max_prompts: int = 1000
+    max_upload_bytes: int = 10 * 1024 * 1024
+    max_prompt_chars: int = 32_000
+
+    provider_latency_ms: float = 0.0
+    provider_batch_size: int = 10
+    provider_failure_rate: float = 0.0
+    provider_seed: int = 0
+    worker_concurrency: int = 10
+    lease_seconds: float = 60.0
+
+    log_level: str = "INFO"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'batchqa.sqlite3').resolve()}"
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+    def signing_key(self) -> str:
+        """The configured key, else one generated on first use and kept in the data dir.
+
+        Keeping it on disk means a restarted server still honours the tokens it issued.
+        """
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()

@@ -1,0 +1,66 @@
+"""Typed API errors, rendered as ``{"error": {"code", "message", "details"}}`` by one handler."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ApiError(Exception):
+    """An error the client caused or must hear about; ``status`` is the HTTP status to answer with."""
+
+    status: int = 400
+    code: str = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None, **details: Any):
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+        self.details = details
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+class BadRequest(ApiError):
+    status = 400
+    code = "bad_request"
+
+
+class Unauthorized(ApiError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(ApiError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(ApiError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(ApiError):
+    status = 409
+    code = "conflict"
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+    code = "file_too_large"
+
+
+class UnsupportedMediaType(ApiError):
+    status = 415
+    code = "unsupported_file_type"
+
+
+class InvalidContent(ApiError):
+    """The file arrived whole but its content breaks a rule (format, encoding, limits, columns)."""
+
+    status = 422
+    code = "invalid_content"

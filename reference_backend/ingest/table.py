@@ -1,0 +1,207 @@
+"""The header and row rules every format shares, and the ``ParsedTable`` they produce.
+
+Policies, the same for every format:
+
+- A record whose cells are all empty or whitespace is skipped: it is not a prompt, is not counted against
+  the limit and gets no row number. Row numbers (``details.row``) count the remaining records from 1,
+  header excluded, exactly as the download's ``row_number`` does. Records past ``max_prompts`` are only
+  counted, so ``too_many_prompts`` can report the total.
+- A record with fewer cells than the header is padded with ``""`` (a format decides what too many means).
+- A column with a blank header and no value in any record is dropped; one that holds values keeps its
+  blank name (two such columns are a ``duplicate_column``).
+- Column names are compared after stripping whitespace and BOMs, case-insensitively: that is how the
+  prompt column is found, and how duplicates and reserved names are recognised.
+- Values keep their exact text; the prompt is stripped only to decide whether it is empty.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from ..errors import InvalidContent
+from .limits import IngestLimits
+
+PROMPT_COLUMN = "prompt"
+RESERVED_COLUMNS: tuple[str, ...] = ("row_number", "enhanced_prompt", "techniques", "row_status", "row_error")
+EMPTY_PROMPT_ROWS_SHOWN = 20
+
+# C0 controls except tab, LF and CR.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+@dataclass(frozen=True)
+class ParsedTable:
+    columns: list[str]
+    prompt_column: str
+    rows: list[dict[str, str]]
+    source_format: str
+
+
+class RawRecord(NamedTuple):
+    """One input record before the shared rules: its cells in header order and where it sits in the file."""
+
+    cells: list[str]
+    where: Mapping[str, int]
+
+
+def normalise_name(name: str) -> str:
+    return name.replace("\ufeff", "").strip().casefold()
+
+
+def is_blank(value: str) -> bool:
+    # "\x1c".isspace() is True; a cell of control characters must reach the character check, not vanish.
+    return not value.strip() and not _CONTROL.search(value)
+
+
+def invalid(code: str, message: str, **details: object) -> InvalidContent:
+    return InvalidContent(message, code=code, **details)
+
+
+def describe(row: int | None, where: Mapping[str, int]) -> str:
+    """``"Row 17 (line 18)"``: how messages name a record; ``row=None`` names the header."""
+    places = [f"{key.replace('_', ' ')} {number}" for key, number in where.items()]
+    base = f"Row {row}" if row is not None else "The header"
+    return f"{base} ({', '.join(places)})" if places else base
+
+
+def build_table(
+    header: list[str],
+    records: Iterable[RawRecord],
+    *,
+    source_format: str,
+    limits: IngestLimits,
+    header_where: Mapping[str, int] | None = None,
+) -> ParsedTable:
+    """Apply the shared rules to a header and its records; raise ``InvalidContent`` on the first breach."""
+    header = list(header)
+    if header:
+        header[0] = header[0].removeprefix("\ufeff")
+    width = len(header)
+    # Stream: a 10 MiB file of one-character lines is five million records; keep only what can be used.
+    kept: list[tuple[list[str], Mapping[str, int]]] = []
+    count = 0
+    for cells, where in records:
+        if all(is_blank(cell) for cell in cells):
+            continue
+        count += 1
+        if count <= limits.max_prompts:
+            kept.append((cells + [""] * (width - len(cells)), where))
+    keep = [
+        index
+        for index, name in enumerate(header)
+        if not is_blank(name) or any(not is_blank(cells[index]) for cells, _ in kept)
+    ]
+    columns = [header[index] for index in keep]
+    prompt_index = _check_header(columns, header_where or {})
+    if not count:
+        raise invalid("no_prompts", "The file has no prompts: there are no rows under the header.")
+    if count > limits.max_prompts:
+        raise invalid(
+            "too_many_prompts",
+            f"The file has {count:,} prompts; the limit is {limits.max_prompts:,} per batch. "
+            "Split it into smaller files.",
+            limit=limits.max_prompts,
+            actual=count,
+        )
+
+    prompt_column = columns[prompt_index]
+    rows: list[dict[str, str]] = []
+    empty_rows: list[int] = []
+    for number, (cells, where) in enumerate(kept, start=1):
+        values = [cells[index] for index in keep]
+        for name, value in zip(columns, values, strict=True):
+            _check_characters(value, row=number, where=where, column=name)
+        prompt = values[prompt_index]
+        if len(prompt) > limits.max_prompt_chars:
+            raise invalid(
+                "prompt_too_long",
+                f"{describe(number, where)}: the prompt is {len(prompt):,} characters long; "
+                f"the limit is {limits.max_prompt_chars:,}.",
+                row=number,
+                **where,
+                column=prompt_column,
+                limit=limits.max_prompt_chars,
+                actual=len(prompt),
+            )
+        if not prompt.strip():
+            empty_rows.append(number)
+        rows.append(dict(zip(columns, values, strict=True)))
+    if empty_rows:
+        raise _empty_prompts(empty_rows, prompt_column)
+    return ParsedTable(columns=columns, prompt_column=prompt_column, rows=rows, source_format=source_format)
+
+
+def _check_header(columns: list[str], where: Mapping[str, int]) -> int:
+    seen: dict[str, int] = {}
+    for position, name in enumerate(columns, start=1):
+        _check_characters(name, row=None, where=where, column=name)
+        key = normalise_name(name)
+        if key in seen:
+            shown = f'"{name}"' if key else "with an empty name"
+            raise invalid(
+                "duplicate_column",
+                f"There are two columns {shown} (columns {seen[key]} and {position}). "
+                "Column names must be unique; rename one of them.",
+                column=name,
+                positions=[seen[key], position],
+                columns=columns,
+            )
+        seen[key] = position
+    for name in columns:
+        if normalise_name(name) in RESERVED_COLUMNS:
+            raise invalid(
+                "reserved_column",
+                f'The column name "{name.strip()}" is reserved for the results file. '
+                "Rename that column and upload again.",
+                column=name,
+                reserved=list(RESERVED_COLUMNS),
+            )
+    if PROMPT_COLUMN not in seen:
+        found = ", ".join(f'"{name}"' for name in columns) or "none"
+        raise invalid(
+            "missing_prompt_column",
+            f'The file has no "prompt" column (the first non-empty row is read as the header; columns '
+            f'found: {found}). Add a column named "prompt" that holds the prompts.',
+            columns=columns,
+        )
+    return seen[PROMPT_COLUMN] - 1
+
+
+def _check_characters(value: str, *, row: int | None, where: Mapping[str, int], column: str) -> None:
+    found = _CONTROL.search(value)
+    if found is None:
+        return
+    codepoint = f"U+{ord(found.group()):04X}"
+    details: dict[str, object] = {"row": row} if row is not None else {}
+    raise invalid(
+        "invalid_characters",
+        f'{describe(row, where)}, column "{column}": contains the control character {codepoint}, '
+        "which is not allowed. Remove it and upload again.",
+        **details,
+        **where,
+        column=column,
+        codepoint=codepoint,
+    )
+
+
+def _empty_prompts(rows: list[int], column: str) -> InvalidContent:
+    shown = rows[:EMPTY_PROMPT_ROWS_SHOWN]
+    numbers = [str(row) for row in shown]
+    if len(rows) > len(shown):
+        listed = ", ".join(numbers) + f" and {len(rows) - len(shown):,} more"
+    elif len(numbers) > 1:
+        listed = ", ".join(numbers[:-1]) + f" and {numbers[-1]}"
+    else:
+        listed = numbers[0]
+    noun = "Row" if len(rows) == 1 else "Rows"
+    verb = "has" if len(rows) == 1 else "have"
+    return invalid(
+        "empty_prompt",
+        f"{noun} {listed} {verb} an empty prompt. Fill in the prompt or delete the row.",
+        rows=shown,
+        count=len(rows),
+        column=column,
+    )

@@ -1,0 +1,88 @@
+"""Register, log in (bearer token plus an HttpOnly session cookie), log out, who am I."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, Field, StringConstraints
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from ..errors import Conflict, Forbidden, NotFound, Unauthorized
+from ..models import User
+from ..security import SESSION_COOKIE, hash_password, verify_password
+from ..state import CurrentUserId, State
+
+router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
+
+Email = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, to_lower=True, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$"),
+]
+
+
+class Credentials(BaseModel):
+    email: Email
+    password: str = Field(min_length=8, max_length=256)
+
+
+class LoginBody(BaseModel):
+    email: Email
+    password: str = Field(min_length=1, max_length=256)
+
+
+def _user_view(user: User) -> dict[str, object]:
+    return {"id": user.id, "email": user.email}
+
+
+@router.post("/register", status_code=201)
+def register(body: Credentials, state: State) -> dict[str, object]:
+    if not state.settings.registration_open:
+        raise Forbidden("Registration is closed on this server.", code="registration_closed")
+    user = User(email=body.email, password_hash=hash_password(body.password))
+    try:
+        with state.store.write() as session:
+            session.add(user)
+            session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"{body.email} is already registered.", code="email_taken", email=body.email) from exc
+    return _user_view(user)
+
+
+@router.post("/login")
+def login(body: LoginBody, response: Response, state: State) -> dict[str, object]:
+    with state.store.read() as session:
+        user = session.scalars(select(User).where(User.email == body.email)).first()
+    if user is None or not verify_password(user.password_hash, body.password):
+        raise Unauthorized("The email or the password is wrong.", code="invalid_credentials")
+    token = state.signer.issue(user.id)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=state.settings.token_ttl_seconds,
+        httponly=True,
+        samesite="lax",
+        secure=state.settings.cookie_secure,
+        path="/",
+    )
+    return {
+        "access_token": token,
+        "token_type": "bearer",
+        "expires_in": state.settings.token_ttl_seconds,
+        "user": _user_view(user),
+    }
+
+
+@router.post("/logout", status_code=204)
+def logout(response: Response) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/")
+
+
+@router.get("/me")
+def me(user_id: CurrentUserId, state: State) -> dict[str, object]:
+    with state.store.read() as session:
+        user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("The user of this token no longer exists.", code="user_not_found")
+    return _user_view(user)

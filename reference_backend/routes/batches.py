@@ -1,0 +1,118 @@
+"""Upload a batch, follow its status, list a user's batches, pause/resume/cancel/retry."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from starlette.datastructures import UploadFile
+
+from ..batches import apply_action, create_batch, get_owned_batch, list_batches, status_view
+from ..errors import ApiError, BadRequest, PayloadTooLarge
+from ..ingest import IngestLimits, ParsedTable, parse_pasted_text, parse_upload, safe_filename
+from ..state import AppState, CurrentUserId, State
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/api/v1/batch", tags=["batches"])
+
+# Room for multipart boundaries and part headers on top of the file itself.
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+def _limits(state: AppState) -> IngestLimits:
+    s = state.settings
+    return IngestLimits(max_prompts=s.max_prompts, max_prompt_chars=s.max_prompt_chars, max_bytes=s.max_upload_bytes)
+
+
+async def _read_input(request: Request, state: AppState) -> tuple[ParsedTable, str | None]:
+    limit = state.settings.max_upload_bytes
+    form = await request.form(max_files=5, max_fields=20, max_part_size=limit + MULTIPART_OVERHEAD)
+    try:
+        files = [f for f in form.getlist("file") if isinstance(f, UploadFile)]
+        texts = [t for t in form.getlist("text") if isinstance(t, str)]
+        if len(files) > 1:
+            raise BadRequest(
+                f"Upload one file at a time; this request carried {len(files)}.",
+                code="multiple_files",
+                count=len(files),
+                filenames=[f.filename for f in files],
+            )
+        if files and texts:
+            raise BadRequest("Send either a file or pasted text, not both.", code="ambiguous_input")
+        if files:
+            upload = files[0]
+            filename = safe_filename(upload.filename or "upload")
+            data = await upload.read(limit + 1)
+            if len(data) > limit:
+                raise PayloadTooLarge(
+                    f"{filename} is larger than the {limit:,}-byte limit.", filename=filename, limit=limit
+                )
+            return await run_in_threadpool(parse_upload, filename, data, _limits(state)), filename
+        if texts:
+            text = texts[0]
+            size = len(text.encode("utf-8"))
+            if size > limit:
+                raise PayloadTooLarge(
+                    f"The pasted text is {size:,} bytes; the limit is {limit:,}.", limit=limit, actual=size
+                )
+            return await run_in_threadpool(parse_pasted_text, text, _limits(state)), None
+        raise BadRequest("Attach a file in the 'file' field or paste prompts in the 'text' field.", code="no_input")
+    finally:
+        await form.close()
+
+
+@router.post("/upload", status_code=202)
+async def upload(request: Request, user_id: CurrentUserId, state: State) -> JSONResponse:
+    try:
+        table, filename = await _read_input(request, state)
+    except ApiError as exc:
+        state.metrics.uploads.labels(exc.code).inc()
+        raise
+
+    def _create() -> dict[str, Any]:
+        with state.store.write() as session:
+            batch = create_batch(session, user_id=user_id, table=table, filename=filename)
+            return {
+                "batch_id": batch.id,
+                "status": batch.status,
+                "total": batch.total,
+                "columns": batch.columns,
+                "filename": batch.filename,
+            }
+
+    body = await run_in_threadpool(_create)
+    state.metrics.uploads.labels("accepted").inc()
+    state.pool.notify()
+    log.info("batch %s: %d prompts from %s", body["batch_id"], body["total"], filename or "pasted text")
+    return JSONResponse(body, status_code=202)
+
+
+@router.get("")
+def list_user_batches(user_id: CurrentUserId, state: State) -> dict[str, Any]:
+    with state.store.read() as session:
+        return {"batches": [status_view(b) for b in list_batches(session, user_id)]}
+
+
+@router.get("/status/{batch_id}")
+def batch_status(batch_id: str, user_id: CurrentUserId, state: State) -> dict[str, Any]:
+    with state.store.read() as session:
+        return status_view(get_owned_batch(session, batch_id, user_id))
+
+
+@router.post("/{batch_id}/{action}")
+def batch_action(
+    batch_id: str, action: Literal["pause", "resume", "cancel", "retry"], user_id: CurrentUserId, state: State
+) -> dict[str, Any]:
+    with state.store.write() as session:
+        batch = get_owned_batch(session, batch_id, user_id, lock=True)
+        events = apply_action(session, batch, action)
+        view = status_view(batch)
+    for event in events:
+        state.bus.publish(batch_id, event)
+    if action in ("resume", "retry"):
+        state.pool.notify()
+    return view

@@ -1,0 +1,24 @@
+"""Liveness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+from ..state import State
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz(state: State) -> dict[str, str]:
+    with state.store.read() as session:
+        session.execute(text("SELECT 1"))
+    return {"status": "ok"}
+
+
+@router.get("/metrics")
+def metrics(state: State) -> Response:
+    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,36 @@
+"""Run the reference backend with uvicorn: ``batchqa serve`` and ``python -m reference_backend``."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from pathlib import Path
+
+import uvicorn
+
+from .app import create_app
+from .config import Settings
+
+log = logging.getLogger(__name__)
+
+
+def run(*, host: str | None = None, port: int | None = None, data_dir: str | Path | None = None) -> None:
+    overrides: dict[str, object] = {}
+    if host is not None:
+        overrides["host"] = host
+    if data_dir is not None:
+        overrides["data_dir"] = Path(data_dir)
+    settings = Settings(**overrides)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Bind the socket ourselves so port 0 means "any free port" and the printed URL is the real one.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((settings.host, settings.port if port is None else port))
+    settings.port = sock.getsockname()[1]
+    app = create_app(settings)
+    print(
+        f"batchqa reference backend listening on {settings.base_url} (data in {settings.data_dir})",
+        flush=True,
+    )
+    config = uvicorn.Config(app, log_level=settings.log_level.lower(), access_log=False, ws_max_size=64 * 1024)
+    uvicorn.Server(config).run(sockets=[sock])

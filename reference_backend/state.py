@@ -1,0 +1,50 @@
+"""Everything one running app holds, and the dependency aliases routes use to reach it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from .config import Settings
+from .errors import Unauthorized
+from .events import LocalBus
+from .metrics import Metrics
+from .queue import WorkerPool
+from .security import SESSION_COOKIE, TokenSigner
+from .store import Store
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    store: Store
+    bus: LocalBus
+    metrics: Metrics
+    signer: TokenSigner
+    pool: WorkerPool
+
+
+def get_state(request: Request) -> AppState:
+    return request.app.state.batchqa
+
+
+def token_from(authorization: str | None, cookie: str | None) -> str | None:
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+        raise Unauthorized("The Authorization header must be 'Bearer <token>'.", code="invalid_token")
+    return cookie or None
+
+
+def current_user_id(request: Request, state: Annotated[AppState, Depends(get_state)]) -> int:
+    token = token_from(request.headers.get("authorization"), request.cookies.get(SESSION_COOKIE))
+    if token is None:
+        raise Unauthorized("Log in first: send a bearer token or the session cookie.")
+    return state.signer.user_id(token)
+
+
+State = Annotated[AppState, Depends(get_state)]
+CurrentUserId = Annotated[int, Depends(current_user_id)]

@@ -1,0 +1,1 @@
+"""Fast self-tests of the utilities and the reference backend (no browser)."""

@@ -1,0 +1,1 @@
+"""Contract-level utilities of the kit: clients, generators, validators, recorders, process control."""

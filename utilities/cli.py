@@ -1,0 +1,34 @@
+"""The ``batchqa`` command line: one subcommand per job a person runs by hand."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """batchqa: the QA kit for US-003 batch prompt processing."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Interface to bind (default 127.0.0.1, or BATCHQA_HOST).")
+@click.option("--port", type=int, default=None, help="Port to bind (default 8000, or BATCHQA_PORT; 0 = free).")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="State directory.")
+def serve(host: str | None, port: int | None, data_dir: str | None) -> None:
+    """Start the bundled reference backend (embedded mode unless configured otherwise)."""
+    from reference_backend.server import run
+
+    run(host=host, port=port, data_dir=data_dir)
+
+
+def _register_optional() -> None:
+    """Subcommands that live beside their utility; each module exports one click command."""
+    from .download_validator import validate_command
+
+    main.add_command(validate_command, "validate")
+
+
+_register_optional()
+
+if __name__ == "__main__":
+    main()
