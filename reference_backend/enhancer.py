@@ -229,9 +229,7 @@ _CATEGORY_ALIASES = {
     Domain.DESIGN: "design ux ui product-design",
     Domain.SUPPORT: "support customer-support customer-service helpdesk service",
 }
-_CATEGORY_TO_DOMAIN = {
-    alias: domain for domain, aliases in _CATEGORY_ALIASES.items() for alias in aliases.split()
-}
+_CATEGORY_TO_DOMAIN = {alias: domain for domain, aliases in _CATEGORY_ALIASES.items() for alias in aliases.split()}
 
 # Topic words found in the prompt itself, used when the category is missing or unknown.
 _TOPIC_WORDS = {
@@ -243,8 +241,7 @@ _TOPIC_WORDS = {
     "landing funnel",
     Domain.WRITING: "story poem essay novel blog article fiction haiku character plot chapter",
     Domain.EDUCATION: "teach lesson students student quiz curriculum homework learn learning exam",
-    Domain.BUSINESS: "business startup revenue strategy investors pitch market pricing budget profit "
-    "management okrs",
+    Domain.BUSINESS: "business startup revenue strategy investors pitch market pricing budget profit management okrs",
     Domain.HEALTH: "health diet exercise workout nutrition sleep symptoms calories fitness meal",
     Domain.LEGAL: "legal law contract clause lawsuit gdpr liability regulation tenant",
     Domain.RESEARCH: "research hypothesis experiment scientific physics chemistry biology quantum study",
@@ -253,9 +250,7 @@ _TOPIC_WORDS = {
     Domain.SUPPORT: "customer complaint refund ticket support apology",
 }
 # A word listed under two domains counts for the first; reversed() makes the first one win the overwrite.
-_TOPIC_TO_DOMAIN = {
-    word: domain for domain, words in reversed(_TOPIC_WORDS.items()) for word in words.split()
-}
+_TOPIC_TO_DOMAIN = {word: domain for domain, words in reversed(_TOPIC_WORDS.items()) for word in words.split()}
 _ALL_TOPIC_WORDS = frozenset(_TOPIC_TO_DOMAIN)
 _DOMAIN_ORDER = {domain: index for index, domain in enumerate(Domain)}
 
@@ -296,8 +291,7 @@ def enhance(prompt: str, category: str | None = None) -> Enhancement:
     if asks_for_steps and not _has_phrase(padded, _STEP_PHRASES):
         techniques.append("step_by_step")
         after.append(
-            "Approach: reason through it step by step, making each step explicit, before giving the "
-            "final answer."
+            "Approach: reason through it step by step, making each step explicit, before giving the final answer."
         )
     if asks_to_create and _EXAMPLE_WORDS.isdisjoint(vocabulary) and not _has_phrase(padded, _EXAMPLE_PHRASES):
         techniques.append("examples")
@@ -305,8 +299,7 @@ def enhance(prompt: str, category: str | None = None) -> Enhancement:
     if _CONSTRAINT_WORDS.isdisjoint(vocabulary):
         techniques.append("constraints")
         after.append(
-            "Constraints: be accurate and specific, say when you are unsure instead of guessing, and "
-            "leave out filler."
+            "Constraints: be accurate and specific, say when you are unsure instead of guessing, and leave out filler."
         )
     if _FORMAT_WORDS.isdisjoint(vocabulary):
         techniques.append("output_format")

@@ -97,9 +97,7 @@ class RuleBasedProvider:
         except UnenhanceablePrompt as exc:
             return EnhanceResult.failed(item.key, exc.reason)
         if self.simulates_failure(item):
-            return EnhanceResult.failed(
-                item.key, f"simulated provider failure (failure rate {self.failure_rate:g})"
-            )
+            return EnhanceResult.failed(item.key, f"simulated provider failure (failure rate {self.failure_rate:g})")
         return EnhanceResult(
             key=item.key, enhanced_prompt=enhancement.text, techniques=enhancement.techniques, error=None
         )

@@ -17,7 +17,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, or_, select, update
+from sqlalchemy.orm import Session
 
 from .batches import finish_if_done, record_event, set_status
 from .events import EventPublisher
@@ -60,88 +61,106 @@ class WorkQueue:
             return result.rowcount
 
     def claim(self) -> Chunk | None:
+        chunks = self.claim_many(1)
+        return chunks[0] if chunks else None
+
+    def claim_many(self, max_chunks: int) -> list[Chunk]:
+        """Up to ``max_chunks`` chunks in one transaction, each from the least recently served batch."""
         now = time.time()
         claimable = or_(
             Row.status == RowStatus.PENDING.value,
             and_(Row.status == RowStatus.RUNNING.value, Row.lease_until < now),
         )
+        chunks: list[Chunk] = []
         with self.store.write() as session:
-            batch = session.scalars(
-                select(Batch)
-                .where(Batch.status.in_(RUNNABLE), exists().where(Row.batch_id == Batch.id, claimable))
-                .order_by(Batch.last_claimed_at, Batch.created_at)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-            ).first()
-            if batch is None:
-                return None
-            rows = session.scalars(
-                select(Row)
-                .where(Row.batch_id == batch.id, claimable)
-                .order_by(Row.row_number)
-                .limit(self.chunk_size)
-                .with_for_update(skip_locked=True)
-            ).all()
-            chunk = Chunk(batch_id=batch.id, items=[])
-            batch.last_claimed_at = now
-            if batch.status == BatchStatus.QUEUED.value:
-                chunk.events.append(set_status(session, batch, BatchStatus.RUNNING))
-            gave_up = 0
-            for row in rows:
-                row.attempts += 1
-                if row.attempts > self.max_attempts:
-                    # A row that keeps taking its worker down is poison: fail it, don't loop on it.
-                    row.status = RowStatus.FAILED.value
-                    row.error = f"gave up after {self.max_attempts} attempts (worker lost each time)"
-                    row.lease_owner = row.lease_until = None
-                    gave_up += 1
-                    continue
-                row.status = RowStatus.RUNNING.value
-                row.lease_owner = self.worker_id
-                row.lease_until = now + self.lease_seconds
-                chunk.items.append(
-                    PromptInput(key=str(row.id), prompt=row.prompt, category=row.category, attempt=row.attempts)
-                )
-            if gave_up:
-                batch.failed += gave_up
-                chunk.events.append(record_event(session, batch, "progress"))
-                chunk.events.extend(finish_if_done(session, batch))
-            return chunk
+            for turn in range(max_chunks):
+                batch = session.scalars(
+                    select(Batch)
+                    .where(Batch.status.in_(RUNNABLE), exists().where(Row.batch_id == Batch.id, claimable))
+                    .order_by(Batch.last_claimed_at, Batch.created_at)
+                    .limit(1)
+                    .with_for_update(skip_locked=True)
+                ).first()
+                if batch is None:
+                    break
+                # Strictly increasing, so batches served in one transaction still take turns.
+                batch.last_claimed_at = now + turn * 1e-6
+                chunks.append(self._claim_rows(session, batch, claimable, now))
+        return chunks
+
+    def _claim_rows(self, session: Session, batch: Batch, claimable: ColumnElement[bool], now: float) -> Chunk:
+        rows = session.scalars(
+            select(Row)
+            .where(Row.batch_id == batch.id, claimable)
+            .order_by(Row.row_number)
+            .limit(self.chunk_size)
+            .with_for_update(skip_locked=True)
+        ).all()
+        chunk = Chunk(batch_id=batch.id, items=[])
+        if batch.status == BatchStatus.QUEUED.value:
+            chunk.events.append(set_status(session, batch, BatchStatus.RUNNING))
+        gave_up = 0
+        for row in rows:
+            row.attempts += 1
+            if row.attempts > self.max_attempts:
+                # A row that keeps taking its worker down is poison: fail it, don't loop on it.
+                row.status = RowStatus.FAILED.value
+                row.error = f"gave up after {self.max_attempts} attempts (worker lost each time)"
+                row.lease_owner = row.lease_until = None
+                gave_up += 1
+                continue
+            row.status = RowStatus.RUNNING.value
+            row.lease_owner = self.worker_id
+            row.lease_until = now + self.lease_seconds
+            chunk.items.append(
+                PromptInput(key=str(row.id), prompt=row.prompt, category=row.category, attempt=row.attempts)
+            )
+        session.flush()  # the next turn's "claimable" query must see these rows as taken
+        if gave_up:
+            batch.failed += gave_up
+            chunk.events.append(record_event(session, batch, "progress"))
+            chunk.events.extend(finish_if_done(session, batch))
+        return chunk
 
     def complete(self, chunk: Chunk, results: list[EnhanceResult]) -> tuple[list[dict[str, Any]], int, int]:
         """Store results still covered by our lease; returns events and the (succeeded, failed) counts."""
-        succeeded = failed = 0
         with self.store.write() as session:
             batch = session.scalars(select(Batch).where(Batch.id == chunk.batch_id).with_for_update()).one()
-            for result in results:
-                ok = result.error is None
-                written = session.execute(
-                    update(Row)
+            held = set(
+                session.scalars(
+                    select(Row.id)
                     .where(
-                        Row.id == int(result.key),
+                        Row.id.in_([int(r.key) for r in results]),
                         Row.status == RowStatus.RUNNING.value,
                         Row.lease_owner == self.worker_id,
                     )
-                    .values(
-                        status=(RowStatus.SUCCEEDED if ok else RowStatus.FAILED).value,
-                        enhanced_prompt=result.enhanced_prompt if ok else None,
-                        techniques=list(result.techniques) if ok else None,
-                        error=None if ok else result.error,
-                        lease_owner=None,
-                        lease_until=None,
-                    )
-                ).rowcount
-                if written and ok:
-                    succeeded += 1
-                elif written:
-                    failed += 1
-            if not succeeded + failed:
+                    .with_for_update()
+                )
+            )
+            writes = [_row_write(int(r.key), r) for r in results if int(r.key) in held]
+            if not writes:
                 return [], 0, 0
+            session.execute(update(Row), writes)  # one executemany, keyed by primary key
+            succeeded = sum(1 for w in writes if w["status"] == RowStatus.SUCCEEDED.value)
+            failed = len(writes) - succeeded
             batch.succeeded += succeeded
             batch.failed += failed
             events = [record_event(session, batch, "progress")]
             events.extend(finish_if_done(session, batch))
             return events, succeeded, failed
+
+
+def _row_write(row_id: int, result: EnhanceResult) -> dict[str, Any]:
+    ok = result.error is None
+    return {
+        "id": row_id,
+        "status": (RowStatus.SUCCEEDED if ok else RowStatus.FAILED).value,
+        "enhanced_prompt": result.enhanced_prompt if ok else None,
+        "techniques": list(result.techniques) if ok else None,
+        "error": None if ok else result.error,
+        "lease_owner": None,
+        "lease_until": None,
+    }
 
 
 def new_worker_id() -> str:
@@ -188,28 +207,29 @@ class WorkerPool:
             self._loop.call_soon_threadsafe(self._wake.set)
 
     async def _run(self) -> None:
-        slots = asyncio.Semaphore(self.concurrency)
         while True:
-            await slots.acquire()
             self._wake.clear()
-            try:
-                chunk = await asyncio.to_thread(self.queue.claim)
-            except Exception:
-                slots.release()
-                log.exception("claiming work failed; retrying")
-                await asyncio.sleep(self.idle_poll_seconds)
-                continue
-            if chunk is None:
-                slots.release()
-                # The timeout also catches leases that expire while nobody notifies us.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.idle_poll_seconds)
-                continue
-            self._publish(chunk.batch_id, chunk.events)
-            task = asyncio.create_task(self._process(chunk))
-            self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
-            task.add_done_callback(lambda _t: slots.release())
+            free = self.concurrency - len(self._in_flight)
+            if free > 0:
+                try:
+                    chunks = await asyncio.to_thread(self.queue.claim_many, free)
+                except Exception:
+                    log.exception("claiming work failed; retrying")
+                    chunks = []
+                for chunk in chunks:
+                    self._publish(chunk.batch_id, chunk.events)
+                    task = asyncio.create_task(self._process(chunk))
+                    self._in_flight.add(task)
+                    task.add_done_callback(self._on_done)
+                if chunks:
+                    continue
+            # Woken by new work, a freed slot, or the timeout (which catches leases that lapse silently).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self.idle_poll_seconds)
+
+    def _on_done(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._wake.set()
 
     async def _process(self, chunk: Chunk) -> None:
         if not chunk.items:

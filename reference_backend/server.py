@@ -23,7 +23,9 @@ def run(*, host: str | None = None, port: int | None = None, data_dir: str | Pat
     settings = Settings(**overrides)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Bind the socket ourselves so port 0 means "any free port" and the printed URL is the real one.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on accepted connections when the listening
+    # socket says it is TCP; without it every keep-alive request waits ~40 ms for a delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((settings.host, settings.port if port is None else port))
     settings.port = sock.getsockname()[1]

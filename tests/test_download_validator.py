@@ -171,9 +171,7 @@ def test_dropped_row_is_reported_missing_not_as_a_cascade(table, records, fmt):
 def test_altered_field_names_row_and_both_values(table, records, fmt):
     records[4]["fields"]["category"] = "holiday"
     problems = problems_for(table, records, fmt)
-    assert any(
-        "row 5: field 'category' is 'holiday' in the download, 'travel' in the input" in p for p in problems
-    )
+    assert any("row 5: field 'category' is 'holiday' in the download, 'travel' in the input" in p for p in problems)
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json", "zip"])
@@ -272,9 +270,7 @@ def test_bad_manifest_checksum_is_reported(table, records):
         },
     )
     problems = validate(table, load_download(data, "zip")).problems()
-    assert any(
-        p.startswith("manifest.json: results.csv has") and "the manifest says 1" in p for p in problems
-    )
+    assert any(p.startswith("manifest.json: results.csv has") and "the manifest says 1" in p for p in problems)
     assert any(p.startswith("manifest.json: sha256 of results.json is") for p in problems)
 
 
@@ -325,9 +321,7 @@ def test_zip_whose_csv_and_json_disagree_is_reported(table, records):
     csv_records[4]["techniques"] = ["role"]
     data = render_zip(table, records, csv_records=csv_records)
     problems = validate(table, load_download(data, "zip")).problems()
-    assert problems == [
-        "results.csv vs results.json: row 5: techniques is 'role' in csv, 'role; constraints' in json"
-    ]
+    assert problems == ["results.csv vs results.json: row 5: techniques is 'role' in csv, 'role; constraints' in json"]
 
 
 def test_assert_download_matches_lists_the_problems(table, records):
@@ -350,8 +344,7 @@ def test_problem_lists_are_capped_per_check():
 
 def test_cli_exits_zero_when_clean_and_one_with_problems(tmp_path, table, records):
     (tmp_path / "input.csv").write_text(
-        "prompt,category\n"
-        + "".join(f'"{r["prompt"]}",{r["category"]}\n' for r in [table.rows[0], table.rows[4]])
+        "prompt,category\n" + "".join(f'"{r["prompt"]}",{r["category"]}\n' for r in [table.rows[0], table.rows[4]])
     )
     small = make_table([table.rows[0]["prompt"], table.rows[4]["prompt"]], ["poetry", "travel"])
     good = results_for(small)

@@ -10,7 +10,7 @@ from reference_backend.errors import InvalidContent
 from reference_backend.ingest import IngestLimits, ParsedTable, parse_upload
 
 LIMITS = IngestLimits()
-REAL_SAMPLE = Path("/work/shared/data/real/awesome-chatgpt-prompts-2025-01.csv")
+REAL_SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "real" / "awesome-chatgpt-prompts-2025-01.csv"
 FIRST_REAL_PROMPT = (
     "Imagine you are an experienced Ethereum developer tasked with creating a smart contract for a "
     "blockchain messenger. The objective is to save messages on the blockchain, making them readable "
@@ -48,8 +48,6 @@ def _error(data: bytes | str, limits: IngestLimits = LIMITS) -> InvalidContent:
 
 
 def test_real_sample_parses_all_175_rows_with_exact_text() -> None:
-    if not REAL_SAMPLE.exists():
-        pytest.skip(f"{REAL_SAMPLE} is not mounted here")
     table = parse_upload(REAL_SAMPLE.name, REAL_SAMPLE.read_bytes(), LIMITS)
     assert table.columns == ["act", "prompt"]
     assert table.prompt_column == "prompt"
@@ -223,9 +221,7 @@ def test_empty_file_is_refused(data: bytes) -> None:
     assert _error(data).code == "empty_file"
 
 
-@pytest.mark.parametrize(
-    "text", ["prompt,act\n", "prompt,act\r\n\r\n,\r\n"], ids=["header-only", "blank-rows"]
-)
+@pytest.mark.parametrize("text", ["prompt,act\n", "prompt,act\r\n\r\n,\r\n"], ids=["header-only", "blank-rows"])
 def test_header_without_rows_is_no_prompts(text: str) -> None:
     assert _error(text).code == "no_prompts"
 
@@ -256,9 +252,7 @@ def test_reserved_columns_are_refused(name: str) -> None:
     assert error.details["column"] == name
 
 
-@pytest.mark.parametrize(
-    ("count", "accepted"), [(1000, True), (1001, False)], ids=["1000-ok", "1001-refused"]
-)
+@pytest.mark.parametrize(("count", "accepted"), [(1000, True), (1001, False)], ids=["1000-ok", "1001-refused"])
 def test_prompt_count_boundary(count: int, accepted: bool) -> None:
     text = "prompt\n" + "".join(f"prompt number {n}\n" for n in range(count))
     if accepted:
@@ -271,9 +265,7 @@ def test_prompt_count_boundary(count: int, accepted: bool) -> None:
     assert "1,000" in error.message
 
 
-@pytest.mark.parametrize(
-    ("length", "accepted"), [(32_000, True), (32_001, False)], ids=["32000-ok", "32001-refused"]
-)
+@pytest.mark.parametrize(("length", "accepted"), [(32_000, True), (32_001, False)], ids=["32000-ok", "32001-refused"])
 def test_prompt_length_boundary(length: int, accepted: bool) -> None:
     text = f"prompt,act\nshort,a\n{'x' * length},b\n"
     if accepted:
@@ -289,9 +281,7 @@ def test_prompt_length_boundary(length: int, accepted: bool) -> None:
         "limit": 32_000,
         "actual": 32_001,
     }
-    assert error.message.startswith(
-        "Row 2 (line 3): the prompt is 32,001 characters long; the limit is 32,000."
-    )
+    assert error.message.startswith("Row 2 (line 3): the prompt is 32,001 characters long; the limit is 32,000.")
 
 
 def test_prompt_length_counts_characters_not_bytes() -> None:

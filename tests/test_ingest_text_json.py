@@ -152,9 +152,7 @@ def test_json_without_any_prompt_field_is_missing_prompt_column() -> None:
     assert (error.code, error.details["columns"]) == ("missing_prompt_column", ["text", "act"])
 
 
-@pytest.mark.parametrize(
-    "data", ["[]", '{"prompts": []}', '["", "  "]'], ids=["empty-list", "empty-prompts", "blank"]
-)
+@pytest.mark.parametrize("data", ["[]", '{"prompts": []}', '["", "  "]'], ids=["empty-list", "empty-prompts", "blank"])
 def test_json_without_prompts_is_no_prompts(data: str) -> None:
     assert _error("p.json", data).code == "no_prompts"
 

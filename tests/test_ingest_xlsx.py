@@ -17,9 +17,7 @@ from reference_backend.ingest import IngestLimits, ParsedTable, parse_upload, xl
 LIMITS = IngestLimits()
 
 
-def _workbook(
-    rows: Iterable[Iterable[Any]], *, title: str = "Sheet1", extra: dict[str, list] | None = None
-) -> bytes:
+def _workbook(rows: Iterable[Iterable[Any]], *, title: str = "Sheet1", extra: dict[str, list] | None = None) -> bytes:
     workbook = openpyxl.Workbook()
     sheet = workbook.active
     sheet.title = title
@@ -132,9 +130,7 @@ def test_errors_name_the_row_and_the_sheet_row() -> None:
     assert {key: long_error.details[key] for key in ("row", "sheet_row")} == {"row": 2, "sheet_row": 3}
 
 
-@pytest.mark.parametrize(
-    ("count", "accepted"), [(1000, True), (1001, False)], ids=["1000-ok", "1001-refused"]
-)
+@pytest.mark.parametrize(("count", "accepted"), [(1000, True), (1001, False)], ids=["1000-ok", "1001-refused"])
 def test_prompt_count_boundary(count: int, accepted: bool) -> None:
     data = _workbook([["prompt"], *([f"p{n}"] for n in range(count))])
     if accepted:

@@ -14,10 +14,9 @@ from hypothesis import strategies as st
 
 from utilities.input_reader import InputFormatError, read_input, read_pasted
 
-REAL_SAMPLE = Path("/work/shared/data/real/awesome-chatgpt-prompts-2025-01.csv")
+REAL_SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "real" / "awesome-chatgpt-prompts-2025-01.csv"
 
 
-@pytest.mark.skipif(not REAL_SAMPLE.exists(), reason="shared real-data sample not present")
 def test_real_sample_reads_all_175_rows_with_act_and_prompt():
     table = read_input(REAL_SAMPLE)
     assert (table.columns, table.prompt_column, len(table)) == (["act", "prompt"], "prompt", 175)
@@ -110,9 +109,7 @@ def test_txt_and_paste_take_one_prompt_per_line_skipping_blanks():
 def test_json_list_of_strings_and_objects():
     strings = read_input(json.dumps(["one", "two"]).encode(), "p.json")
     assert (strings.columns, strings.prompts) == (["prompt"], ["one", "two"])
-    objects = read_input(
-        json.dumps([{"Prompt": "a", "n": 1}, {"Prompt": "b", "tag": None}]).encode(), "p.json"
-    )
+    objects = read_input(json.dumps([{"Prompt": "a", "n": 1}, {"Prompt": "b", "tag": None}]).encode(), "p.json")
     assert (objects.columns, objects.prompt_column) == (["Prompt", "n", "tag"], "Prompt")
     assert objects.rows == [{"Prompt": "a", "n": "1", "tag": ""}, {"Prompt": "b", "n": "", "tag": ""}]
 

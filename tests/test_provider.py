@@ -98,9 +98,7 @@ def test_rule_based_failure_rate_bounds(rate: float, expected_failures: int) -> 
     assert len(failed_keys(results)) == expected_failures
 
 
-@pytest.mark.parametrize(
-    "kwargs", [{"failure_rate": -0.1}, {"failure_rate": 1.5}, {"latency_ms": -1.0}], ids=str
-)
+@pytest.mark.parametrize("kwargs", [{"failure_rate": -0.1}, {"failure_rate": 1.5}, {"latency_ms": -1.0}], ids=str)
 def test_rule_based_refuses_impossible_settings(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         RuleBasedProvider(**kwargs)

@@ -23,9 +23,13 @@ def serve(host: str | None, port: int | None, data_dir: str | None) -> None:
 
 def _register_optional() -> None:
     """Subcommands that live beside their utility; each module exports one click command."""
+    from .bench import bench_command
+    from .csv_generator import gen_command
     from .download_validator import validate_command
 
     main.add_command(validate_command, "validate")
+    main.add_command(gen_command, "gen")
+    main.add_command(bench_command, "bench")
 
 
 _register_optional()

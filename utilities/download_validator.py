@@ -259,9 +259,7 @@ def parse_json(data: bytes) -> Download:
     def typed(obj: dict, key: str, kinds: tuple[type, ...], where: str, default: object) -> object:
         value = obj.get(key, default)
         if value is not default and (not isinstance(value, kinds) or isinstance(value, bool)):
-            problems.append(
-                f"{where}{key!r} is {json.dumps(value)[:40]}, not {'/'.join(k.__name__ for k in kinds)}"
-            )
+            problems.append(f"{where}{key!r} is {json.dumps(value)[:40]}, not {'/'.join(k.__name__ for k in kinds)}")
             return default
         return value
 
@@ -277,9 +275,7 @@ def parse_json(data: bytes) -> Download:
             rows.append(DownloadRow(None, {}, None, [], "", None))
             continue
         absent = [
-            k
-            for k in ("row_number", "fields", "enhanced_prompt", "techniques", "status", "error")
-            if k not in item
+            k for k in ("row_number", "fields", "enhanced_prompt", "techniques", "status", "error") if k not in item
         ]
         if absent:
             problems.append(f"{where}lacks {absent}")
@@ -341,9 +337,7 @@ def parse_zip(data: bytes) -> Download:
             except _ZIP_ERRORS as exc:
                 problems.append(f"{name}: cannot be extracted intact ({exc})")
     problems += [f"{name} is missing from the archive" for name in ZIP_MEMBERS if name not in names]
-    problems += [
-        f"{name} is in the archive but not in the contract" for name in names if name not in ZIP_MEMBERS
-    ]
+    problems += [f"{name} is in the archive but not in the contract" for name in names if name not in ZIP_MEMBERS]
 
     parts = {}
     if "results.csv" in members:
@@ -401,9 +395,7 @@ def validate(input_table: InputTable, download: Download, *, allow_pending: bool
     )
 
 
-def assert_download_matches(
-    input_table: InputTable, download: Download, *, allow_pending: bool = False
-) -> None:
+def assert_download_matches(input_table: InputTable, download: Download, *, allow_pending: bool = False) -> None:
     """Raise ``AssertionError`` listing every problem when ``download`` does not match ``input_table``."""
     report = validate(input_table, download, allow_pending=allow_pending)
     if not report.ok:
@@ -433,8 +425,7 @@ def _content_problems(table: InputTable, download: Download, allow_pending: bool
 
 def _neutralisation_problems(download: Download) -> list[str]:
     unneutralised = [
-        f'row {position}: cell {name!r} starts with {row.cell(name)[:1]!r} but lacks the leading "\'" '
-        "(CSV injection)"
+        f'row {position}: cell {name!r} starts with {row.cell(name)[:1]!r} but lacks the leading "\'" (CSV injection)'
         for position, row in enumerate(download.rows, start=1)
         for name in sorted(row.unneutralised)
     ]
@@ -442,24 +433,16 @@ def _neutralisation_problems(download: Download) -> list[str]:
 
 
 def _column_problems(expected: list[str], got: list[str]) -> list[str]:
-    problems = [
-        f"column {name!r} of the input is missing from the download" for name in expected if name not in got
-    ]
-    problems += [
-        f"column {name!r} is in the download but not in the input" for name in got if name not in expected
-    ]
+    problems = [f"column {name!r} of the input is missing from the download" for name in expected if name not in got]
+    problems += [f"column {name!r} is in the download but not in the input" for name in got if name not in expected]
     shared_got = [name for name in got if name in expected]
     shared_expected = [name for name in expected if name in got]
     if shared_got != shared_expected:
-        problems.append(
-            f"original columns out of order: {shared_got} in the download, {shared_expected} in the input"
-        )
+        problems.append(f"original columns out of order: {shared_got} in the download, {shared_expected} in the input")
     return problems
 
 
-def _order_problems(
-    table: InputTable, download: Download, canon: Callable[[str | None], str | None]
-) -> list[str]:
+def _order_problems(table: InputTable, download: Download, canon: Callable[[str | None], str | None]) -> list[str]:
     """Row-by-row content in input order; a permutation is told apart from dropped or altered rows."""
     shared = [name for name in table.columns if name in download.columns]
     expected = [tuple(canon(row.get(name)) for name in shared) for row in table.rows]
@@ -522,9 +505,7 @@ def _field_problems(
         if have is None:
             message = f"row {j + 1}: field {name!r} is missing from the download"
         else:
-            message = (
-                f"row {j + 1}: field {name!r} is {_show(have)} in the download, {_show(want)} in the input"
-            )
+            message = f"row {j + 1}: field {name!r} is {_show(have)} in the download, {_show(want)} in the input"
         if i != j:
             message += f" (input row {i + 1})"
         problems.append(message + _hint(have, want))
@@ -543,9 +524,7 @@ def _status_problems(download: Download, allow_pending: bool) -> list[str]:
         elif row.status == "failed" and not (row.error or "").strip():
             problems.append(f"row {position}: failed but carries no error message")
         elif row.status in ("pending", "running") and pending_forbidden:
-            problems.append(
-                f"row {position}: still {row.status} in a download of a {batch or 'finished'} batch"
-            )
+            problems.append(f"row {position}: still {row.status} in a download of a {batch or 'finished'} batch")
     return problems
 
 
@@ -673,20 +652,14 @@ def _hint(have: str | None, want: str | None) -> str:
         return " (differs only in Unicode normalisation)"
     if have.replace("\r\n", "\n") == want.replace("\r\n", "\n"):
         return " (differs only in line endings)"
-    offset = next(
-        (k for k, (x, y) in enumerate(zip(have, want, strict=False)) if x != y), min(len(have), len(want))
-    )
+    offset = next((k for k, (x, y) in enumerate(zip(have, want, strict=False)) if x != y), min(len(have), len(want)))
     return f" (first difference at character {offset + 1})" if offset >= 40 else ""
 
 
 @click.command("validate")
 @click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.argument(
-    "download_path", metavar="DOWNLOAD", type=click.Path(exists=True, dir_okay=False, path_type=Path)
-)
-@click.option(
-    "--format", "fmt", type=click.Choice(FORMATS), default=None, help="Download format (default: guessed)."
-)
+@click.argument("download_path", metavar="DOWNLOAD", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None, help="Download format (default: guessed).")
 @click.option("--allow-pending", is_flag=True, help="Accept pending/running rows (an unfinished batch).")
 def validate_command(input_path: Path, download_path: Path, fmt: str | None, allow_pending: bool) -> None:
     """Check DOWNLOAD (csv, json or zip) against the INPUT file the user uploaded; exit 1 on any problem."""

@@ -20,7 +20,16 @@ from collections.abc import Iterator
 
 from ..errors import InvalidContent
 from .limits import IngestLimits
-from .table import PROMPT_COLUMN, ParsedTable, RawRecord, build_table, invalid, is_blank, normalise_name
+from .table import (
+    PROMPT_COLUMN,
+    ParsedTable,
+    RawRecord,
+    build_table,
+    invalid,
+    is_blank,
+    is_blank_record,
+    normalise_name,
+)
 
 DELIMITERS = (",", ";", "\t")
 _SNIFF_RECORDS = 50
@@ -32,9 +41,9 @@ def parse_csv(text: str, limits: IngestLimits) -> ParsedTable:
     delimiter = sniff_delimiter(text)
     records = _records(text, delimiter)
     for line, cells in records:
-        if not all(is_blank(cell) for cell in cells):
+        if not is_blank_record(cells):
             body = _fitted(records, len(cells), delimiter)
-            return build_table(cells, body, source_format="csv", limits=limits, header_where={"line": line})
+            return build_table(cells, body, source_format="csv", limits=limits, header_where=("line", line))
     return build_table([], [], source_format="csv", limits=limits)
 
 
@@ -44,7 +53,7 @@ def _fitted(records: Iterator[tuple[int, list[str]]], width: int, delimiter: str
             if any(not is_blank(cell) for cell in cells[width:]):
                 raise _too_many_fields(line, len(cells), width, delimiter)
             cells = cells[:width]
-        yield RawRecord(cells, {"line": line})
+        yield RawRecord(cells, ("line", line))
 
 
 def sniff_delimiter(text: str) -> str:
@@ -60,7 +69,7 @@ def _score(text: str, delimiter: str) -> tuple[bool, bool, int]:
     consistent = True
     try:
         for _, cells in _records(text, delimiter):
-            if all(is_blank(cell) for cell in cells):
+            if is_blank_record(cells):
                 continue
             if header is None:
                 header = cells

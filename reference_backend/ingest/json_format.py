@@ -11,7 +11,7 @@ the element (1-based) for JSON and the line for JSON Lines.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 from .encoding import LINE_BREAK
@@ -40,17 +40,16 @@ def parse_json(text: str, limits: IngestLimits) -> ParsedTable:
         document = document["prompts"]
     if not isinstance(document, list):
         raise invalid("invalid_json", f"The JSON must be {_SHAPES}; this file holds {_kind(document)}.")
-    elements = [({"element": number}, element) for number, element in enumerate(document, start=1)]
-    return _table(elements, "json", limits)
+    return _table(list(enumerate(document, start=1)), "element", "json", limits)
 
 
 def parse_jsonl(text: str, limits: IngestLimits) -> ParsedTable:
-    elements: list[tuple[Mapping[str, int], Any]] = []
+    elements: list[tuple[int, Any]] = []
     for number, line in enumerate(LINE_BREAK.split(text.removeprefix("\ufeff")), start=1):
         if not line.strip():
             continue
         try:
-            elements.append(({"line": number}, _DECODER.decode(line)))
+            elements.append((number, _DECODER.decode(line)))
         except json.JSONDecodeError as exc:
             raise invalid(
                 "invalid_json",
@@ -60,37 +59,39 @@ def parse_jsonl(text: str, limits: IngestLimits) -> ParsedTable:
             ) from None
         except RecursionError:
             raise invalid("invalid_json", f"Line {number}: the JSON is nested too deeply.", line=number) from None
-    return _table(elements, "jsonl", limits)
+    return _table(elements, "line", "jsonl", limits)
 
 
-def _table(elements: list[tuple[Mapping[str, int], Any]], source_format: str, limits: IngestLimits) -> ParsedTable:
+def _table(elements: list[tuple[int, Any]], place: str, source_format: str, limits: IngestLimits) -> ParsedTable:
+    """``elements`` pairs each value with its element or line number, as ``place`` says."""
     columns: dict[str, None] = {}
-    for where, element in elements:
+    for number, element in elements:
         if isinstance(element, dict):
             columns.update(dict.fromkeys(element))
         elif not isinstance(element, str):
-            place = ", ".join(f"{key} {number}" for key, number in where.items()).capitalize()
             raise invalid(
                 "invalid_json",
-                f'{place} is {_kind(element)}; each prompt must be a string or an object with a "prompt" field.',
-                **where,
+                f"{place.capitalize()} {number} is {_kind(element)}; each prompt must be a string or an "
+                'object with a "prompt" field.',
+                **{place: number},
             )
     header = list(columns) or [PROMPT_COLUMN]
     prompt_column = next((name for name in header if normalise_name(name) == PROMPT_COLUMN), None)
-    return build_table(header, _records(elements, header, prompt_column), source_format=source_format, limits=limits)
+    records = _records(elements, place, header, prompt_column)
+    return build_table(header, records, source_format=source_format, limits=limits)
 
 
 def _records(
-    elements: list[tuple[Mapping[str, int], Any]], header: list[str], prompt_column: str | None
+    elements: list[tuple[int, Any]], place: str, header: list[str], prompt_column: str | None
 ) -> Iterator[RawRecord]:
-    for where, element in elements:
+    for number, element in elements:
         if isinstance(element, str):
             if prompt_column is None:
                 continue
             fields = {prompt_column: element}
         else:
             fields = {key: _text(value) for key, value in element.items()}
-        yield RawRecord([fields.get(name, "") for name in header], where)
+        yield RawRecord([fields.get(name, "") for name in header], (place, number))
 
 
 def _text(value: Any) -> str:

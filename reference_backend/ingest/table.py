@@ -17,7 +17,7 @@ Policies, the same for every format:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -40,11 +40,15 @@ class ParsedTable:
     source_format: str
 
 
+# Where a record sits in its file: ("line", 18), ("sheet_row", 19) or ("element", 18).
+Where = tuple[str, int]
+
+
 class RawRecord(NamedTuple):
     """One input record before the shared rules: its cells in header order and where it sits in the file."""
 
     cells: list[str]
-    where: Mapping[str, int]
+    where: Where
 
 
 def normalise_name(name: str) -> str:
@@ -56,15 +60,27 @@ def is_blank(value: str) -> bool:
     return not value.strip() and not _CONTROL.search(value)
 
 
+def is_blank_record(cells: list[str]) -> bool:
+    # A loop, not all(genexpr): this runs once per record, up to millions of times for a hostile file.
+    for cell in cells:  # noqa: SIM110
+        if cell.strip() or _CONTROL.search(cell):
+            return False
+    return True
+
+
 def invalid(code: str, message: str, **details: object) -> InvalidContent:
     return InvalidContent(message, code=code, **details)
 
 
-def describe(row: int | None, where: Mapping[str, int]) -> str:
+def describe(row: int | None, where: Where | None) -> str:
     """``"Row 17 (line 18)"``: how messages name a record; ``row=None`` names the header."""
-    places = [f"{key.replace('_', ' ')} {number}" for key, number in where.items()]
     base = f"Row {row}" if row is not None else "The header"
-    return f"{base} ({', '.join(places)})" if places else base
+    return f"{base} ({where[0].replace('_', ' ')} {where[1]})" if where else base
+
+
+def _place(row: int | None, where: Where | None) -> dict[str, int]:
+    details = {"row": row} if row is not None else {}
+    return details | ({where[0]: where[1]} if where else {})
 
 
 def build_table(
@@ -73,7 +89,7 @@ def build_table(
     *,
     source_format: str,
     limits: IngestLimits,
-    header_where: Mapping[str, int] | None = None,
+    header_where: Where | None = None,
 ) -> ParsedTable:
     """Apply the shared rules to a header and its records; raise ``InvalidContent`` on the first breach."""
     header = list(header)
@@ -81,10 +97,10 @@ def build_table(
         header[0] = header[0].removeprefix("\ufeff")
     width = len(header)
     # Stream: a 10 MiB file of one-character lines is five million records; keep only what can be used.
-    kept: list[tuple[list[str], Mapping[str, int]]] = []
+    kept: list[tuple[list[str], Where]] = []
     count = 0
     for cells, where in records:
-        if all(is_blank(cell) for cell in cells):
+        if is_blank_record(cells):
             continue
         count += 1
         if count <= limits.max_prompts:
@@ -95,7 +111,7 @@ def build_table(
         if not is_blank(name) or any(not is_blank(cells[index]) for cells, _ in kept)
     ]
     columns = [header[index] for index in keep]
-    prompt_index = _check_header(columns, header_where or {})
+    prompt_index = _check_header(columns, header_where)
     if not count:
         raise invalid("no_prompts", "The file has no prompts: there are no rows under the header.")
     if count > limits.max_prompts:
@@ -120,8 +136,7 @@ def build_table(
                 "prompt_too_long",
                 f"{describe(number, where)}: the prompt is {len(prompt):,} characters long; "
                 f"the limit is {limits.max_prompt_chars:,}.",
-                row=number,
-                **where,
+                **_place(number, where),
                 column=prompt_column,
                 limit=limits.max_prompt_chars,
                 actual=len(prompt),
@@ -134,7 +149,7 @@ def build_table(
     return ParsedTable(columns=columns, prompt_column=prompt_column, rows=rows, source_format=source_format)
 
 
-def _check_header(columns: list[str], where: Mapping[str, int]) -> int:
+def _check_header(columns: list[str], where: Where | None) -> int:
     seen: dict[str, int] = {}
     for position, name in enumerate(columns, start=1):
         _check_characters(name, row=None, where=where, column=name)
@@ -170,18 +185,16 @@ def _check_header(columns: list[str], where: Mapping[str, int]) -> int:
     return seen[PROMPT_COLUMN] - 1
 
 
-def _check_characters(value: str, *, row: int | None, where: Mapping[str, int], column: str) -> None:
+def _check_characters(value: str, *, row: int | None, where: Where | None, column: str) -> None:
     found = _CONTROL.search(value)
     if found is None:
         return
     codepoint = f"U+{ord(found.group()):04X}"
-    details: dict[str, object] = {"row": row} if row is not None else {}
     raise invalid(
         "invalid_characters",
         f'{describe(row, where)}, column "{column}": contains the control character {codepoint}, '
         "which is not allowed. Remove it and upload again.",
-        **details,
-        **where,
+        **_place(row, where),
         column=column,
         codepoint=codepoint,
     )

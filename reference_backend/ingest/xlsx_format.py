@@ -57,7 +57,7 @@ def parse_xlsx(data: bytes, limits: IngestLimits) -> ParsedTable:
         records,
         source_format="xlsx",
         limits=limits,
-        header_where={"sheet_row": header_row} if header_row else None,
+        header_where=("sheet_row", header_row) if header_row else None,
     )
 
 
@@ -138,7 +138,7 @@ def _read_rows(data: bytes) -> tuple[list[str], int, list[RawRecord]]:
             if cells:
                 header, header_row = cells, number
             continue
-        records.append(RawRecord(cells, {"sheet_row": number}))
+        records.append(RawRecord(cells, ("sheet_row", number)))
     width = max([len(header), *(len(record.cells) for record in records)])
     return header + [""] * (width - len(header)), header_row, records
 
