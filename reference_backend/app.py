@@ -6,10 +6,12 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import func, select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -21,7 +23,7 @@ from .metrics import Metrics
 from .models import Batch, Row
 from .provider import build_provider
 from .queue import WorkerPool, WorkQueue, new_worker_id
-from .routes import auth, batches, downloads, health
+from .routes import auth, batches, downloads, health, pages, sockets
 from .security import TokenSigner
 from .state import AppState
 from .states import RowStatus
@@ -30,6 +32,7 @@ from .store import Store
 log = logging.getLogger(__name__)
 
 UPLOAD_PATH = "/api/v1/batch/upload"
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 MAX_ATTEMPTS = 3
 
 
@@ -119,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limit=settings.max_upload_bytes + batches.MULTIPART_OVERHEAD,
         file_limit=settings.max_upload_bytes,
     )
-    for router in (auth.router, batches.router, downloads.router, health.router):
+    for router in (auth.router, batches.router, downloads.router, sockets.router, health.router, pages.router):
         app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

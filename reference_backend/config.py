@@ -36,6 +36,25 @@ class Settings(BaseSettings):
     worker_concurrency: int = 10
     lease_seconds: float = 60.0
 
+    # Real-time progress (issue 3).
+    heartbeat_seconds: float = Field(default=1.0, description="Longest silence on a progress socket.")
+    ws_coalesce_ms: float = Field(default=250.0, description="Progress pushes are merged within this window.")
+    allowed_origins: list[str] = Field(
+        default_factory=list, description="Origins allowed to open sockets; empty = same host only."
+    )
+    ws_max_message_bytes: int = 4096
+    ws_max_messages_per_second: float = 20.0
+
+    # Distributed mode (issue 6): each is independent; unset means the embedded default.
+    queue_url: str | None = Field(default=None, description="redis://... to use Redis and worker processes.")
+    storage_url: str | None = Field(default=None, description="s3://bucket[/prefix]; default: files in data_dir.")
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    user_quota_bytes: int = Field(default=1024 * 1024 * 1024, description="Stored bytes allowed per user.")
+    embedded_workers: bool = Field(default=True, description="Run the worker pool inside the API process.")
+
     log_level: str = "INFO"
 
     @property
