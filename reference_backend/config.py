@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 10 * 1024 * 1024
     max_prompt_chars: int = 32_000
 
+    provider_kind: str = Field(default="rules", description="rules (built-in enhancer) or openai (HTTP).")
+    openai_base_url: str | None = Field(default=None, description="e.g. http://127.0.0.1:11434/v1")
+    openai_api_key: str | None = None
+    openai_model: str | None = None
     provider_latency_ms: float = 0.0
     provider_batch_size: int = 10
     provider_failure_rate: float = 0.0

@@ -31,6 +31,10 @@ def _register_optional() -> None:
     main.add_command(gen_command, "gen")
     main.add_command(bench_command, "bench")
 
+    from .qa import qa_command
+
+    main.add_command(qa_command, "qa")
+
 
 _register_optional()
 
