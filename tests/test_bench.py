@@ -86,9 +86,9 @@ def test_markdown_table_has_one_row_per_point_and_names_the_polling_resolution()
 
     rows = [line for line in table.splitlines() if line.startswith("| ")]
     assert rows[0].startswith("| profile | N | total s (median) | total min–max |")
-    assert rows[1] == "| zero | 10 | 0.080 | 0.080–0.080 | 0.020 | 0.040 | 0.020 | 0.000 | – | – | 1 (0) |"
+    assert rows[1] == "| zero | 10 | 0.080 | 0.080–0.080 | 0.020 | 0.040 | 0.020 | – | 0.000 | – | – | – | 1 (0) |"
     assert rows[2].startswith("| L=200 ms | 10 | 0.280 | 0.260–0.300 |")
-    assert rows[2].endswith("| 0.200 | 1.40 | 0.70 | 2 (0) |")
+    assert rows[2].endswith("| 0.200 | 1.40 | 0.70 | – | 2 (0) |")
     assert "every 20 ms" in table
 
 
