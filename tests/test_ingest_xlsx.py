@@ -165,7 +165,7 @@ def test_xml_entities_in_a_sheet_are_unsafe_xlsx() -> None:
 
 
 def test_defusedxml_refuses_entities_even_without_the_markup_scan(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(xlsx_format, "_has_forbidden_markup", lambda archive, entry: False)
+    monkeypatch.setattr(xlsx_format, "_declares_dtd", lambda window: False)
     data = _rewrite(_workbook([["prompt"], ["x"]]), "xl/worksheets/sheet1.xml", lambda _: ENTITY_SHEET)
     assert _error(data).code == "unsafe_xlsx"
 

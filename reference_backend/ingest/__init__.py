@@ -9,6 +9,7 @@ then the format's parser and the shared rules in ``table``. Every error raised h
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from ..errors import ApiError, InvalidContent, PayloadTooLarge, UnsupportedMediaType
@@ -17,7 +18,7 @@ from .encoding import decode_text
 from .filenames import ALLOWED_EXTENSIONS, extension_of, safe_filename
 from .json_format import parse_json, parse_jsonl
 from .limits import IngestLimits
-from .signatures import OLE, ZIP, sniff_binary_type
+from .signatures import HTML, OLE, ZIP, sniff_binary_type
 from .table import RESERVED_COLUMNS, ParsedTable, invalid
 from .txt_format import parse_lines
 from .xlsx_format import parse_xlsx
@@ -32,6 +33,8 @@ __all__ = [
     "safe_filename",
 ]
 
+# Whitespace and BOMs only; fullmatch stops at the first other character, where strip() would copy 40 MB.
+_BLANK = re.compile(r"[\s\ufeff]*")
 _TEXT_PARSERS: dict[str, Callable[[str, IngestLimits], ParsedTable]] = {
     ".csv": parse_csv,
     ".txt": parse_lines,
@@ -59,7 +62,7 @@ def parse_pasted_text(text: str, limits: IngestLimits) -> ParsedTable:
             limit=limits.max_bytes,
             actual=size,
         )
-    if not text.replace("\ufeff", "").strip():
+    if _BLANK.fullmatch(text):
         raise invalid("empty_file", "The pasted text is empty. Paste one prompt per line.")
     return parse_lines(text, limits, source_format="text")
 
@@ -80,7 +83,7 @@ def _parse(name: str, data: bytes, limits: IngestLimits) -> ParsedTable:
             limit=limits.max_bytes,
             actual=len(data),
         )
-    if not data.strip():
+    if not data or data.isspace():
         raise _empty()
     kind = sniff_binary_type(data)
     if extension == ".xlsx":
@@ -96,7 +99,7 @@ def _parse(name: str, data: bytes, limits: IngestLimits) -> ParsedTable:
     if kind is not None:
         raise _mislabelled(kind, extension)
     text = decode_text(data)
-    if not text.replace("\ufeff", "").strip():
+    if _BLANK.fullmatch(text):
         raise _empty()
     return _TEXT_PARSERS[extension](text, limits)
 
@@ -105,6 +108,8 @@ def _mislabelled(kind: str, extension: str) -> UnsupportedMediaType:
     advice = f"Upload a {_allowed_list()} file."
     if kind == ZIP:
         advice = "If it is an Excel workbook, name it .xlsx."
+    elif kind == HTML:
+        advice = "It looks like a web page (a sign-in page, say) saved in place of the file: download the file itself."
     return UnsupportedMediaType(
         f"The file is named {extension} but its content is {kind}. {advice}",
         extension=extension,

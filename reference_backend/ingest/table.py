@@ -5,13 +5,17 @@ Policies, the same for every format:
 - A record whose cells are all empty or whitespace is skipped: it is not a prompt, is not counted against
   the limit and gets no row number. Row numbers (``details.row``) count the remaining records from 1,
   header excluded, exactly as the download's ``row_number`` does. Records past ``max_prompts`` are only
-  counted, so ``too_many_prompts`` can report the total.
+  counted, so ``too_many_prompts`` can report the total, up to ``max_records_read`` records read (blank
+  ones included): past that the file is refused without reading the rest (``details.rows_read``).
 - A record with fewer cells than the header is padded with ``""`` (a format decides what too many means).
 - A column with a blank header and no value in any record is dropped; one that holds values keeps its
   blank name (two such columns are a ``duplicate_column``).
 - Column names are compared after stripping whitespace and BOMs, case-insensitively: that is how the
   prompt column is found, and how duplicates and reserved names are recognised.
-- Values keep their exact text; the prompt is stripped only to decide whether it is empty.
+- Columns count by position up to the last one with a name or a value: more than ``max_columns`` is
+  ``too_many_columns``. Trailing empty cells (spreadsheets pad rows with them) do not count.
+- Values keep their exact text; the prompt is stripped only to decide whether it is empty. A prompt may be
+  ``max_prompt_chars`` long (``prompt_too_long``), any value ``max_value_chars`` (``value_too_long``).
 """
 
 from __future__ import annotations
@@ -95,21 +99,24 @@ def build_table(
     header = list(header)
     if header:
         header[0] = header[0].removeprefix("\ufeff")
-    width = len(header)
-    # Stream: a 10 MiB file of one-character lines is five million records; keep only what can be used.
+    check_width(used_width(header), limits)
+    # Stream: a 10 MiB file of one-character lines is five million records; keep only what can be used, and
+    # stop reading at max_records_read so such a file costs milliseconds, not seconds.
     kept: list[tuple[list[str], Where]] = []
+    used: set[int] = set()
     count = 0
-    for cells, where in records:
+    for read, (cells, where) in enumerate(records, start=1):
+        if read > limits.max_records_read:
+            raise too_many_records(limits)
         if is_blank_record(cells):
             continue
         count += 1
         if count <= limits.max_prompts:
-            kept.append((cells + [""] * (width - len(cells)), where))
-    keep = [
-        index
-        for index, name in enumerate(header)
-        if not is_blank(name) or any(not is_blank(cells[index]) for cells, _ in kept)
-    ]
+            check_width(used_width(cells), limits)
+            used.update(index for index, cell in enumerate(cells) if not is_blank(cell))
+            kept.append((cells, where))
+    keep = sorted(used.union(index for index, name in enumerate(header) if not is_blank(name)))
+    header += [""] * (max(keep, default=-1) + 1 - len(header))
     columns = [header[index] for index in keep]
     prompt_index = _check_header(columns, header_where)
     if not count:
@@ -127,7 +134,7 @@ def build_table(
     rows: list[dict[str, str]] = []
     empty_rows: list[int] = []
     for number, (cells, where) in enumerate(kept, start=1):
-        values = [cells[index] for index in keep]
+        values = [cells[index] if index < len(cells) else "" for index in keep]
         for name, value in zip(columns, values, strict=True):
             _check_characters(value, row=number, where=where, column=name)
         prompt = values[prompt_index]
@@ -141,12 +148,71 @@ def build_table(
                 limit=limits.max_prompt_chars,
                 actual=len(prompt),
             )
+        for name, value in zip(columns, values, strict=True):
+            if len(value) > limits.max_value_chars:
+                raise value_too_long(limits, row=number, where=where, column=name, actual=len(value))
         if not prompt.strip():
             empty_rows.append(number)
         rows.append(dict(zip(columns, values, strict=True)))
     if empty_rows:
         raise _empty_prompts(empty_rows, prompt_column)
     return ParsedTable(columns=columns, prompt_column=prompt_column, rows=rows, source_format=source_format)
+
+
+def used_width(cells: list[str]) -> int:
+    """The number of cells up to the last one that is not blank (spreadsheets pad rows with empty cells)."""
+    width = len(cells)
+    while width and is_blank(cells[width - 1]):
+        width -= 1
+    return width
+
+
+def check_width(width: int, limits: IngestLimits) -> int:
+    """``width`` when it is within ``max_columns``; columns count by position up to the last one in use."""
+    if width > limits.max_columns:
+        raise invalid(
+            "too_many_columns",
+            f"The file has {width:,} columns (counting to the last one with a "
+            f"name or a value); the limit is "
+            f"{limits.max_columns:,}. Keep the prompt column and the few columns the results need.",
+            limit=limits.max_columns,
+            actual=width,
+        )
+    return width
+
+
+def value_too_long(
+    limits: IngestLimits,
+    *,
+    row: int | None,
+    where: Where | None,
+    column: str | None = None,
+    actual: int | None = None,
+    hint: str = "",
+) -> InvalidContent:
+    """A value over ``max_value_chars``; ``actual`` is ``None`` when a reader stopped at the limit."""
+    place = describe(row, where) if row is not None or where is None else f"{where[0].capitalize()} {where[1]}"
+    shown = f', column "{column}"' if column is not None else ""
+    size = f"{actual:,} characters long" if actual is not None else f"longer than {limits.max_value_chars:,} characters"
+    return invalid(
+        "value_too_long",
+        f"{place}{shown}: a value is {size}; the limit for any value is {limits.max_value_chars:,} characters "
+        f"(for a prompt {limits.max_prompt_chars:,})." + hint,
+        **_place(row, where),
+        **({"column": column} if column is not None else {}),
+        limit=limits.max_value_chars,
+        **({"actual": actual} if actual is not None else {}),
+    )
+
+
+def too_many_records(limits: IngestLimits) -> InvalidContent:
+    return invalid(
+        "too_many_prompts",
+        f"The file has more than {limits.max_records_read:,} rows (blank ones included); the limit is "
+        f"{limits.max_prompts:,} prompts per batch. Split it into smaller files.",
+        limit=limits.max_prompts,
+        rows_read=limits.max_records_read,
+    )
 
 
 def _check_header(columns: list[str], where: Where | None) -> int:

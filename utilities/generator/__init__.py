@@ -1,0 +1,1 @@
+"""The prompt-file generator behind ``utilities.csv_generator``, one module per concept."""
