@@ -72,11 +72,16 @@ def status_view(batch: Batch) -> dict[str, Any]:
 
 
 def record_event(session: Session, batch: Batch, event_type: str) -> dict[str, Any]:
-    """Bump the batch's sequence and store an event carrying its current view."""
+    """Bump the batch's sequence and store an event carrying its current view.
+
+    ``event_time`` (when it happened, for the socket's lag measurement) rides in the event only; the
+    status body keeps its schema.
+    """
+    now = utcnow()
     batch.seq += 1
-    batch.updated_at = utcnow()
+    batch.updated_at = now
     payload = status_view(batch)
-    message = {"type": event_type, **payload}
+    message = {"type": event_type, **payload, "event_time": _iso(now)}
     session.add(Event(batch_id=batch.id, seq=batch.seq, type=event_type, payload=message))
     return message
 

@@ -20,7 +20,12 @@ class EventPublisher(Protocol):
 
 
 class LocalBus:
-    """In-process fan-out. ``publish`` is safe to call from any thread."""
+    """In-process fan-out. ``publish`` is safe to call from any thread.
+
+    One ``call_soon_threadsafe`` per event, not per subscriber: with a thousand sockets on one batch
+    that is one wake-up of the loop instead of a thousand, and events reach every queue in the order
+    they were published.
+    """
 
     def __init__(self) -> None:
         self._subscribers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
@@ -50,8 +55,16 @@ class LocalBus:
 
     def publish(self, batch_id: str, event: dict[str, Any]) -> None:
         with self._lock:
-            queues = list(self._subscribers.get(batch_id, ()))
-        if not queues or self._loop is None:
+            listening = batch_id in self._subscribers
+        if not listening or self._loop is None:
             return
+        try:
+            self._loop.call_soon_threadsafe(self._deliver, batch_id, event)
+        except RuntimeError:  # the loop closed under us (shutdown); nobody is left to hear it
+            log.debug("dropped an event for batch %s: the loop is closed", batch_id)
+
+    def _deliver(self, batch_id: str, event: dict[str, Any]) -> None:
+        with self._lock:
+            queues = list(self._subscribers.get(batch_id, ()))
         for queue in queues:
-            self._loop.call_soon_threadsafe(queue.put_nowait, event)
+            queue.put_nowait(event)

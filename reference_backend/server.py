@@ -34,5 +34,13 @@ def run(*, host: str | None = None, port: int | None = None, data_dir: str | Pat
         f"batchqa reference backend listening on {settings.base_url} (data in {settings.data_dir})",
         flush=True,
     )
-    config = uvicorn.Config(app, log_level=settings.log_level.lower(), access_log=False, ws_max_size=64 * 1024)
+    # No permessage-deflate: browsers always offer it, and on progress messages it costs ~40 KiB per
+    # socket and multiplies fan-out lag (measured with `batchqa ws-bench`, see the README).
+    config = uvicorn.Config(
+        app,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        ws_max_size=64 * 1024,
+        ws_per_message_deflate=False,
+    )
     uvicorn.Server(config).run(sockets=[sock])

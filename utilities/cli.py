@@ -32,8 +32,12 @@ def _register_optional() -> None:
     main.add_command(bench_command, "bench")
 
     from .qa import qa_command
+    from .watch import watch_command
+    from .ws_bench import ws_bench_command
 
     main.add_command(qa_command, "qa")
+    main.add_command(watch_command, "watch")
+    main.add_command(ws_bench_command, "ws-bench")
 
 
 _register_optional()
