@@ -1,0 +1,148 @@
+"""Browser suite fixtures: the target (``--base-url`` or the bundled backend), Chromium, a fresh user per test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page
+
+from page_objects import BatchListPage, BatchUploadPage, LoginPage, ProgressTracker, ResultsDownloader
+from utilities.api_client import TERMINAL_STATUSES, BatchApi, Credentials
+from utilities.backend_process import BackendProcess
+from utilities.browser import SYSTEM_ARGS, Chromium, find_chromium
+
+from .support import User
+
+# The bundled backend is slowed down so a batch takes visible time: 200 ms per provider call of 10 prompts,
+# 2 calls in flight, about 100 prompts a second. 1000 prompts then take ~10 s, long enough to see several
+# 2 s polls, an ETA that falls, and to pause or cancel from the page; 10 prompts still finish at once.
+BUNDLED_BACKEND_ENV = {
+    "BATCHQA_PROVIDER_LATENCY_MS": "200",
+    "BATCHQA_PROVIDER_BATCH_SIZE": "10",
+    "BATCHQA_WORKER_CONCURRENCY": "2",
+    "BATCHQA_LOG_LEVEL": "WARNING",
+}
+
+SESSION_COOKIE = "batchqa_session"  # docs/contract.md, "Auth"
+CHROMIUM = pytest.StashKey[Chromium | None]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Failure artefacts for the browser suite by default, as if run with --tracing retain-on-failure
+    # --screenshot only-on-failure; an explicit --tracing/--screenshot (even "off") is left alone.
+    for option, value in (("tracing", "retain-on-failure"), ("screenshot", "only-on-failure")):
+        if getattr(config.option, option, None) == "off" and not _given(config, f"--{option}"):
+            setattr(config.option, option, value)
+    # Looked up here, before pytest-playwright starts its own driver: find_chromium() starts one too.
+    config.stash[CHROMIUM] = find_chromium()
+
+
+def _given(config: pytest.Config, flag: str) -> bool:
+    """Whether ``flag`` was passed on the command line or in PYTEST_ADDOPTS (ini addopts set the value itself)."""
+    words = [*config.invocation_params.args, *os.environ.get("PYTEST_ADDOPTS", "").split()]
+    return any(word == flag or word.startswith(f"{flag}=") for word in words)
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any], pytestconfig: pytest.Config) -> dict[str, Any]:
+    """Debian's Chromium where Playwright's own browser is missing (TOOLCHAIN.md); untouched otherwise."""
+    chromium = pytestconfig.stash[CHROMIUM]
+    if chromium is None or chromium.kind == "playwright":
+        return browser_type_launch_args
+    args = [*browser_type_launch_args.get("args", []), *SYSTEM_ARGS]
+    return {**browser_type_launch_args, "executable_path": str(chromium.path), "args": args}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
+    return {**browser_context_args, "accept_downloads": True, "viewport": {"width": 1280, "height": 900}}
+
+
+@pytest.fixture(scope="session")
+def base_url(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The target: ``--base-url`` as given, else the bundled backend on a free port (one per xdist worker)."""
+    given = pytestconfig.getoption("base_url") or pytestconfig.getini("base_url")
+    if given:
+        yield given.rstrip("/")
+        return
+    server = BackendProcess(tmp_path_factory.mktemp("e2e-backend"), env=BUNDLED_BACKEND_ENV)
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def user(base_url: str) -> Iterator[User]:
+    """A new user per test, registered through the API, so tests never share batches."""
+    credentials = Credentials.fresh("e2e")
+    api = BatchApi(base_url)
+    try:
+        api.register(credentials)
+        api.login(credentials)
+        yield User(credentials, api)
+        _cancel_unfinished(api)
+    finally:
+        api.close()
+
+
+def _cancel_unfinished(api: BatchApi) -> None:
+    """A batch a test left running would share the target's workers with the next test: stop it."""
+    for batch in api.list_batches():
+        if batch["status"] not in TERMINAL_STATUSES:
+            # 409 when it finished meanwhile: that is fine too.
+            api.action_raw(batch["batch_id"], "cancel")
+
+
+@pytest.fixture
+def signed_in_page(page: Page, user: User, base_url: str) -> Page:
+    """A page whose context holds the user's session, as after a login.
+
+    The contract's login sets the HttpOnly cookie ``batchqa_session`` to the bearer token it returns, so the
+    token of the user's API login is put into the cookie jar directly: one password check per test, not two
+    (Argon2 is slow on purpose). The login page itself is covered by the happy-path test.
+    """
+    page.context.add_cookies(
+        [
+            {
+                "name": SESSION_COOKIE,
+                "value": user.api.token or "",
+                "url": base_url,
+                "httpOnly": True,
+                "sameSite": "Lax",
+            }
+        ]
+    )
+    return page
+
+
+@pytest.fixture
+def login_page(page: Page) -> LoginPage:
+    return LoginPage(page)
+
+
+@pytest.fixture
+def upload_page(signed_in_page: Page) -> BatchUploadPage:
+    upload = BatchUploadPage(signed_in_page)
+    upload.open()
+    return upload
+
+
+@pytest.fixture
+def tracker(signed_in_page: Page) -> ProgressTracker:
+    return ProgressTracker(signed_in_page)
+
+
+@pytest.fixture
+def downloader(signed_in_page: Page, tmp_path: Path) -> ResultsDownloader:
+    return ResultsDownloader(signed_in_page, tmp_path / "downloads")
+
+
+@pytest.fixture
+def batch_list(signed_in_page: Page) -> BatchListPage:
+    return BatchListPage(signed_in_page)
