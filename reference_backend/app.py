@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -18,22 +19,25 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .body_limit import BodySizeLimit
 from .config import Settings
 from .errors import ApiError
-from .events import LocalBus
+from .events import Bus, LocalBus
 from .metrics import Metrics
 from .models import Batch, Row
+from .notifications.delivery import OutboxDispatcher, build_senders
 from .provider import build_provider
-from .queue import WorkerPool, WorkQueue, new_worker_id
-from .routes import auth, batches, downloads, health, pages, sockets
+from .queue import MAX_ATTEMPTS, WorkerPool, WorkQueue, new_worker_id
+from .redis_bus import RedisBus
+from .redis_queue import WorkDoorbell
+from .routes import auth, batches, downloads, health, notifications, pages, sockets
 from .security import TokenSigner
 from .state import AppState
 from .states import RowStatus
+from .storage import Storage, build_storage, sweep_orphans
 from .store import Store
 
 log = logging.getLogger(__name__)
 
 UPLOAD_PATH = "/api/v1/batch/upload"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-MAX_ATTEMPTS = 3
 
 
 def _store_snapshot(store: Store):  # type: ignore[no-untyped-def]
@@ -52,7 +56,10 @@ def build_state(settings: Settings) -> AppState:
     store.create_schema()
     metrics = Metrics()
     metrics.watch_store(_store_snapshot(store))
-    bus = LocalBus()
+    # Distributed mode (issue 6): progress fans out over Redis to every API process, and new work
+    # rings every worker process; without a queue URL both stay in this process.
+    bus: Bus = RedisBus(settings.queue_url, store=store) if settings.queue_url else LocalBus()
+    doorbell = WorkDoorbell(settings.queue_url, outbox=bus.outbox) if isinstance(bus, RedisBus) else None
     queue = WorkQueue(
         store,
         worker_id=new_worker_id(),
@@ -65,9 +72,57 @@ def build_state(settings: Settings) -> AppState:
         failure_rate=settings.provider_failure_rate,
         seed=settings.provider_seed,
     )
-    pool = WorkerPool(queue, provider, bus, metrics, concurrency=settings.worker_concurrency)
+    pool = WorkerPool(queue, provider, bus, metrics, concurrency=settings.worker_concurrency, doorbell=doorbell)
     signer = TokenSigner(settings.signing_key(), settings.token_ttl_seconds)
-    return AppState(settings=settings, store=store, bus=bus, metrics=metrics, signer=signer, pool=pool)
+    return AppState(
+        settings=settings,
+        store=store,
+        bus=bus,
+        metrics=metrics,
+        signer=signer,
+        pool=pool,
+        storage=build_storage(settings),
+    )
+
+
+async def _start_processing(state: AppState) -> list[asyncio.Task[Any]]:
+    """Bus, storage check and (unless ``embedded_workers`` is off) the worker pool; returns background tasks."""
+    settings, storage = state.settings, state.storage
+    state.bus.bind(asyncio.get_running_loop())
+    await asyncio.to_thread(storage.check)
+    if isinstance(state.bus, RedisBus):
+        await state.bus.start()
+    tasks = [asyncio.create_task(_sweep(state.store, storage), name="batchqa-sweep")]
+    if not settings.embedded_workers:
+        if settings.queue_url is None:
+            log.warning("embedded_workers is off and no queue_url is set: no process will run this API's rows")
+        return tasks
+    if settings.queue_url is None:
+        # The only worker: rows left running died with the last process. With a queue, other workers
+        # may hold live leases, so only lapsed leases put rows back (issue 6).
+        released = await asyncio.to_thread(state.pool.queue.release_orphans)
+        if released:
+            log.info("put %d rows left running by the last process back in the queue", released)
+    await state.pool.start()
+    if isinstance(state.pool.doorbell, WorkDoorbell):
+        tasks.append(asyncio.create_task(state.pool.doorbell.listen(state.pool.wake), name="batchqa-doorbell"))
+    return tasks
+
+
+async def _sweep(store: Store, storage: Storage) -> None:
+    try:
+        await asyncio.to_thread(sweep_orphans, store, storage)
+    except Exception:
+        log.warning("sweeping orphaned uploads from %s failed", storage.description, exc_info=True)
+
+
+async def _stop_processing(state: AppState, tasks: list[asyncio.Task[Any]]) -> None:
+    await state.pool.stop()
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    if isinstance(state.bus, RedisBus):
+        await state.bus.close()
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -99,18 +154,18 @@ def _install_error_handlers(app: FastAPI) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     state = build_state(settings)
+    # Notifications leave through the outbox, so a dead SMTP server or webhook never slows a batch.
+    outbox = OutboxDispatcher(state.store, settings, build_senders(settings, state.bus))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        state.bus.bind(asyncio.get_running_loop())
-        released = await asyncio.to_thread(state.pool.queue.release_orphans)
-        if released:
-            log.info("put %d rows left running by the last process back in the queue", released)
-        await state.pool.start()
+        tasks = await _start_processing(state)
+        await outbox.start()
         try:
             yield
         finally:
-            await state.pool.stop()
+            await outbox.stop()
+            await _stop_processing(state, tasks)
             state.store.dispose()
 
     app = FastAPI(title="batchqa reference backend", version="0.1.0", lifespan=lifespan)
@@ -122,7 +177,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limit=settings.max_upload_bytes + batches.MULTIPART_OVERHEAD,
         file_limit=settings.max_upload_bytes,
     )
-    for router in (auth.router, batches.router, downloads.router, sockets.router, health.router, pages.router):
+    routers = (auth, batches, downloads, sockets, notifications, health, pages)
+    for router in (module.router for module in routers):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

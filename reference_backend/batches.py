@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from .errors import NotFound
 from .ingest import ParsedTable
 from .models import Batch, Event, Row, utcnow
+from .notifications.events import record_notifications
 from .states import ACTION_TARGET, BatchStatus, RowStatus, check_transition, final_status
 
 TERMINAL_EVENT_TYPES = {
@@ -83,6 +84,7 @@ def record_event(session: Session, batch: Batch, event_type: str) -> dict[str, A
     payload = status_view(batch)
     message = {"type": event_type, **payload, "event_time": _iso(now)}
     session.add(Event(batch_id=batch.id, seq=batch.seq, type=event_type, payload=message))
+    record_notifications(session, batch, event_type)
     return message
 
 

@@ -59,6 +59,20 @@ class Settings(BaseSettings):
     user_quota_bytes: int = Field(default=1024 * 1024 * 1024, description="Stored bytes allowed per user.")
     embedded_workers: bool = Field(default=True, description="Run the worker pool inside the API process.")
 
+    # Notifications (issue 7). With no SMTP host, mail is written as .eml files to data_dir/mail-outbox.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_tls: str = Field(default="none", description="none, starttls or ssl.")
+    smtp_from: str = "batchqa <noreply@batchqa.local>"
+    smtp_timeout_seconds: float = 10.0
+    webhook_timeout_seconds: float = 5.0
+    notify_poll_seconds: float = 0.25
+    notify_retry_base_seconds: float = 0.5
+    notify_retry_max_seconds: float = 30.0
+    notify_max_attempts: int = 20
+
     log_level: str = "INFO"
 
     @property

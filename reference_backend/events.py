@@ -19,6 +19,18 @@ class EventPublisher(Protocol):
     def publish(self, batch_id: str, event: dict[str, Any]) -> None: ...
 
 
+class Bus(EventPublisher, Protocol):
+    """What sockets need: ``LocalBus`` in one process, ``RedisBus`` across processes."""
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None: ...
+
+    def subscribe(self, batch_id: str) -> asyncio.Queue[dict[str, Any]]: ...
+
+    def unsubscribe(self, batch_id: str, queue: asyncio.Queue[dict[str, Any]]) -> None: ...
+
+    def subscriber_count(self) -> int: ...
+
+
 class LocalBus:
     """In-process fan-out. ``publish`` is safe to call from any thread.
 

@@ -1,8 +1,9 @@
-"""Tables of the reference backend: users, batches, rows (one per input row) and events."""
+"""Tables: users, batches, rows (one per input row), events, the provider-call ledger and stored originals."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
@@ -77,6 +78,9 @@ class Row(Base):
     error: Mapped[str | None] = mapped_column(Text)
     lease_owner: Mapped[str | None] = mapped_column(String(100))
     lease_until: Mapped[float | None] = mapped_column(Float)
+    # Claims that ended with the worker gone (lease lapsed, no result): the poison-row count. Provider
+    # failures and user retries do not add to it, so "retry until it works" never turns a row into poison.
+    lost_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Event(Base):
@@ -88,4 +92,47 @@ class Event(Base):
     seq: Mapped[int] = mapped_column(Integer)
     type: Mapped[str] = mapped_column(String(16))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CallOutcome(StrEnum):
+    """What became of one provider call in the ledger; ``None`` in the table while it is in flight."""
+
+    SUCCEEDED = "succeeded"  # result stored: the row succeeded
+    FAILED = "failed"  # result stored: the row failed
+    DISCARDED = "discarded"  # result came back after the lease was lost, so it was not stored
+    LOST = "lost"  # the worker vanished; another claim took the row over
+    RELEASED = "released"  # the worker shut down and handed the row back unrun
+
+
+class ProviderCall(Base):
+    """The ledger: one entry per row handed to the provider, closed with what became of its result.
+
+    Written in the same transactions as the claim and the result, so an entry marked ``succeeded`` or
+    ``failed`` exists exactly when that attempt's result was stored (tests read it to prove exactly-once).
+    """
+
+    __tablename__ = "provider_calls"
+    __table_args__ = (UniqueConstraint("batch_id", "row_number", "attempt", name="uq_calls_batch_row_attempt"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_id: Mapped[str] = mapped_column(ForeignKey("batches.id"))
+    row_number: Mapped[int] = mapped_column(Integer)
+    attempt: Mapped[int] = mapped_column(Integer)
+    worker_id: Mapped[str] = mapped_column(String(100))
+    started_at: Mapped[float] = mapped_column(Float)
+    finished_at: Mapped[float | None] = mapped_column(Float)
+    outcome: Mapped[str | None] = mapped_column(String(16))
+
+
+class StoredFile(Base):
+    """An uploaded original kept in file storage; the sum of ``bytes`` per user is checked against the quota."""
+
+    __tablename__ = "stored_files"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    batch_id: Mapped[str] = mapped_column(ForeignKey("batches.id"), unique=True)
+    key: Mapped[str] = mapped_column(String(500), unique=True)
+    bytes: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -9,10 +9,11 @@ from fastapi import Depends, Request
 
 from .config import Settings
 from .errors import Unauthorized
-from .events import LocalBus
+from .events import Bus
 from .metrics import Metrics
 from .queue import WorkerPool
 from .security import SESSION_COOKIE, TokenSigner
+from .storage import Storage
 from .store import Store
 
 
@@ -20,10 +21,11 @@ from .store import Store
 class AppState:
     settings: Settings
     store: Store
-    bus: LocalBus
+    bus: Bus
     metrics: Metrics
     signer: TokenSigner
     pool: WorkerPool
+    storage: Storage
 
 
 def get_state(request: Request) -> AppState:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from .models import Base
+
+# Any fixed number: the key of the PostgreSQL advisory lock that serialises schema creation.
+SCHEMA_LOCK_KEY = 0x62617463
 
 
 class Store:
@@ -52,7 +55,19 @@ class Store:
         return engine
 
     def create_schema(self) -> None:
-        Base.metadata.create_all(self.engine)
+        """Create missing tables and add missing columns; safe when several processes start at once.
+
+        API and worker processes may start together on a fresh database (issue 6), so creation runs under
+        SQLite's write lock (``BEGIN IMMEDIATE``) or a PostgreSQL advisory lock instead of racing.
+        """
+        with self._schema_lock(), self._write_engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            Base.metadata.create_all(conn)
+            _add_missing_columns(conn)
+
+    def _schema_lock(self) -> threading.Lock | nullcontext[None]:
+        return self._write_lock if self._write_lock is not None else nullcontext()
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -71,3 +86,21 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _add_missing_columns(conn: Connection) -> None:
+    """Columns added to a table after a database was created (``create_all`` only adds whole tables)."""
+    inspector = inspect(conn)
+    quote = conn.dialect.identifier_preparer.quote
+    for table in Base.metadata.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            default = column.server_default.arg if column.server_default is not None else None  # type: ignore[attr-defined]
+            if not isinstance(default, str | None) or (default is None and not column.nullable):
+                raise RuntimeError(f"cannot add {table.name}.{column.name} to an existing database: no default")
+            ddl = f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(column.name)} {column.type.compile(conn.dialect)}"
+            if default is not None:
+                ddl += f" DEFAULT {default} NOT NULL"
+            conn.exec_driver_sql(ddl)

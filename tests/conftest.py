@@ -10,6 +10,9 @@ import pytest
 from utilities.api_client import BatchApi
 from utilities.backend_process import BackendProcess
 
+# Service fixtures (redis_server, postgres_url, moto_server, s3_bucket, make_cluster) for the distributed tests.
+from .conftest_services import *  # noqa: F403
+
 REAL_DATA = Path(__file__).resolve().parents[1] / "fixtures" / "real"
 
 

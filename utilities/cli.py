@@ -31,11 +31,17 @@ def _register_optional() -> None:
     main.add_command(gen_command, "gen")
     main.add_command(bench_command, "bench")
 
+    from reference_backend.worker import worker_command
+
+    from .chaos import chaos_command, scale_command
     from .qa import qa_command
     from .watch import watch_command
     from .ws_bench import ws_bench_command
 
     main.add_command(qa_command, "qa")
+    main.add_command(worker_command, "worker")
+    main.add_command(chaos_command, "chaos")
+    main.add_command(scale_command, "scale")
     main.add_command(watch_command, "watch")
     main.add_command(ws_bench_command, "ws-bench")
 

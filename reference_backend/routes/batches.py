@@ -14,6 +14,7 @@ from ..batches import apply_action, create_batch, get_owned_batch, list_batches,
 from ..errors import ApiError, BadRequest, PayloadTooLarge
 from ..ingest import IngestLimits, ParsedTable, parse_pasted_text, parse_upload, safe_filename
 from ..state import AppState, CurrentUserId, State
+from ..storage import check_quota, discard, keep_original, read_original
 
 log = logging.getLogger(__name__)
 
@@ -67,24 +68,47 @@ async def _read_input(request: Request, state: AppState) -> tuple[ParsedTable, s
 
 @router.post("/upload", status_code=202)
 async def upload(request: Request, user_id: CurrentUserId, state: State) -> JSONResponse:
+    settings = state.settings
+    storage = state.storage
     try:
+        original = await read_original(
+            request, max_bytes=settings.max_upload_bytes, max_part_size=settings.max_upload_bytes + MULTIPART_OVERHEAD
+        )
         table, filename = await _read_input(request, state)
     except ApiError as exc:
         state.metrics.uploads.labels(exc.code).inc()
         raise
 
     def _create() -> dict[str, Any]:
-        with state.store.write() as session:
-            batch = create_batch(session, user_id=user_id, table=table, filename=filename)
-            return {
-                "batch_id": batch.id,
-                "status": batch.status,
-                "total": batch.total,
-                "columns": batch.columns,
-                "filename": batch.filename,
-            }
+        # Quota, batch and the stored original commit together or not at all (issue 6): a refused or
+        # failed upload leaves no batch and no object behind.
+        key = None
+        try:
+            with state.store.write() as session:
+                if original is not None:
+                    check_quota(session, user_id=user_id, size=len(original), limit=settings.user_quota_bytes)
+                batch = create_batch(session, user_id=user_id, table=table, filename=filename)
+                if original is not None:
+                    key = keep_original(
+                        session, storage, user_id=user_id, batch_id=batch.id, filename=filename, data=original
+                    )
+                return {
+                    "batch_id": batch.id,
+                    "status": batch.status,
+                    "total": batch.total,
+                    "columns": batch.columns,
+                    "filename": batch.filename,
+                }
+        except BaseException:
+            if key is not None:
+                discard(storage, key)
+            raise
 
-    body = await run_in_threadpool(_create)
+    try:
+        body = await run_in_threadpool(_create)
+    except ApiError as exc:
+        state.metrics.uploads.labels(exc.code).inc()
+        raise
     state.metrics.uploads.labels("accepted").inc()
     state.pool.notify()
     log.info("batch %s: %d prompts from %s", body["batch_id"], body["total"], filename or "pasted text")

@@ -105,7 +105,7 @@ def _own_origins(websocket: WebSocket, state: AppState) -> list[str]:
     return own
 
 
-def _admit(websocket: WebSocket, state: AppState) -> tuple[int, int | None]:
+def admit_socket(websocket: WebSocket, state: AppState) -> tuple[int, int | None]:
     """The user and the requested ``last_seq``, or ``Refused``: origin first, then credentials."""
     origin = websocket.headers.get("origin")
     if not origin_allowed(origin, own=_own_origins(websocket, state), allowed=state.settings.allowed_origins):
@@ -144,7 +144,7 @@ async def progress_socket(websocket: WebSocket, batch_id: str) -> None:
     state: AppState = websocket.app.state.batchqa
     await websocket.accept()
     try:
-        user_id, last_seq = _admit(websocket, state)
+        user_id, last_seq = admit_socket(websocket, state)
     except Refused as refusal:
         log.info("progress socket for %s refused: %d %s", batch_id, refusal.code, refusal.reason)
         await websocket.close(refusal.code, refusal.reason)

@@ -1,0 +1,114 @@
+"""Turn batch events into notifications: which fire, for whom, on which channels (once each)."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..models import Batch, User
+from ..states import BatchStatus
+from .models import Notification, OutboxEntry
+from .preferences import load_preferences
+
+log = logging.getLogger(__name__)
+
+MILESTONES = (25, 50, 75)
+EXTERNAL_CHANNELS = ("email", "webhook")
+
+
+def fired_events(batch: Batch, message_type: str) -> list[str]:
+    """The notification events a batch event makes due; deduplication happens when they are stored."""
+    status = BatchStatus(batch.status)
+    if status.is_terminal:
+        return [status.value]
+    events = []
+    if message_type == "status" and status is BatchStatus.RUNNING:
+        events.append("started")
+    if message_type == "progress" and batch.total:
+        events.extend(f"progress_{m}" for m in MILESTONES if batch.processed * 100 >= m * batch.total)
+    return events
+
+
+def describe(batch: Batch, event: str) -> tuple[str, str]:
+    name = batch.filename or "pasted prompts"
+    counts = f"{batch.succeeded} succeeded, {batch.failed} failed, {batch.cancelled} cancelled of {batch.total}"
+    titles = {
+        "started": f"Batch started: {name}",
+        "completed": f"Batch completed: {name}",
+        "completed_with_errors": f"Batch completed with errors: {name}",
+        "failed": f"Batch failed: {name}",
+        "cancelled": f"Batch cancelled: {name}",
+    }
+    if event.startswith("progress_"):
+        return (
+            f"Batch {event.removeprefix('progress_')}% done: {name}",
+            f"{batch.processed} of {batch.total} processed.",
+        )
+    return titles[event], f"{name}: {counts}."
+
+
+def record_notifications(session: Session, batch: Batch, message_type: str) -> int:
+    """Store what this batch event makes due, in the caller's transaction; returns how many were new.
+
+    In the same transaction as the event itself, so a notification is neither lost (crash after the
+    batch moved) nor invented (the batch move rolled back).
+    """
+    due = fired_events(batch, message_type)
+    if due:
+        stored = set(
+            session.scalars(
+                select(Notification.event).where(
+                    Notification.user_id == batch.user_id,
+                    Notification.batch_id == batch.id,
+                    Notification.event.in_(due),
+                )
+            )
+        )
+        due = [event for event in due if event not in stored]
+    if not due:
+        return 0
+    prefs = load_preferences(session, batch.user_id)
+    created = 0
+    for event in due:
+        keys = {"user_id": batch.user_id, "batch_id": batch.id, "event": event}
+        title, body = describe(batch, event)
+        in_app, push = prefs.wants("in_app", event), prefs.wants("push", event)
+        payload = {
+            "event": event,
+            "batch_id": batch.id,
+            "filename": batch.filename,
+            "status": batch.status,
+            "total": batch.total,
+            "succeeded": batch.succeeded,
+            "failed": batch.failed,
+            "cancelled": batch.cancelled,
+            "title": title,
+            "body": body,
+            "path": f"/batches/{batch.id}",
+            "push": push,
+            "user_id": batch.user_id,
+        }
+        try:
+            with session.begin_nested():  # a concurrent worker may have stored it first: keep our transaction
+                note = Notification(**keys, title=title, body=body, in_app=in_app, push=push)
+                session.add(note)
+                session.flush()
+                payload["notification_id"] = note.id
+                channels = [c for c in EXTERNAL_CHANNELS if prefs.wants(c, event)]
+                if in_app or push:
+                    channels.append("in_app")
+                if "email" in channels:
+                    payload["email"] = session.scalar(select(User.email).where(User.id == batch.user_id))
+                if "webhook" in channels:
+                    payload["webhook_url"] = prefs.webhook_url
+                    payload["webhook_secret"] = prefs.webhook_secret
+                for channel in channels:
+                    session.add(OutboxEntry(**keys, channel=channel, payload=dict(payload)))
+        except IntegrityError:
+            log.info("notification %s for batch %s was already stored", event, batch.id)
+            continue
+        created += 1
+    return created

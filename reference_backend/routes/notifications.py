@@ -1,0 +1,190 @@
+"""In-app notifications, their delivery log, and the user's channel × event preferences."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from fastapi import APIRouter, WebSocket
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field, HttpUrl
+from sqlalchemy import func, select, update
+from starlette.websockets import WebSocketDisconnect
+
+from ..errors import InvalidContent, NotFound
+from ..models import utcnow
+from ..notifications.models import Notification, NotificationPrefs, OutboxEntry
+from ..notifications.preferences import CHANNELS, EVENTS, load_preferences
+from ..state import AppState, CurrentUserId, State
+from .sockets import MESSAGE_TOO_BIG, Refused, admit_socket
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/api/v1/notifications", tags=["notifications"])
+
+
+def _view(note: Notification) -> dict[str, Any]:
+    return {
+        "id": note.id,
+        "batch_id": note.batch_id,
+        "event": note.event,
+        "title": note.title,
+        "body": note.body,
+        "push": note.push,
+        "created_at": note.created_at.replace(tzinfo=None).isoformat() + "Z",  # stored as UTC
+        "read": note.read_at is not None,
+    }
+
+
+@router.get("")
+def list_notifications(user_id: CurrentUserId, state: State, unread_only: bool = False) -> dict[str, Any]:
+    with state.store.read() as session:
+        query = select(Notification).where(Notification.user_id == user_id, Notification.in_app.is_(True))
+        if unread_only:
+            query = query.where(Notification.read_at.is_(None))
+        notes = session.scalars(query.order_by(Notification.id.desc()).limit(100)).all()
+        unread = session.scalar(
+            select(func.count()).where(
+                Notification.user_id == user_id, Notification.in_app.is_(True), Notification.read_at.is_(None)
+            )
+        )
+    return {"notifications": [_view(n) for n in notes], "unread": unread or 0}
+
+
+@router.post("/{notification_id}/read")
+def mark_read(notification_id: int, user_id: CurrentUserId, state: State) -> dict[str, Any]:
+    with state.store.write() as session:
+        note = session.get(Notification, notification_id)
+        if note is None or note.user_id != user_id:
+            raise NotFound(f"Notification {notification_id} was not found.", code="notification_not_found")
+        note.read_at = note.read_at or utcnow()
+        return _view(note)
+
+
+@router.post("/read-all")
+def mark_all_read(user_id: CurrentUserId, state: State) -> dict[str, int]:
+    with state.store.write() as session:
+        result = session.execute(
+            update(Notification)
+            .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+            .values(read_at=utcnow())
+        )
+    return {"marked": result.rowcount}
+
+
+@router.get("/deliveries")
+def deliveries(user_id: CurrentUserId, state: State, batch_id: str | None = None) -> dict[str, Any]:
+    """The outbox as this user's deliveries: what was sent where, what is being retried and why."""
+    with state.store.read() as session:
+        query = select(OutboxEntry).where(OutboxEntry.user_id == user_id)
+        if batch_id:
+            query = query.where(OutboxEntry.batch_id == batch_id)
+        entries = session.scalars(query.order_by(OutboxEntry.id)).all()
+    return {
+        "deliveries": [
+            {
+                "id": e.id,
+                "channel": e.channel,
+                "event": e.event,
+                "batch_id": e.batch_id,
+                "status": e.status,
+                "attempts": e.attempts,
+                "last_error": e.last_error,
+            }
+            for e in entries
+        ]
+    }
+
+
+class PreferencesBody(BaseModel):
+    channels: dict[str, list[str]] = Field(description="channel -> events that notify on it")
+    webhook_url: HttpUrl | None = None
+    webhook_secret: str | None = Field(default=None, min_length=16, max_length=200)
+
+
+@router.get("/preferences")
+def get_preferences(user_id: CurrentUserId, state: State) -> dict[str, Any]:
+    with state.store.read() as session:
+        return load_preferences(session, user_id).view()
+
+
+@router.put("/preferences")
+def put_preferences(body: PreferencesBody, user_id: CurrentUserId, state: State) -> dict[str, Any]:
+    unknown_channels = sorted(set(body.channels) - set(CHANNELS))
+    unknown_events = sorted({e for events in body.channels.values() for e in events} - set(EVENTS))
+    if unknown_channels or unknown_events:
+        raise InvalidContent(
+            "Unknown channel or event in the preferences.",
+            code="invalid_preferences",
+            unknown_channels=unknown_channels,
+            unknown_events=unknown_events,
+            channels=list(CHANNELS),
+            events=list(EVENTS),
+        )
+    with state.store.write() as session:
+        current = load_preferences(session, user_id)
+        matrix = {
+            channel: sorted(set(body.channels.get(channel, current.matrix.get(channel, [])))) for channel in CHANNELS
+        }
+        row = session.get(NotificationPrefs, user_id) or NotificationPrefs(user_id=user_id)
+        row.matrix = matrix
+        row.webhook_url = str(body.webhook_url) if body.webhook_url else None
+        row.webhook_secret = body.webhook_secret if body.webhook_secret is not None else current.webhook_secret
+        session.merge(row)
+        session.flush()
+        return load_preferences(session, user_id).view()
+
+
+def _unread(state: AppState, user_id: int) -> int:
+    with state.store.read() as session:
+        return (
+            session.scalar(
+                select(func.count()).where(
+                    Notification.user_id == user_id, Notification.in_app.is_(True), Notification.read_at.is_(None)
+                )
+            )
+            or 0
+        )
+
+
+@router.websocket("/ws")
+async def notification_socket(websocket: WebSocket) -> None:
+    """The user's own socket: new notifications as they are delivered, heartbeats in between."""
+    state: AppState = websocket.app.state.batchqa
+    await websocket.accept()
+    try:
+        user_id, _ = admit_socket(websocket, state)
+    except Refused as refusal:
+        await websocket.close(refusal.code, refusal.reason)
+        return
+    key = f"user:{user_id}"
+    queue = state.bus.subscribe(key)
+    receiver = asyncio.create_task(_drain_client(websocket, state.settings.ws_max_message_bytes))
+    try:
+        await websocket.send_json({"type": "hello", "unread": await run_in_threadpool(_unread, state, user_id)})
+        while not receiver.done():
+            try:
+                message = await asyncio.wait_for(queue.get(), timeout=state.settings.heartbeat_seconds)
+            except TimeoutError:
+                message = {"type": "heartbeat"}
+            await websocket.send_json(message)
+    except (WebSocketDisconnect, RuntimeError):
+        pass  # the client left while we were sending
+    finally:
+        receiver.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await receiver
+        state.bus.unsubscribe(key, queue)
+
+
+async def _drain_client(websocket: WebSocket, max_bytes: int) -> None:
+    """Read (and drop) what the client sends, so a disconnect is noticed; oversized messages close."""
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        if len(message.get("text") or message.get("bytes") or b"") > max_bytes:
+            await websocket.close(MESSAGE_TOO_BIG, f"messages are limited to {max_bytes} bytes")
+            return

@@ -1,0 +1,241 @@
+"""The queue with several workers, on SQLite and PostgreSQL: disjoint claims, the ledger, leases, fairness."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, text, update
+
+from reference_backend.batches import apply_action, create_batch
+from reference_backend.events import LocalBus
+from reference_backend.ingest import ParsedTable
+from reference_backend.ledger import calls_for_batch
+from reference_backend.metrics import Metrics
+from reference_backend.models import Batch, Row, User
+from reference_backend.provider import EnhanceResult, PromptInput
+from reference_backend.queue import Chunk, WorkerPool, WorkQueue
+from reference_backend.store import Store
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.distributed)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    url = (
+        f"sqlite:///{tmp_path / 'q.sqlite3'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    )
+    store = Store(url)
+    store.create_schema()
+    with store.write() as session:
+        session.add_all(
+            [User(id=1, email="a@x.test", password_hash="x"), User(id=2, email="b@x.test", password_hash="x")]
+        )
+    request.addfinalizer(store.dispose)
+    return store
+
+
+def _batch(store: Store, prompts: int, *, user_id: int = 1) -> str:
+    table = ParsedTable(
+        columns=["prompt"],
+        prompt_column="prompt",
+        rows=[{"prompt": f"p{i}"} for i in range(prompts)],
+        source_format="text",
+    )
+    with store.write() as session:
+        return create_batch(session, user_id=user_id, table=table, filename=None).id
+
+
+def _queue(store: Store, worker: str, *, chunk: int = 2, lease: float = 60.0) -> WorkQueue:
+    return WorkQueue(store, worker_id=worker, chunk_size=chunk, lease_seconds=lease, max_attempts=3)
+
+
+def _ok(chunk: Chunk) -> list[EnhanceResult]:
+    return [
+        EnhanceResult(key=i.key, enhanced_prompt=i.prompt + "!", techniques=("role",), error=None) for i in chunk.items
+    ]
+
+
+def _failed(chunk: Chunk) -> list[EnhanceResult]:
+    return [EnhanceResult.failed(i.key, "provider said no") for i in chunk.items]
+
+
+def _outcomes(store: Store, batch_id: str) -> list[tuple[int, int, str | None]]:
+    with store.read() as session:
+        return [(c.row_number, c.attempt, c.outcome) for c in calls_for_batch(session, batch_id)]
+
+
+def _lapse_leases(store: Store) -> None:
+    """What the passing of ``lease_seconds`` does, without waiting for it."""
+    with store.write() as session:
+        session.execute(update(Row).where(Row.status == "running").values(lease_until=0.0))
+
+
+def test_concurrent_workers_claim_disjoint_rows_and_store_each_result_once(store: Store) -> None:
+    batch_id = _batch(store, 60)
+    claimed: dict[str, list[int]] = {}
+    barrier = threading.Barrier(4)
+
+    def work(name: str) -> None:
+        queue = _queue(store, name, chunk=3)
+        barrier.wait()
+        while chunks := queue.claim_many(2):
+            for chunk in chunks:
+                claimed.setdefault(name, []).extend(chunk.row_ids)
+                queue.complete(chunk, _ok(chunk))
+
+    threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    every = [row_id for ids in claimed.values() for row_id in ids]
+    assert len(every) == len(set(every)) == 60, "a row was claimed by two workers at once"
+    assert {(n, a, o) for n, a, o in _outcomes(store, batch_id)} == {(n, 1, "succeeded") for n in range(1, 61)}
+    with store.read() as session:
+        batch = session.get(Batch, batch_id)
+        assert batch is not None and (batch.status, batch.succeeded) == ("completed", 60)
+
+
+def test_late_result_after_a_takeover_is_discarded_and_the_ledger_says_so(store: Store) -> None:
+    batch_id = _batch(store, 1)
+    slow, fast = _queue(store, "slow"), _queue(store, "fast")
+    stolen = slow.claim()
+    assert stolen is not None
+    _lapse_leases(store)
+    retaken = fast.claim()
+    assert retaken is not None and retaken.items[0].attempt == 2
+    assert _outcomes(store, batch_id) == [(1, 1, "lost"), (1, 2, None)]
+    assert fast.complete(retaken, _ok(retaken))[1:] == (1, 0)
+    assert slow.complete(stolen, _ok(stolen))[1:] == (0, 0)
+    assert _outcomes(store, batch_id) == [(1, 1, "discarded"), (1, 2, "succeeded")]
+
+
+def test_renewed_lease_keeps_the_rows_from_other_workers(store: Store) -> None:
+    _batch(store, 2)
+    holder, other = _queue(store, "holder"), _queue(store, "other")
+    chunk = holder.claim()
+    assert chunk is not None
+    _lapse_leases(store)
+    assert holder.renew(chunk.row_ids) == 2
+    assert other.claim() is None, "a renewed lease was taken over"
+    assert holder.complete(chunk, _ok(chunk))[1:] == (2, 0)
+
+
+def test_pool_renews_leases_while_a_slow_call_runs(store: Store) -> None:
+    batch_id = _batch(store, 2)
+
+    class GatedProvider:
+        def __init__(self) -> None:
+            self.release = asyncio.Event()
+
+        async def enhance_many(self, items: Sequence[PromptInput]) -> list[EnhanceResult]:
+            await self.release.wait()
+            return [
+                EnhanceResult(key=i.key, enhanced_prompt="ok " + i.prompt, techniques=(), error=None) for i in items
+            ]
+
+    def lease_until() -> float:
+        with store.read() as session:
+            return min(session.scalars(select(Row.lease_until).where(Row.status == "running")).all() or [0.0])
+
+    async def scenario() -> None:
+        provider = GatedProvider()
+        pool = WorkerPool(_queue(store, "pool", lease=0.3), provider, LocalBus(), Metrics(), concurrency=1)
+        await pool.start()
+        try:
+            first = 0.0
+            for _ in range(200):  # condition-based: up to 10 s for the claim, then for a renewal past it
+                current = await asyncio.to_thread(lease_until)
+                first = first or current
+                if first and current > first:
+                    break
+                await asyncio.sleep(0.05)
+            assert first and current > first, "the lease was never renewed during the call"
+            provider.release.set()
+            for _ in range(200):
+                if await asyncio.to_thread(_outcomes, store, batch_id) == [(1, 1, "succeeded"), (2, 1, "succeeded")]:
+                    return
+                await asyncio.sleep(0.05)
+            raise AssertionError(f"results not stored once each: {_outcomes(store, batch_id)}")
+        finally:
+            await pool.stop()
+
+    asyncio.run(scenario())
+
+
+def test_users_take_turns_so_one_users_batches_cannot_starve_another(store: Store) -> None:
+    first = _batch(store, 20, user_id=1)
+    second = _batch(store, 20, user_id=1)
+    small = _batch(store, 4, user_id=2)
+    queue = _queue(store, "w")
+    order = [chunk.batch_id for chunk in queue.claim_many(5)]
+    # Per user first (1, 2, 1, 2, 1), then per batch within a user: the small batch is done in 4 claims.
+    assert order == [first, small, second, small, first]
+
+
+def test_provider_failures_and_retries_never_make_a_row_poison(store: Store) -> None:
+    batch_id = _batch(store, 1)
+    queue = _queue(store, "w")
+    for _ in range(4):  # more failed attempts than max_attempts; each is followed by the user's retry
+        chunk = queue.claim()
+        assert chunk is not None and chunk.items, "a row that only ever failed in the provider was given up"
+        queue.complete(chunk, _failed(chunk))
+        with store.write() as session:
+            apply_action(session, session.get(Batch, batch_id), "retry")  # type: ignore[arg-type]
+    chunk = queue.claim()
+    assert chunk is not None and chunk.items[0].attempt == 5
+    queue.complete(chunk, _ok(chunk))
+    assert [o for _n, _a, o in _outcomes(store, batch_id)] == ["failed"] * 4 + ["succeeded"]
+
+
+def test_row_lost_with_its_worker_three_times_fails_as_poison(store: Store) -> None:
+    batch_id = _batch(store, 1)
+    for attempt in range(3):
+        assert _queue(store, f"doomed-{attempt}").claim() is not None
+        _lapse_leases(store)
+    final = _queue(store, "last").claim()
+    assert final is not None and final.items == []
+    assert final.events[-1]["status"] == "failed"
+    assert _outcomes(store, batch_id) == [(1, 1, "lost"), (1, 2, "lost"), (1, 3, "lost")]
+
+
+def test_rows_handed_back_at_shutdown_are_claimable_at_once(store: Store) -> None:
+    batch_id = _batch(store, 2)
+    leaving = _queue(store, "leaving")
+    chunk = leaving.claim()
+    assert chunk is not None
+    assert leaving.release([chunk]) == 2
+    again = _queue(store, "next").claim()
+    assert again is not None and [i.attempt for i in again.items] == [2, 2]
+    assert _outcomes(store, batch_id)[:2] == [(1, 1, "released"), (1, 2, None)]
+
+
+def test_rows_a_lost_worker_left_in_a_cancelled_batch_are_settled(store: Store) -> None:
+    batch_id = _batch(store, 6)
+    queue = _queue(store, "gone")
+    assert queue.claim() is not None  # two rows in flight when the worker dies
+    with store.write() as session:
+        apply_action(session, session.get(Batch, batch_id), "cancel")  # type: ignore[arg-type]
+    _lapse_leases(store)
+    settled = _queue(store, "other").settle_cancelled()
+    assert [batch for batch, _events in settled] == [batch_id]
+    with store.read() as session:
+        batch = session.get(Batch, batch_id)
+        assert batch is not None and (batch.status, batch.cancelled, batch.processed) == ("cancelled", 6, 0)
+    assert [o for _n, _a, o in _outcomes(store, batch_id)] == ["lost", "lost"]
+
+
+def test_database_from_before_the_ledger_gains_the_new_column(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'old.sqlite3'}")
+    store.create_schema()
+    with store.write() as session:
+        session.execute(text("ALTER TABLE rows DROP COLUMN lost_attempts"))
+        session.execute(text("DROP TABLE provider_calls"))
+    store.create_schema()
+    with store.write() as session:
+        session.add(User(id=1, email="a@x.test", password_hash="x"))
+    _batch(store, 1)
+    assert _queue(store, "w").claim() is not None
+    store.dispose()

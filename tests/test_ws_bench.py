@@ -1,0 +1,51 @@
+"""The socket benchmark: its arithmetic, and one small real run through the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from utilities.ws_bench import Distribution, Point, raise_fd_limit, render_markdown, ws_bench_command
+
+
+def test_distribution_is_in_milliseconds_with_interpolated_percentiles() -> None:
+    spread = Distribution.of_seconds([0.001 * i for i in range(1, 101)])
+    assert spread.samples == 100
+    assert spread.p50 == pytest.approx(50.5)
+    assert spread.p95 == pytest.approx(95.05)
+    assert spread.max == pytest.approx(100.0)
+    assert Distribution.of_seconds([]) == Distribution(0, None, None, None, None)
+
+
+def test_fd_limit_is_raised_but_never_lowered() -> None:
+    soft, _hard = raise_fd_limit(64)
+    assert soft >= 64
+    assert raise_fd_limit(16)[0] == soft
+
+
+def test_markdown_row_shows_memory_in_kib_and_missing_values_as_dashes() -> None:
+    point = Point(10, "none", connected=10, memory_per_socket_bytes=51200.0, load_average=(1.0, 2.0))
+    table = render_markdown([point], {"rows": 4, "latency_ms": 300.0})
+    assert "| 10 | none | 10 | 50.0 | – | – |" in table
+    assert "| 1.0→2.0 |" in table
+
+
+@pytest.mark.slow
+def test_small_run_writes_json_markdown_and_plot(tmp_path: Path) -> None:
+    out = tmp_path / "ws-bench"
+    args = ["--sockets", "5,20", "--rows", "4", "--latency-ms", "300", "--compression", "deflate,none"]
+    args += ["--out", str(out)]
+    result = CliRunner().invoke(ws_bench_command, args)
+    assert result.exit_code == 0, result.output
+    document = json.loads((out / "ws-bench.json").read_text())
+    points = {(p["sockets"], p["compression"]): p for p in document["points"]}
+    assert set(points) == {(5, "deflate"), (20, "deflate"), (5, "none"), (20, "none")}
+    for (count, _mode), point in points.items():
+        assert (point["connected"], point["terminal_received"], point["problems"]) == (count, count, [])
+        assert point["lag_ms"]["samples"] >= count * 4, "every socket saw every row's event live"
+        assert point["memory_per_socket_bytes"] is not None
+    assert (out / "ws-bench.md").read_text().count("\n| ") >= 5
+    assert (out / "ws-bench.png").stat().st_size > 1000
