@@ -23,7 +23,7 @@ from .events import Bus, LocalBus
 from .metrics import Metrics
 from .models import Batch, Row
 from .notifications.delivery import OutboxDispatcher, build_senders
-from .provider import build_provider
+from .provider import provider_from_settings
 from .queue import MAX_ATTEMPTS, WorkerPool, WorkQueue, new_worker_id
 from .redis_bus import RedisBus
 from .redis_queue import WorkDoorbell
@@ -67,11 +67,7 @@ def build_state(settings: Settings) -> AppState:
         lease_seconds=settings.lease_seconds,
         max_attempts=MAX_ATTEMPTS,
     )
-    provider = build_provider(
-        latency_ms=settings.provider_latency_ms,
-        failure_rate=settings.provider_failure_rate,
-        seed=settings.provider_seed,
-    )
+    provider = provider_from_settings(settings)
     pool = WorkerPool(queue, provider, bus, metrics, concurrency=settings.worker_concurrency, doorbell=doorbell)
     signer = TokenSigner(settings.signing_key(), settings.token_ttl_seconds)
     return AppState(

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from .config import Settings
 from .enhancer import UnenhanceablePrompt, check_enhanceable, enhance
 
 logger = logging.getLogger(__name__)
@@ -179,3 +180,16 @@ def build_provider(
             raise ValueError("the openai provider needs a base URL and a model")
         return OpenAICompatibleProvider(base_url=openai_base_url, model=openai_model, api_key=openai_api_key)
     raise ValueError(f"unknown provider kind {kind!r}; expected 'rules' or 'openai'")
+
+
+def provider_from_settings(settings: Settings) -> Provider:
+    """The provider ``BATCHQA_PROVIDER_*`` and ``BATCHQA_OPENAI_*`` describe (API and worker processes alike)."""
+    return build_provider(
+        latency_ms=settings.provider_latency_ms,
+        failure_rate=settings.provider_failure_rate,
+        seed=settings.provider_seed,
+        kind=settings.provider_kind,
+        openai_base_url=settings.openai_base_url,
+        openai_api_key=settings.openai_api_key,
+        openai_model=settings.openai_model,
+    )

@@ -13,7 +13,7 @@ from prometheus_client import start_http_server
 
 from .config import Settings
 from .metrics import Metrics
-from .provider import build_provider
+from .provider import provider_from_settings
 from .queue import MAX_ATTEMPTS, WorkerPool, WorkQueue, new_worker_id
 from .redis_bus import RedisPublisher
 from .redis_queue import RedisOutbox, WorkDoorbell, redacted
@@ -72,11 +72,7 @@ async def _work(settings: Settings, *, metrics_port: int | None) -> None:
         lease_seconds=settings.lease_seconds,
         max_attempts=MAX_ATTEMPTS,
     )
-    provider = build_provider(
-        latency_ms=settings.provider_latency_ms,
-        failure_rate=settings.provider_failure_rate,
-        seed=settings.provider_seed,
-    )
+    provider = provider_from_settings(settings)
     pool = WorkerPool(queue, provider, RedisPublisher(outbox), metrics, concurrency=settings.worker_concurrency)
     doorbell = WorkDoorbell(settings.queue_url, outbox=outbox)
     stop = asyncio.Event()
