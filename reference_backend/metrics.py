@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -29,6 +29,8 @@ class _StoreCollector(Collector):
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        # process_resident_memory_bytes and friends: how a load run reads a remote server's memory.
+        ProcessCollector(registry=self.registry)
         self.rows_processed = Counter(
             "batchqa_rows_processed", "Rows finished by the workers.", ["outcome"], registry=self.registry
         )

@@ -1,0 +1,1 @@
+"""The simulated users: BatchUser, SocketUser, MixedUser."""
