@@ -1,4 +1,5 @@
-"""Browser suite fixtures: the target (``--base-url`` or the bundled backend), Chromium, a fresh user per test."""
+"""Browser suite fixtures: the target (``--base-url`` or the bundled backend), Chromium, a fresh user per test,
+and the kit's own SMTP sink and webhook receiver for the notification tests."""
 
 from __future__ import annotations
 
@@ -10,10 +11,19 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page
 
-from page_objects import BatchListPage, BatchUploadPage, LoginPage, ProgressTracker, ResultsDownloader
+from page_objects import (
+    BatchListPage,
+    BatchUploadPage,
+    LoginPage,
+    NotificationBell,
+    NotificationPreferencesPage,
+    ProgressTracker,
+    ResultsDownloader,
+)
 from utilities.api_client import TERMINAL_STATUSES, BatchApi, Credentials
 from utilities.backend_process import BackendProcess
 from utilities.browser import SYSTEM_ARGS, Chromium, find_chromium
+from utilities.mailbox import Mailbox, WebhookReceiver
 
 from .support import User
 
@@ -25,10 +35,38 @@ BUNDLED_BACKEND_ENV = {
     "BATCHQA_PROVIDER_BATCH_SIZE": "10",
     "BATCHQA_WORKER_CONCURRENCY": "2",
     "BATCHQA_LOG_LEVEL": "WARNING",
+    # Notifications (issue 7): a failed delivery is retried within a second, not after up to 30 s.
+    "BATCHQA_NOTIFY_RETRY_BASE_SECONDS": "0.2",
+    "BATCHQA_NOTIFY_RETRY_MAX_SECONDS": "1",
 }
+
+NO_SMTP_SINK = (
+    "needs the target's mail: pass --smtp-sink HOST:PORT (the kit's SMTP sink listens there) and configure "
+    "the deployment to send its mail to that address"
+)
+NO_WEBHOOK_RECEIVER = (
+    "needs the target to call the kit's webhook receiver: pass --webhook-receiver HOST:PORT, an address the kit "
+    "can listen on and the deployment can reach"
+)
 
 SESSION_COOKIE = "batchqa_session"  # docs/contract.md, "Auth"
 CHROMIUM = pytest.StashKey[Chromium | None]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("batchqa", "batchqa browser suite")
+    group.addoption(
+        "--smtp-sink",
+        metavar="HOST:PORT",
+        help="with --base-url: run the kit's SMTP sink on HOST:PORT; the target must mail there. "
+        "Without it, tests that read mail are skipped. The bundled backend always gets its own sink.",
+    )
+    group.addoption(
+        "--webhook-receiver",
+        metavar="HOST:PORT",
+        help="with --base-url: run the kit's webhook receiver on HOST:PORT, reachable by the target. "
+        "Without it, webhook tests are skipped. The bundled backend always reaches one on loopback.",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -39,6 +77,26 @@ def pytest_configure(config: pytest.Config) -> None:
             setattr(config.option, option, value)
     # Looked up here, before pytest-playwright starts its own driver: find_chromium() starts one too.
     config.stash[CHROMIUM] = find_chromium()
+    for option in ("smtp_sink", "webhook_receiver"):
+        address = config.getoption(option, None)
+        if address is None:
+            continue
+        _address(address)  # a usage error now rather than in a fixture
+        # One fixed address cannot be shared: each xdist worker would try to listen on it.
+        if config.getoption("numprocesses", None) not in (None, 0, 1):
+            flag = "--" + option.replace("_", "-")
+            raise pytest.UsageError(f"{flag} listens on one fixed address: run without -n (or with -n 1)")
+
+
+def _address(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit():
+        raise pytest.UsageError(f"expected HOST:PORT, got {value!r}")
+    return host, int(port)
+
+
+def _target_given(config: pytest.Config) -> bool:
+    return bool(config.getoption("base_url") or config.getini("base_url"))
 
 
 def _given(config: pytest.Config, flag: str) -> bool:
@@ -63,13 +121,58 @@ def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]
 
 
 @pytest.fixture(scope="session")
-def base_url(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The target: ``--base-url`` as given, else the bundled backend on a free port (one per xdist worker)."""
-    given = pytestconfig.getoption("base_url") or pytestconfig.getini("base_url")
-    if given:
-        yield given.rstrip("/")
+def mail_sink(pytestconfig: pytest.Config) -> Iterator[Mailbox | None]:
+    """The SMTP sink the target mails to: always one for the bundled backend, else only at ``--smtp-sink``."""
+    address = pytestconfig.getoption("smtp_sink")
+    if address is None and _target_given(pytestconfig):
+        yield None
         return
-    server = BackendProcess(tmp_path_factory.mktemp("e2e-backend"), env=BUNDLED_BACKEND_ENV)
+    host, port = _address(address) if address else ("127.0.0.1", None)
+    with Mailbox(host, port) as box:
+        yield box
+
+
+@pytest.fixture(scope="session")
+def webhook_sink(pytestconfig: pytest.Config) -> Iterator[WebhookReceiver | None]:
+    """The kit's webhook receiver: on loopback for the bundled backend, else only at ``--webhook-receiver``."""
+    address = pytestconfig.getoption("webhook_receiver")
+    if address is None and _target_given(pytestconfig):
+        yield None
+        return
+    host, port = _address(address) if address else ("127.0.0.1", None)
+    with WebhookReceiver(host, port) as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def mailbox(mail_sink: Mailbox | None) -> Mailbox:
+    """The sink, shared by the worker's tests: each test finds its own mail by batch id."""
+    if mail_sink is None:
+        pytest.skip(NO_SMTP_SINK)
+    return mail_sink
+
+
+@pytest.fixture
+def webhook_receiver(webhook_sink: WebhookReceiver | None) -> WebhookReceiver:
+    if webhook_sink is None:
+        pytest.skip(NO_WEBHOOK_RECEIVER)
+    return webhook_sink
+
+
+@pytest.fixture(scope="session")
+def base_url(
+    pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory, mail_sink: Mailbox | None
+) -> Iterator[str]:
+    """The target: ``--base-url`` as given, else the bundled backend on a free port (one per xdist worker).
+
+    The bundled backend mails to the session's sink, started first, so mail tests never skip against it.
+    """
+    if _target_given(pytestconfig):
+        yield (pytestconfig.getoption("base_url") or pytestconfig.getini("base_url")).rstrip("/")
+        return
+    assert mail_sink is not None, "the bundled backend always gets a mail sink"
+    env = {**BUNDLED_BACKEND_ENV, "BATCHQA_SMTP_HOST": mail_sink.host, "BATCHQA_SMTP_PORT": str(mail_sink.port)}
+    server = BackendProcess(tmp_path_factory.mktemp("e2e-backend"), env=env)
     server.start()
     try:
         yield server.url
@@ -146,3 +249,13 @@ def downloader(signed_in_page: Page, tmp_path: Path) -> ResultsDownloader:
 @pytest.fixture
 def batch_list(signed_in_page: Page) -> BatchListPage:
     return BatchListPage(signed_in_page)
+
+
+@pytest.fixture
+def bell(signed_in_page: Page) -> NotificationBell:
+    return NotificationBell(signed_in_page)
+
+
+@pytest.fixture
+def preferences_page(signed_in_page: Page) -> NotificationPreferencesPage:
+    return NotificationPreferencesPage(signed_in_page)

@@ -1,4 +1,4 @@
-"""Checks over what the progress view showed, and the capability gate for tests that act on a running batch."""
+"""Checks over what the progress view showed, the capability gate for running batches, and notification helpers."""
 
 from __future__ import annotations
 
@@ -6,16 +6,19 @@ import itertools
 import json
 import math
 import statistics
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
+from playwright.sync_api import BrowserContext, Page
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import connect
 
 from page_objects import ProgressSample, ProgressTracker
-from utilities.api_client import BatchApi, Credentials
+from utilities.api_client import TERMINAL_STATUSES, BatchApi, Credentials
 
 FIXTURE_FILES = Path(__file__).resolve().parents[1] / "fixtures" / "files"
 
@@ -155,3 +158,114 @@ def progress_socket_available(base_url: str, api: BatchApi, batch_id: str) -> bo
     except (OSError, TimeoutError, InvalidHandshake, ConnectionClosed, ValueError):
         return False
     return isinstance(message, dict) and "type" in message
+
+
+def wait_until_settled(api: BatchApi, batch_id: str, timeout: float = 30.0) -> list[dict[str, Any]]:
+    """The batch's outbox once the batch has ended and every delivery is sent or given up.
+
+    A batch's notifications are stored in the transaction that moves the batch, so once its status is final
+    the outbox holds every delivery it will ever get; none pending means nothing more will arrive anywhere.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        finished = api.status(batch_id)["status"] in TERMINAL_STATUSES
+        response = api.http.get("/api/v1/notifications/deliveries", params={"batch_id": batch_id})
+        response.raise_for_status()
+        entries = response.json()["deliveries"]
+        if finished and all(entry["status"] != "pending" for entry in entries):
+            return entries
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"batch {batch_id}: deliveries not settled after {timeout:.0f} s: {entries}")
+        time.sleep(0.1)  # the poll interval; the loop ends on the condition above
+
+
+# Wraps window.Notification so every browser notification a page raises is recorded (the real constructor
+# still runs), and makes the tab's visibility a switch the test throws. Headless Chromium reports every tab
+# as visible, whatever is in front: checked with a second page brought to front, window.open into the same
+# window, a minimised window (CDP Browser.setWindowBounds) and focus emulation off, so document.hidden and
+# visibilityState are overridden here and visibilitychange is dispatched as a browser would. window.focus()
+# shows the tab again, as a real browser does when a notification click focuses it. State lives in
+# sessionStorage, so it outlasts the navigation a click starts, as a real tab's does.
+PUSH_RECORDER = """(() => {
+  const KEY = "batchqa-e2e-push";
+  let memory = { hidden: false, focusCalls: 0 };
+  const read = () => {
+    try { return JSON.parse(sessionStorage.getItem(KEY)) || memory; } catch { return memory; }
+  };
+  const write = (state) => {
+    memory = state;
+    try { sessionStorage.setItem(KEY, JSON.stringify(state)); } catch { /* about:blank has no storage */ }
+  };
+  const setHidden = (hidden) => {
+    const state = read();
+    if (state.hidden !== hidden) {
+      write({ ...state, hidden });
+      document.dispatchEvent(new Event("visibilitychange"));
+    }
+  };
+  Object.defineProperty(document, "hidden", { configurable: true, get: () => read().hidden });
+  Object.defineProperty(document, "visibilityState", {
+    configurable: true, get: () => (read().hidden ? "hidden" : "visible"),
+  });
+  const shown = [];
+  if (window.Notification) {
+    window.Notification = class RecordedNotification extends window.Notification {
+      constructor(title, options = {}) {
+        super(title, options);
+        const { body = null, tag = null } = options;
+        shown.push({ title, body, tag, hidden: document.hidden, self: this });
+      }
+    };
+  }
+  const focus = window.focus.bind(window);
+  window.focus = () => {
+    const state = read();
+    write({ ...state, focusCalls: state.focusCalls + 1 });
+    setHidden(false);
+    focus();
+  };
+  window.__batchqaPush = {
+    hide: () => setHidden(true),
+    count: () => shown.length,
+    records: () => shown.map(({ self, ...record }) => record),
+    click: (index) => shown[index].self.dispatchEvent(new Event("click")),
+    focusCalls: () => read().focusCalls,
+  };
+})();"""
+
+
+class BrowserPush:
+    """Browser notifications in a context: permission granted, and every one a page raises recorded.
+
+    Real: the permission (``grant_permissions``), the page's ``Notification.permission`` check, the real
+    ``Notification`` constructor. Simulated: the tab going to the background (see ``PUSH_RECORDER``) and the
+    user's click on the notification (a ``click`` event dispatched on it; headless has no notification UI).
+    """
+
+    def __init__(self, context: BrowserContext, origin: str) -> None:
+        context.grant_permissions(["notifications"], origin=origin)
+        context.add_init_script(PUSH_RECORDER)
+
+    @staticmethod
+    def send_to_background(page: Page) -> None:
+        page.evaluate("() => window.__batchqaPush.hide()")
+
+    @staticmethod
+    def shown(page: Page) -> list[dict[str, Any]]:
+        """What the page raised since it loaded: title, body, tag, and whether the tab was hidden then."""
+        return page.evaluate("() => window.__batchqaPush.records()")
+
+    @staticmethod
+    def wait_for(page: Page, count: int = 1, timeout: float = 30_000) -> list[dict[str, Any]]:
+        page.wait_for_function(
+            "(n) => window.__batchqaPush && window.__batchqaPush.count() >= n", arg=count, timeout=timeout, polling=100
+        )
+        return BrowserPush.shown(page)
+
+    @staticmethod
+    def click(page: Page, index: int = 0) -> None:
+        page.evaluate("(i) => window.__batchqaPush.click(i)", index)
+
+    @staticmethod
+    def focus_calls(page: Page) -> int:
+        return page.evaluate("() => window.__batchqaPush.focusCalls()")

@@ -2,6 +2,8 @@
 
 from .batch_list_page import BatchListPage, BatchListRow
 from .login_page import LoginPage
+from .notification_bell import NotificationBell
+from .notification_preferences_page import NotificationPreferencesPage
 from .progress_tracker import ProgressSample, ProgressTracker
 from .results_downloader import PreviewRow, ResultsDownloader
 from .upload_page import BatchUploadPage
@@ -11,6 +13,8 @@ __all__ = [
     "BatchListRow",
     "BatchUploadPage",
     "LoginPage",
+    "NotificationBell",
+    "NotificationPreferencesPage",
     "PreviewRow",
     "ProgressSample",
     "ProgressTracker",

@@ -128,7 +128,11 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        # "webhook_secret: String should have at least 16 characters", not "body.webhook_secret: ..."
+        problems = [
+            {"field": ".".join(str(p) for p in e["loc"] if p not in ("body", "query", "path")), "message": e["msg"]}
+            for e in exc.errors()
+        ]
         first = problems[0] if problems else {"field": "?", "message": "invalid"}
         message = f"{first['field']}: {first['message']}"
         body = {"error": {"code": "validation_error", "message": message, "details": {"errors": problems}}}

@@ -21,7 +21,7 @@ def _batch(status: str, processed: int, total: int = 100) -> Batch:
         ("running", "status", 0, ["started"]),
         ("running", "progress", 24, []),
         ("running", "progress", 25, ["progress_25"]),
-        ("running", "progress", 80, ["progress_25", "progress_50", "progress_75"]),
+        ("running", "progress", 80, ["progress_75"]),
         ("completed", "completed", 100, ["completed"]),
         ("cancelled", "status", 40, ["cancelled"]),
         ("paused", "status", 40, []),

@@ -104,6 +104,20 @@ def test_email_switched_off_sends_no_mail(
     assert mailbox.matching(header_equals("X-BatchQA-Batch", batch)) == []
 
 
+def test_preferences_update_only_what_is_sent(api: BatchApi) -> None:
+    url = "http://127.0.0.1:9/hook"
+    api.http.put(
+        "/api/v1/notifications/preferences", json={"webhook_url": url, "webhook_secret": SECRET}
+    ).raise_for_status()
+    changed = api.http.put("/api/v1/notifications/preferences", json={"channels": {"push": []}}).json()
+    assert (changed["webhook_url"], changed["webhook_secret_set"], changed["channels"]["push"]) == (url, True, [])
+    cleared = api.http.put("/api/v1/notifications/preferences", json={"webhook_url": None, "webhook_secret": None})
+    assert (cleared.json()["webhook_url"], cleared.json()["webhook_secret_set"]) == (None, False)
+    short = api.http.put("/api/v1/notifications/preferences", json={"webhook_secret": "short"})
+    assert short.status_code == 422
+    assert short.json()["error"]["message"].startswith("webhook_secret: ")
+
+
 def test_unknown_channel_or_event_in_preferences_is_422(api: BatchApi) -> None:
     response = api.http.put("/api/v1/notifications/preferences", json={"channels": {"pager": ["completed"]}})
     assert response.status_code == 422

@@ -28,8 +28,15 @@ def fired_events(batch: Batch, message_type: str) -> list[str]:
     if message_type == "status" and status is BatchStatus.RUNNING:
         events.append("started")
     if message_type == "progress" and batch.total:
-        events.extend(f"progress_{m}" for m in MILESTONES if batch.processed * 100 >= m * batch.total)
+        # Only the highest milestone reached: a jump from 20 % to 80 % says "75 %", not three things at once.
+        reached = [m for m in MILESTONES if batch.processed * 100 >= m * batch.total]
+        if reached:
+            events.append(f"progress_{reached[-1]}")
     return events
+
+
+def _milestone(event: str) -> int | None:
+    return int(event.removeprefix("progress_")) if event.startswith("progress_") else None
 
 
 def describe(batch: Batch, event: str) -> tuple[str, str]:
@@ -61,13 +68,13 @@ def record_notifications(session: Session, batch: Batch, message_type: str) -> i
         stored = set(
             session.scalars(
                 select(Notification.event).where(
-                    Notification.user_id == batch.user_id,
-                    Notification.batch_id == batch.id,
-                    Notification.event.in_(due),
+                    Notification.user_id == batch.user_id, Notification.batch_id == batch.id
                 )
             )
         )
-        due = [event for event in due if event not in stored]
+        highest = max((m for e in stored if (m := _milestone(e)) is not None), default=0)
+        # A milestone below one already announced stays unannounced: progress only moves forward.
+        due = [e for e in due if e not in stored and (_milestone(e) or 101) > highest]
     if not due:
         return 0
     prefs = load_preferences(session, batch.user_id)
@@ -89,6 +96,7 @@ def record_notifications(session: Session, batch: Batch, message_type: str) -> i
             "body": body,
             "path": f"/batches/{batch.id}",
             "push": push,
+            "in_app": in_app,
             "user_id": batch.user_id,
         }
         try:

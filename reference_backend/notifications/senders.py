@@ -148,5 +148,6 @@ class SocketSender:
             "body": payload["body"],
             "link": payload["path"],
             "push": payload["push"],
+            "in_app": payload.get("in_app", True),
         }
         self.publisher.publish(f"user:{payload['user_id']}", message)

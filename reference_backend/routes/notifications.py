@@ -99,7 +99,7 @@ def deliveries(user_id: CurrentUserId, state: State, batch_id: str | None = None
 
 
 class PreferencesBody(BaseModel):
-    channels: dict[str, list[str]] = Field(description="channel -> events that notify on it")
+    channels: dict[str, list[str]] = Field(default_factory=dict, description="channel -> events on it")
     webhook_url: HttpUrl | None = None
     webhook_secret: str | None = Field(default=None, min_length=16, max_length=200)
 
@@ -123,15 +123,15 @@ def put_preferences(body: PreferencesBody, user_id: CurrentUserId, state: State)
             channels=list(CHANNELS),
             events=list(EVENTS),
         )
+    given = body.model_fields_set  # a field left out keeps its stored value; an explicit null clears it
     with state.store.write() as session:
         current = load_preferences(session, user_id)
-        matrix = {
-            channel: sorted(set(body.channels.get(channel, current.matrix.get(channel, [])))) for channel in CHANNELS
-        }
+        matrix = {c: sorted(set(body.channels.get(c, current.matrix.get(c, [])))) for c in CHANNELS}
         row = session.get(NotificationPrefs, user_id) or NotificationPrefs(user_id=user_id)
         row.matrix = matrix
-        row.webhook_url = str(body.webhook_url) if body.webhook_url else None
-        row.webhook_secret = body.webhook_secret if body.webhook_secret is not None else current.webhook_secret
+        url = (str(body.webhook_url) if body.webhook_url else None) if "webhook_url" in given else current.webhook_url
+        row.webhook_url = url
+        row.webhook_secret = body.webhook_secret if "webhook_secret" in given else current.webhook_secret
         session.merge(row)
         session.flush()
         return load_preferences(session, user_id).view()

@@ -1,4 +1,4 @@
-"""The web UI: plain HTML and JS modules served from ``static/`` (issue 4)."""
+"""The web UI: plain HTML and JS modules served from ``static/`` (issue 4; notification settings, issue 7)."""
 
 from __future__ import annotations
 
@@ -41,3 +41,8 @@ def upload_page() -> FileResponse:
 @router.get("/batches/{batch_id}")
 def batch_page(batch_id: str) -> FileResponse:
     return _page("batch.html")
+
+
+@router.get("/settings/notifications")
+def notification_settings_page() -> FileResponse:
+    return _page("settings.html")

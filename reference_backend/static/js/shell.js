@@ -1,6 +1,7 @@
-// What every signed-in page shares: the user check, the header, small formatters, the alert area.
+// What every signed-in page shares: the user check, the header (with the bell), small formatters, the alert area.
 
 import { request } from "./api.js";
+import { startBell } from "./bell.js";
 
 export async function requireUser() {
   const user = await request("/api/v1/auth/me");
@@ -18,6 +19,7 @@ export async function requireUser() {
       }
     });
   }
+  startBell();
   return user;
 }
 
