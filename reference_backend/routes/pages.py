@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from fastapi import APIRouter
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 router = APIRouter(include_in_schema=False)
 
@@ -14,8 +15,23 @@ STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-def _page(name: str) -> FileResponse:
-    return FileResponse(STATIC_DIR / name, media_type="text/html; charset=utf-8", headers=NO_STORE)
+HEADER_SLOT = "<!-- site-header -->"
+
+
+@cache
+def _render(name: str, current: str) -> str:
+    """The page with the shared header put in, its link to ``current`` marked as the current page.
+
+    A server-side include rather than a build step: one header for every signed-in page.
+    """
+    header = (STATIC_DIR / "partials" / "header.html").read_text(encoding="utf-8")
+    link = f'<a href="{current}">'
+    header = header.replace(link, f'<a href="{current}" aria-current="page">')
+    return (STATIC_DIR / name).read_text(encoding="utf-8").replace(HEADER_SLOT, header)
+
+
+def _page(name: str, current: str = "") -> HTMLResponse:
+    return HTMLResponse(_render(name, current), headers=NO_STORE)
 
 
 @router.get("/")
@@ -24,25 +40,25 @@ def home() -> RedirectResponse:
 
 
 @router.get("/login")
-def login_page() -> FileResponse:
+def login_page() -> HTMLResponse:
     return _page("login.html")
 
 
 @router.get("/batches")
-def batch_list_page() -> FileResponse:
-    return _page("batches.html")
+def batch_list_page() -> HTMLResponse:
+    return _page("batches.html", "/batches")
 
 
 @router.get("/batches/new")
-def upload_page() -> FileResponse:
-    return _page("upload.html")
+def upload_page() -> HTMLResponse:
+    return _page("upload.html", "/batches/new")
 
 
 @router.get("/batches/{batch_id}")
-def batch_page(batch_id: str) -> FileResponse:
+def batch_page(batch_id: str) -> HTMLResponse:
     return _page("batch.html")
 
 
 @router.get("/settings/notifications")
-def notification_settings_page() -> FileResponse:
-    return _page("settings.html")
+def notification_settings_page() -> HTMLResponse:
+    return _page("settings.html", "/settings/notifications")
