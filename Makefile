@@ -5,10 +5,19 @@ PY := $(VENV)/bin/python
 BASE_URL ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup qa test serve lint format bench clean
+.PHONY: setup qa report test serve lint format bench clean
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed node_modules/.installed
 	@$(PY) -m utilities.browser ensure
+
+# The Allure 3 report generator, pinned in package.json/package-lock.json. Without Node the kit still runs;
+# only `batchqa report` (and the HTML step of `make qa`) is skipped, with a note.
+node_modules/.installed: package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1 && command -v node >/dev/null 2>&1; then \
+		npm ci --no-audit --no-fund --loglevel=error && touch $@; \
+	else \
+		echo "note: Node.js/npm not found: the Allure HTML report is skipped (install Node 20+ and rerun make setup)"; \
+	fi
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,8 +25,14 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	@touch $@
 
+# Failure videos need Debian's ffmpeg linked where Playwright looks: installed here (once, about 20 s, as
+# root), not in setup, so `make test` and CI do not pay for what only the qa run records.
 qa: setup
+	@$(PY) -m utilities.video ensure
 	$(VENV)/bin/batchqa qa $(if $(BASE_URL),--base-url $(BASE_URL))
+
+report: setup
+	$(VENV)/bin/batchqa report
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -168,6 +168,7 @@ class ProgressTracker:
             "(n) => window.__batchqa.samples.length >= n", arg=seen + count, timeout=timeout, polling="raf"
         )
 
+    @step("Wait until the batch is {statuses}")
     def wait_until_status(self, *statuses: str, timeout: float = 60_000) -> str:
         """Wait until the view shows one of ``statuses`` or any final status; returns the status shown."""
         wanted = {*statuses, *TERMINAL_STATUSES}
@@ -175,6 +176,7 @@ class ProgressTracker:
         self.status.filter(has_text=re.compile(rf"^({shown})$")).wait_for(timeout=timeout)
         return self.status.inner_text().strip().replace(" ", "_")
 
+    @step("Wait until at least {at_least} rows are processed")
     def wait_until_processed(self, at_least: int, timeout: float = 60_000) -> ProgressSample:
         """Wait until the view shows at least ``at_least`` rows processed, or a final status."""
         self._probe()
@@ -229,6 +231,7 @@ class ProgressTracker:
         )
         return self.snapshot()
 
+    @step("Wait until the connection is {modes}")
     def wait_until_connection(self, *modes: str, timeout: float = 15_000) -> str:
         """Wait until the connection indicator is in one of ``modes`` (live, polling, reconnecting...)."""
         self._probe()

@@ -47,6 +47,7 @@ class ResultsDownloader:
         download.save_as(target)
         return target
 
+    @step("Read the preview rows")
     def preview_rows(self, timeout: float = 30_000) -> list[PreviewRow]:
         """The rows of the preview table, once it is shown."""
         self.preview.wait_for(timeout=timeout)

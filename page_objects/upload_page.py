@@ -109,6 +109,7 @@ class BatchUploadPage:
     def retry(self) -> None:
         self.retry_upload.click()
 
+    @step("Wait until the batch has started")
     def wait_until_started(self, timeout: float = 30_000) -> str:
         """Wait for the batch page the upload leads to; returns the batch id."""
         self.page.wait_for_url(BATCH_URL, timeout=timeout)

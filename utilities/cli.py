@@ -45,6 +45,18 @@ def _register_optional() -> None:
     main.add_command(watch_command, "watch")
     main.add_command(ws_bench_command, "ws-bench")
 
+    from .report import report_command
+
+    main.add_command(report_command, "report")
+
+    from .gate import gate_command
+    from .load import load_command
+    from .scaling import scaling_command
+
+    main.add_command(load_command, "load")
+    main.add_command(gate_command, "gate")
+    main.add_command(scaling_command, "scaling")
+
 
 _register_optional()
 

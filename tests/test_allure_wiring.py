@@ -1,0 +1,303 @@
+"""The Allure wiring (issue 9): labels, failure evidence, environment and categories land in the results, and
+``batchqa report`` turns them into one HTML file.
+
+A tiny pytest session runs in a child process with ``--alluredir`` on sample tests written here: one passes,
+one fails a check in a real browser after uploading a file, one breaks in test code, one times out waiting
+on the page, one fails while a bundled backend logs, one cannot start its server. The root conftest.py is
+loaded into that session with ``-p conftest`` (the samples live outside the repository).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from utilities.allure_labels import (
+    E2E_PARAM_STORIES,
+    EPIC,
+    ERRORS,
+    FILE_UPLOAD,
+    HAPPY_PATH,
+    NOTIFICATIONS,
+    PERFORMANCE,
+    PROGRESS,
+    RESULTS,
+    VALIDATION,
+    labels_for,
+    title_for,
+)
+from utilities.report import CATEGORIES, REPO_ROOT, generate
+from utilities.video import video_available
+
+pytestmark = pytest.mark.slow
+
+SAMPLE = '''
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, Route, expect
+
+from utilities import evidence
+from utilities.api_client import BatchApi
+from utilities.backend_process import BackendProcess
+from utilities.browser import SYSTEM_ARGS, find_chromium
+
+SITE = "http://batchqa.test"
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    chromium = find_chromium()
+    if chromium is None or chromium.kind == "playwright":
+        return browser_type_launch_args
+    return {**browser_type_launch_args, "executable_path": str(chromium.path), "args": list(SYSTEM_ARGS)}
+
+
+def serve(route: Route) -> None:
+    if route.request.url.endswith("/api/v1/batch/upload"):
+        route.fulfill(status=202, json={"batch_id": "b1"})
+    else:
+        route.fulfill(status=200, content_type="text/html", body="<h1>Sample page</h1>")
+
+
+def test_passes_and_keeps_only_what_it_must() -> None:
+    evidence.attach_json({"kept": "always"}, "kept always", always=True)
+    evidence.attach_json({"kept": "on failure"}, "kept on failure")
+
+
+def test_page_misses_a_heading_after_an_upload(page: Page, tmp_path) -> None:
+    page.route(f"{SITE}/**", serve)
+    page.goto(f"{SITE}/")
+    page.evaluate("""() => {
+        const form = new FormData();
+        form.append("file", new File(["prompt\\\\nWrite a haiku"], "sample-upload.csv", { type: "text/csv" }));
+        return fetch("/api/v1/batch/upload", { method: "POST", body: form }).then((r) => r.status);
+    }""")
+    (tmp_path / "downloads").mkdir()
+    (tmp_path / "downloads" / "json-results.json").write_text("[]")
+    evidence.attach_json({"recorded": "by the test"}, "recorded evidence")
+    expect(page.get_by_role("heading", name="Never shown")).to_be_visible(timeout=300)
+
+
+def test_breaks_in_test_code() -> None:
+    None.upper()
+
+
+def test_page_never_gets_there(page: Page) -> None:
+    page.route(f"{SITE}/**", serve)
+    page.goto(f"{SITE}/")
+    page.wait_for_selector("#never", timeout=300)
+
+
+def test_fails_while_the_backend_logs(tmp_path_factory) -> None:
+    server = BackendProcess(tmp_path_factory.mktemp("sample-backend"))
+    server.start()
+    try:
+        BatchApi.new_user(server.url, "wiring").upload(text="Write a limerick about logs")
+    finally:
+        server.stop()
+    assert False, "the product said no"
+
+
+@pytest.fixture
+def server_that_never_starts():
+    raise RuntimeError("backend did not report its URL within 30 s")
+
+
+def test_cannot_reach_its_server(server_that_never_starts) -> None:
+    pass
+'''
+
+# What each sample must become: (allure status, category by CATEGORIES).
+EXPECTED = {
+    "test_passes_and_keeps_only_what_it_must": ("passed", None),
+    "test_page_misses_a_heading_after_an_upload": ("failed", "Product defects"),
+    "test_breaks_in_test_code": ("broken", "Test defects"),
+    "test_page_never_gets_there": ("broken", "Product did not get there in time"),
+    "test_fails_while_the_backend_logs": ("failed", "Product defects"),
+    "test_cannot_reach_its_server": ("broken", "Infrastructure problems"),
+}
+
+
+def category_of(result: dict[str, Any]) -> str | None:
+    """Allure 3's rule: the first category whose statuses include the test's and whose pattern is found."""
+    if result["status"] == "passed":
+        return None
+    message = result.get("statusDetails", {}).get("message", "")
+    for category in CATEGORIES:
+        if result["status"] not in category["matchedStatuses"]:
+            continue
+        if "messageRegex" in category and not re.search(category["messageRegex"], message):
+            continue
+        return category["name"]
+    return None
+
+
+@pytest.fixture(scope="module")
+def allure_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The sample session's results: test results by function name, the results dir, pytest's output."""
+    root = tmp_path_factory.mktemp("allure-sample")
+    (root / "test_sample.py").write_text(SAMPLE, encoding="utf-8")
+    results = root / "allure-results"
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "conftest",  # the repository's root conftest.py, importable from the working directory
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:locust",
+        "-W",
+        "error",
+        f"--rootdir={root}",
+        f"--alluredir={results}",
+        f"--output={root / 'test-results'}",
+        f"--basetemp={root / 'basetemp'}",
+        "--tracing=retain-on-failure",
+        "--screenshot=only-on-failure",
+        *(["--video=retain-on-failure"] if video_available() else []),
+        str(root / "test_sample.py"),
+    ]
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+    run = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=240, env=env)
+    by_name: dict[str, dict[str, Any]] = {}
+    for path in results.glob("*-result.json"):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        by_name[data["fullName"].rsplit("#", 1)[-1]] = data
+    return {"results": results, "tests": by_name, "output": run.stdout + run.stderr, "code": run.returncode}
+
+
+def labels(result: dict[str, Any], name: str) -> list[str]:
+    return sorted(label["value"] for label in result["labels"] if label["name"] == name)
+
+
+def attachment_names(result: dict[str, Any]) -> list[str]:
+    return [attachment["name"] for attachment in result.get("attachments", [])]
+
+
+def test_every_sample_ends_with_the_status_and_category_it_deserves(allure_run: dict[str, Any]) -> None:
+    tests = allure_run["tests"]
+    assert sorted(tests) == sorted(EXPECTED), allure_run["output"]
+    found = {name: (result["status"], category_of(result)) for name, result in tests.items()}
+    assert found == EXPECTED, allure_run["output"]
+
+
+def test_every_test_is_labelled_with_epic_feature_story_severity_and_a_title(allure_run: dict[str, Any]) -> None:
+    for name, result in allure_run["tests"].items():
+        assert labels(result, "epic") == [EPIC], name
+        assert len(labels(result, "feature")) == 1, name
+        assert len(labels(result, "story")) == 1, name
+        assert labels(result, "severity") == ["normal"], name
+    result = allure_run["tests"]["test_breaks_in_test_code"]
+    assert result["name"] == "Breaks in test code"
+
+
+def test_a_failed_browser_test_carries_screenshot_trace_upload_download_and_recorded_evidence(
+    allure_run: dict[str, Any],
+) -> None:
+    result = allure_run["tests"]["test_page_misses_a_heading_after_an_upload"]
+    names = attachment_names(result)
+    expected = ["screenshot ", "Playwright trace: ", "uploaded: sample-upload.csv", "recorded evidence"]
+    for prefix in [*expected, "downloaded: downloads/json-results.json"]:
+        assert any(name.startswith(prefix) for name in names), (prefix, names)
+    if video_available():  # Debian's ffmpeg linked where Playwright looks (make setup)
+        assert any(name.startswith("video ") for name in names), names
+    # The reader sees the screenshot first.
+    assert names[0].startswith("screenshot ")
+    by_name = {a["name"]: a for a in result["attachments"]}
+    uploaded = allure_run["results"] / by_name["uploaded: sample-upload.csv"]["source"]
+    assert uploaded.read_text(encoding="utf-8") == "prompt\nWrite a haiku"
+    trace = next(a for a in result["attachments"] if a["name"].startswith("Playwright trace: "))
+    assert trace["type"] == "application/zip"
+    assert (allure_run["results"] / trace["source"]).stat().st_size > 1000
+
+
+def test_a_failed_test_carries_the_backend_log_lines_of_its_time(allure_run: dict[str, Any]) -> None:
+    result = allure_run["tests"]["test_fails_while_the_backend_logs"]
+    logs = [a for a in result["attachments"] if a["name"].startswith("server log ")]
+    assert len(logs) == 1, attachment_names(result)
+    text = (allure_run["results"] / logs[0]["source"]).read_text(encoding="utf-8")
+    assert "1 prompts from pasted text" in text or "prompts from" in text, text
+
+
+def test_a_passing_test_keeps_only_what_it_asked_to_keep_always(allure_run: dict[str, Any]) -> None:
+    result = allure_run["tests"]["test_passes_and_keeps_only_what_it_must"]
+    assert attachment_names(result) == ["kept always"]
+
+
+def test_environment_and_categories_are_written_for_the_report(allure_run: dict[str, Any]) -> None:
+    results = allure_run["results"]
+    environment = (results / "environment.properties").read_text(encoding="utf-8")
+    for key in ("Target=", "Backend\\ mode=", "Python=", "playwright=", "Browser=", "allure-pytest="):
+        assert key in environment, environment
+    assert "bundled" in environment
+    assert json.loads((results / "categories.json").read_text(encoding="utf-8")) == CATEGORIES
+
+
+def test_e2e_tests_map_to_the_spec_groups_and_self_tests_to_their_area() -> None:
+    picker = labels_for(
+        "e2e/test_us003_batch_processing.py::test_file_chosen_with_the_picker_is_processed_completely[chromium-xlsx]",
+        "chromium-xlsx",
+    )
+    assert (picker.feature, picker.story, picker.severity) == ("File upload", "Excel file (.xlsx) support", "critical")
+    happy = labels_for(
+        "e2e/test_us003_batch_processing.py::test_user_logs_in_uploads_ten_prompts_and_downloads_the_results[chromium]",
+        "chromium",
+    )
+    assert (happy.feature, happy.severity) == ("Happy path", "blocker")
+    assert labels_for("tests/test_api_upload.py::test_x").feature == "Self-tests: API"
+    assert labels_for("e2e/test_something_new.py::test_y[chromium]", "chromium").feature == "Something new"
+    assert title_for("e2e/t.py::test_pause_holds_progress[chromium]", "chromium") == "Pause holds progress"
+
+
+def test_every_collected_browser_test_lands_in_a_spec_group_with_its_own_story() -> None:
+    collected = subprocess.run(
+        [sys.executable, "-m", "pytest", "e2e", "--collect-only", "-q", "-p", "no:cacheprovider"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    nodeids = [line for line in collected.stdout.splitlines() if "::" in line]
+    assert nodeids, collected.stdout + collected.stderr
+    groups = {FILE_UPLOAD, HAPPY_PATH, VALIDATION, PROGRESS, RESULTS, ERRORS, PERFORMANCE, NOTIFICATIONS}
+    for nodeid in nodeids:
+        param = nodeid.rsplit("[", 1)[-1].rstrip("]") if "[" in nodeid else None
+        function = nodeid.split("::")[-1].split("[", 1)[0]
+        found = labels_for(nodeid, param)
+        assert found.feature in groups, nodeid
+        # A test whose stories go by parameter must find its parameter in the table.
+        if function in E2E_PARAM_STORIES:
+            assert found.story in E2E_PARAM_STORIES[function].values(), nodeid
+
+
+def test_report_turns_the_results_into_one_html_file(allure_run: dict[str, Any], tmp_path: Path) -> None:
+    missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
+    if not missing and not (REPO_ROOT / "node_modules" / ".bin" / "allure").exists():
+        missing.append("node_modules/.bin/allure (run `make setup`, which runs `npm ci`)")
+    if missing:
+        reason = f"the Allure report needs {', '.join(missing)}"
+        if os.environ.get("BATCHQA_REQUIRE_SERVICES", "").strip().lower() in {"1", "true", "yes", "on"}:
+            pytest.fail(f"{reason} (BATCHQA_REQUIRE_SERVICES is set, so a missing tool fails)", pytrace=False)
+        pytest.skip(reason)
+    history = tmp_path / "history.jsonl"
+    html = generate(allure_run["results"], tmp_path / "allure", history=history)
+    assert [p.name for p in html.parent.iterdir() if p.suffix == ".html"] == ["index.html"]
+    text = html.read_text(encoding="utf-8")
+    # Everything inline, nothing fetched: it opens from file:// and calls no one (Allure's analytics removed).
+    assert re.findall(r"<(?:script|link|img)[^>]+(?:src|href)=\"(?:https?:)?//[^\"]*", text) == []
+    assert "googletagmanager" not in text
+    assert len(history.read_text(encoding="utf-8").splitlines()) == 1
+    # The same results again: the report is remade, the history does not count the run twice.
+    generate(allure_run["results"], tmp_path / "allure", history=history)
+    assert len(history.read_text(encoding="utf-8").splitlines()) == 1
