@@ -3,7 +3,7 @@
 ``audit`` reads the reference backend's tables (batches, rows, provider_calls) with plain SQL and
 says, row by row, whether anything was lost or stored twice; ``SocketWatcher`` stands in for the
 UI on the progress socket; ``batchqa chaos --rounds N`` runs fault rounds against a local cluster
-and ``batchqa scale`` measures throughput with 1, 2, 4 worker processes.
+and ``batchqa scale-workers`` measures throughput with 1, 2, 4 worker processes.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ def _register_optional() -> None:
     main.add_command(qa_command, "qa")
     main.add_command(worker_command, "worker")
     main.add_command(chaos_command, "chaos")
-    main.add_command(scale_command, "scale")
+    main.add_command(scale_command, "scale-workers")
     main.add_command(watch_command, "watch")
     main.add_command(ws_bench_command, "ws-bench")
 
