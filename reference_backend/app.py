@@ -24,7 +24,7 @@ from .metrics import Metrics
 from .models import Batch, Row
 from .notifications.delivery import OutboxDispatcher, build_senders
 from .provider import provider_from_settings
-from .queue import MAX_ATTEMPTS, WorkerPool, WorkQueue, new_worker_id
+from .queue import WorkerPool, new_worker_id, work_queue_from
 from .redis_bus import RedisBus
 from .redis_queue import WorkDoorbell
 from .routes import auth, batches, downloads, health, notifications, pages, sockets
@@ -60,13 +60,7 @@ def build_state(settings: Settings) -> AppState:
     # rings every worker process; without a queue URL both stay in this process.
     bus: Bus = RedisBus(settings.queue_url, store=store) if settings.queue_url else LocalBus()
     doorbell = WorkDoorbell(settings.queue_url, outbox=bus.outbox) if isinstance(bus, RedisBus) else None
-    queue = WorkQueue(
-        store,
-        worker_id=new_worker_id(),
-        chunk_size=settings.provider_batch_size,
-        lease_seconds=settings.lease_seconds,
-        max_attempts=MAX_ATTEMPTS,
-    )
+    queue = work_queue_from(settings, store, worker_id=new_worker_id())
     provider = provider_from_settings(settings)
     pool = WorkerPool(queue, provider, bus, metrics, concurrency=settings.worker_concurrency, doorbell=doorbell)
     signer = TokenSigner(settings.signing_key(), settings.token_ttl_seconds)

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, aliased
 
 from . import ledger
 from .batches import finish_if_done, record_event, set_status
+from .config import Settings
 from .events import EventPublisher
 from .metrics import Metrics
 from .models import Batch, CallOutcome, Row
@@ -314,6 +315,17 @@ def _row_write(row_id: int, result: EnhanceResult) -> dict[str, Any]:
         "lease_owner": None,
         "lease_until": None,
     }
+
+
+def work_queue_from(settings: Settings, store: Store, *, worker_id: str) -> WorkQueue:
+    """The queue as ``BATCHQA_PROVIDER_BATCH_SIZE`` and ``BATCHQA_LEASE_SECONDS`` describe it (API and workers)."""
+    return WorkQueue(
+        store,
+        worker_id=worker_id,
+        chunk_size=settings.provider_batch_size,
+        lease_seconds=settings.lease_seconds,
+        max_attempts=MAX_ATTEMPTS,
+    )
 
 
 def new_worker_id() -> str:

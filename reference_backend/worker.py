@@ -14,7 +14,7 @@ from prometheus_client import start_http_server
 from .config import Settings
 from .metrics import Metrics
 from .provider import provider_from_settings
-from .queue import MAX_ATTEMPTS, WorkerPool, WorkQueue, new_worker_id
+from .queue import WorkerPool, new_worker_id, work_queue_from
 from .redis_bus import RedisPublisher
 from .redis_queue import RedisOutbox, WorkDoorbell, redacted
 from .store import Store
@@ -65,13 +65,7 @@ async def _work(settings: Settings, *, metrics_port: int | None) -> None:
     metrics = Metrics()
     outbox = RedisOutbox(settings.queue_url)
     worker_id = new_worker_id()
-    queue = WorkQueue(
-        store,
-        worker_id=worker_id,
-        chunk_size=settings.provider_batch_size,
-        lease_seconds=settings.lease_seconds,
-        max_attempts=MAX_ATTEMPTS,
-    )
+    queue = work_queue_from(settings, store, worker_id=worker_id)
     provider = provider_from_settings(settings)
     pool = WorkerPool(queue, provider, RedisPublisher(outbox), metrics, concurrency=settings.worker_concurrency)
     doorbell = WorkDoorbell(settings.queue_url, outbox=outbox)

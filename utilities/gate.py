@@ -178,8 +178,9 @@ class Check:
             return None
         word = "above" if rule.better == "lower" else "below"
         return (
-            f"{rule.name} = {_num(self.value)}{rule.unit}, {word} the threshold {_num(rule.threshold)}{rule.unit} "
-            f"by {_num(abs(self.value - rule.threshold))}{rule.unit} ({_pct(self.over_pct)})"
+            f"{rule.name} = {fmt_num(self.value)}{rule.unit}, "
+            f"{word} the threshold {fmt_num(rule.threshold)}{rule.unit} "
+            f"by {fmt_num(abs(self.value - rule.threshold))}{rule.unit} ({_pct(self.over_pct)})"
         )
 
 
@@ -337,8 +338,8 @@ def rebaseline(baseline: Baseline, runs: Sequence[Mapping[str, Any]]) -> tuple[B
         updated = replace(rule, baseline=round(median, 4), observed=tuple(round(v, 4) for v in values))
         worst = max(values, key=lambda v: updated.worse_pct(v, median) or 0.0)
         if updated.breached_by(worst) or abs(worst - median) > 0.75 * abs(updated.threshold - median):
-            spread = f"{_num(min(values))}..{_num(max(values))}"
-            warnings.append(f"{rule.name}: runs spread {spread}, threshold {_num(updated.threshold)}")
+            spread = f"{fmt_num(min(values))}..{fmt_num(max(values))}"
+            warnings.append(f"{rule.name}: runs spread {spread}, threshold {fmt_num(updated.threshold)}")
         rules.append(updated)
     measured = {
         "runs": len(runs),
@@ -351,7 +352,7 @@ def rebaseline(baseline: Baseline, runs: Sequence[Mapping[str, Any]]) -> tuple[B
 # Rendering
 
 
-def _num(value: float | None) -> str:
+def fmt_num(value: float | None) -> str:
     if value is None:
         return "–"
     if value == 0 or abs(value) >= 100:
@@ -383,12 +384,12 @@ def checks_table(report: GateReport, *, only_failed: bool = False) -> Table:
         rule = check.rule
         result = check.status.upper()
         if check.status in ("fail", "inconclusive"):
-            result += f" by {_num(abs((check.value or 0) - rule.threshold))}{rule.unit} ({_pct(check.over_pct)})"
+            result += f" by {fmt_num(abs((check.value or 0) - rule.threshold))}{rule.unit} ({_pct(check.over_pct)})"
         table.add_row(
             escape(rule.name),
-            f"{_num(check.value)}{rule.unit}" if check.value is not None else "–",
-            _num(rule.baseline),
-            f"{'≤' if rule.better == 'lower' else '≥'} {_num(rule.threshold)}",
+            f"{fmt_num(check.value)}{rule.unit}" if check.value is not None else "–",
+            fmt_num(rule.baseline),
+            f"{'≤' if rule.better == 'lower' else '≥'} {fmt_num(rule.threshold)}",
             _pct(check.change_pct),
             f"[{_STYLE[check.status]}]{result}[/]",
         )
@@ -403,8 +404,8 @@ def trends_table(trends: Sequence[Trend]) -> Table:
         flag = "[bold red]REGRESSION[/]" if trend.regression else ""
         table.add_row(
             escape(trend.metric),
-            _num(trend.current),
-            _num(trend.reference),
+            fmt_num(trend.current),
+            fmt_num(trend.reference),
             str(trend.runs),
             _pct(trend.change_pct),
             flag,

@@ -186,7 +186,7 @@ def _shown(path: Path) -> str:
 
 def key_figures(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every gated metric of a load run against its baseline, as the gate judges it."""
-    from utilities.gate import Baseline, default_baseline, evaluate
+    from utilities.gate import Baseline, default_baseline, evaluate, fmt_num
 
     profile = summary["profile"]["name"]
     path = default_baseline(profile)
@@ -199,9 +199,9 @@ def key_figures(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
         rows.append(
             {
                 "metric": rule.name,
-                "value": f"{_num(check.value)}{rule.unit}" if check.value is not None else "–",
-                "baseline": f"{_num(rule.baseline)}{rule.unit}" if rule.baseline is not None else "–",
-                "threshold": f"{'≤' if rule.better == 'lower' else '≥'} {_num(rule.threshold)}{rule.unit}",
+                "value": f"{fmt_num(check.value)}{rule.unit}" if check.value is not None else "–",
+                "baseline": f"{fmt_num(rule.baseline)}{rule.unit}" if rule.baseline is not None else "–",
+                "threshold": f"{'≤' if rule.better == 'lower' else '≥'} {fmt_num(rule.threshold)}{rule.unit}",
                 "result": check.status,
             }
         )
@@ -217,14 +217,6 @@ def _csv(rows: list[dict[str, Any]]) -> bytes:
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue().encode("utf-8")
-
-
-def _num(value: float | None) -> str:
-    if value is None:
-        return "–"
-    if value == 0 or abs(value) >= 100:
-        return f"{value:,.0f}"
-    return f"{value:.3g}" if abs(value) < 1 else f"{value:.1f}"
 
 
 def write_gate_result(results: Path, result: dict[str, Any]) -> None:

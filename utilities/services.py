@@ -5,14 +5,11 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,6 +17,7 @@ from pathlib import Path
 import httpx
 
 from .backend_process import BackendProcess
+from .child_process import ChildProcess, stop_process
 
 log = logging.getLogger(__name__)
 
@@ -51,17 +49,6 @@ def _wait_for(
         if time.monotonic() > deadline:
             raise RuntimeError(f"{what} not ready after {timeout:.0f} s")
         time.sleep(0.05)
-
-
-def _stop_process(process: subprocess.Popen[bytes] | None, *, kill: bool, timeout: float = 10.0) -> None:
-    if process is None or process.poll() is not None:
-        return
-    process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout)
 
 
 class RedisServer:
@@ -110,7 +97,7 @@ class RedisServer:
                 _wait_for(self.ping, f"redis-server on port {self.port}", timeout, self.process)
                 return self.url
             except RuntimeError:
-                _stop_process(self.process, kill=True)
+                stop_process(self.process, kill=True, timeout=10.0)
                 self.port = None
         raise RuntimeError(f"redis-server would not start; see {self.workdir / 'redis.log'}")
 
@@ -121,7 +108,7 @@ class RedisServer:
             return conn.recv(64).startswith(b"+PONG")
 
     def stop(self, *, kill: bool = False) -> None:
-        _stop_process(self.process, kill=kill)
+        stop_process(self.process, kill=kill, timeout=10.0)
 
     def restart(self, *, kill: bool = False, down_seconds: float = 0.0, timeout: float = 15.0) -> None:
         """Stop (SIGTERM, or SIGKILL) and start again on the same port with the same AOF."""
@@ -185,7 +172,7 @@ class MotoServer:
                 )
                 return self.endpoint_url
             except RuntimeError:
-                _stop_process(self.process, kill=True)
+                stop_process(self.process, kill=True, timeout=10.0)
         raise RuntimeError(f"moto_server would not start; see {self.workdir / 'moto.log'}")
 
     def client(self):  # type: ignore[no-untyped-def]
@@ -215,7 +202,7 @@ class MotoServer:
         }
 
     def stop(self) -> None:
-        _stop_process(self.process, kill=False)
+        stop_process(self.process, kill=False, timeout=10.0)
 
     def __enter__(self) -> MotoServer:
         self.start()
@@ -283,69 +270,33 @@ class PostgresDatabase:
         self.drop()
 
 
-class WorkerProcess:
+class WorkerProcess(ChildProcess):
     """``python -m reference_backend.worker`` with the given ``BATCHQA_*`` environment; ready when it says so."""
 
     def __init__(self, data_dir: Path, *, env: dict[str, str] | None = None, name: str = "worker") -> None:
-        self.data_dir = Path(data_dir)
-        self.env = dict(env or {})
+        super().__init__(data_dir, env=env, log_path=Path(data_dir) / f"{name}.log", tail_lines=200)
         self.name = name
-        self.log_path = self.data_dir / f"{name}.log"
-        self.process: subprocess.Popen[str] | None = None
         self.worker_id: str | None = None
-        self._tail: deque[str] = deque(maxlen=200)
-        self._reader: threading.Thread | None = None
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "reference_backend.worker", "--data-dir", str(self.data_dir)]
+
+    def on_line(self, line: str) -> bool:
+        if line.startswith("batchqa worker ") and " ready" in line:
+            self.worker_id = line.split()[2]
+            return True
+        return False
 
     def start(self, timeout: float = 30.0) -> WorkerProcess:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
         self.worker_id = None
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "reference_backend.worker", "--data-dir", str(self.data_dir)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-        )
-        ready = threading.Event()
-        self._reader = threading.Thread(target=self._pump, args=(self.process, ready), daemon=True)
-        self._reader.start()
-        if not ready.wait(timeout) or self.worker_id is None:
+        if not self.spawn(timeout) or self.worker_id is None:
             self.stop(kill=True)
             raise RuntimeError(f"{self.name} did not report ready within {timeout:.0f} s:\n{self.output()}")
         return self
 
-    def _pump(self, process: subprocess.Popen[str], ready: threading.Event) -> None:
-        assert process.stdout is not None
-        with open(self.log_path, "a", encoding="utf-8") as sink:
-            for line in process.stdout:
-                self._tail.append(line)
-                sink.write(line)
-                sink.flush()
-                if self.worker_id is None and line.startswith("batchqa worker ") and " ready" in line:
-                    self.worker_id = line.split()[2]
-                    ready.set()
-        ready.set()
-
-    def output(self) -> str:
-        return "".join(self._tail)
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
     def stop(self, *, kill: bool = False, timeout: float = 20.0) -> int | None:
         """SIGTERM (finishes or hands back its calls) or SIGKILL (leaves them to lapse); returns the exit code."""
-        if self.process is None:
-            return None
-        _stop_process(self.process, kill=kill, timeout=timeout)
-        if self._reader is not None:
-            self._reader.join(timeout=5)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-        return self.process.returncode
+        return super().stop(kill=kill, timeout=timeout)
 
 
 class Cluster:
