@@ -25,7 +25,7 @@ from utilities.backend_process import BackendProcess
 from utilities.browser import SYSTEM_ARGS, Chromium, find_chromium
 from utilities.mailbox import Mailbox, WebhookReceiver
 
-from .support import User
+from .support import Target, User
 
 # The bundled backend is slowed down so a batch takes visible time: 200 ms per provider call of 10 prompts,
 # 2 calls in flight, about 100 prompts a second. 1000 prompts then take ~10 s, long enough to see several
@@ -171,6 +171,7 @@ def base_url(
         yield (pytestconfig.getoption("base_url") or pytestconfig.getini("base_url")).rstrip("/")
         return
     assert mail_sink is not None, "the bundled backend always gets a mail sink"
+    Target.bundled = True
     env = {**BUNDLED_BACKEND_ENV, "BATCHQA_SMTP_HOST": mail_sink.host, "BATCHQA_SMTP_PORT": str(mail_sink.port)}
     server = BackendProcess(tmp_path_factory.mktemp("e2e-backend"), env=env)
     server.start()

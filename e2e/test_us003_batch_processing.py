@@ -13,7 +13,15 @@ from utilities.csv_generator import INVALID_VARIANTS
 from utilities.download_validator import assert_download_matches, load_download
 from utilities.input_reader import read_input, read_pasted
 
-from .support import FIXTURE_FILES, User, ahead, progress_problems, progress_socket_available, require_running
+from .support import (
+    FIXTURE_FILES,
+    User,
+    ahead,
+    lacks_capability,
+    progress_problems,
+    progress_socket_available,
+    require_running,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -381,7 +389,7 @@ def test_progress_returns_to_the_socket_when_it_can(
 ) -> None:
     probe = user.api.upload(text="Check the socket")
     if not progress_socket_available(base_url, user.api, probe["batch_id"]):
-        pytest.skip("the target has no progress WebSocket yet (docs/contract.md, 'Progress WebSocket')")
+        lacks_capability("the target has no progress WebSocket yet (docs/contract.md, 'Progress WebSocket')")
     socket_down = [True]
 
     def route(socket: WebSocketRoute) -> None:
