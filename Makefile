@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 .PHONY: setup qa report test serve lint format bench clean
 
 setup: $(VENV)/.installed node_modules/.installed
-	@$(PY) -m utilities.browser ensure
+	@$(PY) -m utilities.procs.browser ensure
 
 # The Allure 3 report generator, pinned in package.json/package-lock.json. Without Node the kit still runs;
 # only `batchqa report` (and the HTML step of `make qa`) is skipped, with a note.
@@ -28,7 +28,7 @@ $(VENV)/.installed: pyproject.toml
 # Failure videos need Debian's ffmpeg linked where Playwright looks: installed here (once, about 20 s, as
 # root), not in setup, so `make test` and CI do not pay for what only the qa run records.
 qa: setup
-	@$(PY) -m utilities.video ensure
+	@$(PY) -m utilities.procs.video ensure
 	$(VENV)/bin/batchqa qa $(if $(BASE_URL),--base-url $(BASE_URL))
 
 report: setup

@@ -1,12 +1,12 @@
 """Repo-wide pytest hooks for the Allure report (issue 9); inert unless pytest runs with ``--alluredir``.
 
-- Labels: epic "US-003 Batch processing", feature, story and severity from ``utilities/allure_labels.py``;
+- Labels: epic "US-003 Batch processing", feature, story and severity from ``utilities/reporting/labels.py``;
   a readable title. Explicit ``@allure.*`` marks on a test win.
 - Failure evidence, attached to the failed test: Playwright's trace, screenshots and video (from
   pytest-playwright's folder for the test under ``test-results/``), the prompt files the page uploaded,
   the files the test wrote (downloads) in its ``tmp_path``, the progress view's update cadence with a plot,
   the bundled backend's log lines from the test's time, and whatever the test recorded through
-  ``utilities/evidence.py``.
+  ``utilities/reporting/evidence.py``.
 - ``environment.properties`` (target, versions, backend mode) and ``categories.json`` (product, test and
   infrastructure failures) in the results directory at the end of the session.
 """
@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
-from utilities import evidence
-from utilities.allure_labels import EPIC, labels_for, title_for
-from utilities.report import write_categories, write_environment
+from utilities.reporting import evidence
+from utilities.reporting.allure_report import write_categories, write_environment
+from utilities.reporting.labels import EPIC, labels_for, title_for
 
 ACTIVE = pytest.StashKey[bool]()
 BROWSER_VERSION = pytest.StashKey[str]()
@@ -354,7 +354,7 @@ def _backend_mode(base_url: str | None) -> str:
 def _browser_version() -> str:
     import subprocess
 
-    from utilities.browser import find_chromium
+    from utilities.procs.browser import find_chromium
 
     found = find_chromium()
     if found is None:

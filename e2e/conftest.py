@@ -20,10 +20,10 @@ from page_objects import (
     ProgressTracker,
     ResultsDownloader,
 )
-from utilities.api_client import TERMINAL_STATUSES, BatchApi, Credentials
-from utilities.backend_process import BackendProcess
-from utilities.browser import SYSTEM_ARGS, Chromium, find_chromium
-from utilities.mailbox import Mailbox, WebhookReceiver
+from utilities.client.api import TERMINAL_STATUSES, BatchApi, Credentials
+from utilities.procs.backend import BackendProcess
+from utilities.procs.browser import SYSTEM_ARGS, Chromium, find_chromium
+from utilities.procs.mailbox import Mailbox, WebhookReceiver
 
 from .support import Target, User
 

@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import connect
 
 from page_objects import ProgressSample, ProgressTracker
-from utilities.api_client import TERMINAL_STATUSES, BatchApi, Credentials
+from utilities.client.api import TERMINAL_STATUSES, BatchApi, Credentials
 
 FIXTURE_FILES = Path(__file__).resolve().parents[1] / "fixtures" / "files"
 

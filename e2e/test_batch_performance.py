@@ -8,8 +8,8 @@ import time
 import pytest
 
 from page_objects import BatchUploadPage, ProgressTracker, ResultsDownloader
-from utilities.download_validator import assert_download_matches, load_download
-from utilities.input_reader import read_input
+from utilities.check.download_validator import assert_download_matches, load_download
+from utilities.check.input_reader import read_input
 
 from .support import FIXTURE_FILES, lacks_capability, require_running, update_cadence
 

@@ -18,7 +18,7 @@ from page_objects import (
     ResultsDownloader,
 )
 from page_objects.notification_preferences_page import EVENTS
-from utilities.mailbox import Mailbox, WebhookReceiver, body_text, header_equals
+from utilities.procs.mailbox import Mailbox, WebhookReceiver, body_text, header_equals
 
 from .support import FIXTURE_FILES, BrowserPush, User, wait_until_settled
 

@@ -9,9 +9,9 @@ import pytest
 from playwright.sync_api import Page, Route, WebSocketRoute, expect
 
 from page_objects import BatchListPage, BatchUploadPage, LoginPage, ProgressTracker, ResultsDownloader
-from utilities.csv_generator import INVALID_VARIANTS
-from utilities.download_validator import assert_download_matches, load_download
-from utilities.input_reader import read_input, read_pasted
+from utilities.check.download_validator import assert_download_matches, load_download
+from utilities.check.input_reader import read_input, read_pasted
+from utilities.gen import INVALID_VARIANTS
 
 from .support import (
     FIXTURE_FILES,

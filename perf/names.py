@@ -1,4 +1,4 @@
-"""Names of the custom entries the users put into Locust's stats, shared with ``utilities/load.py``.
+"""Names of the custom entries the users put into Locust's stats, shared with ``utilities/perf/load.py``.
 
 Socket timings and batch completions go through ``events.request`` so Locust aggregates them across
 worker processes like any request. Entries in ``SAMPLES`` are measurements, not operations: they

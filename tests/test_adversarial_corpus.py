@@ -27,9 +27,9 @@ import pytest
 
 from reference_backend.errors import ApiError
 from reference_backend.ingest import IngestLimits, parse_upload
-from utilities.adversarial import CORPUS, HostileFile, corpus, run_corpus, write_corpus
-from utilities.api_client import BatchApi
-from utilities.backend_process import BackendProcess
+from utilities.client.api import BatchApi
+from utilities.gen.adversarial import CORPUS, HostileFile, corpus, run_corpus, write_corpus
+from utilities.procs.backend import BackendProcess
 
 MAX_SECONDS = 2.0
 MEMORY_LIMIT_MIB = 100.0

@@ -20,7 +20,9 @@ from typing import Any
 
 import pytest
 
-from utilities.allure_labels import (
+from utilities.procs.video import video_available
+from utilities.reporting.allure_report import CATEGORIES, REPO_ROOT, generate
+from utilities.reporting.labels import (
     E2E_PARAM_STORIES,
     EPIC,
     ERRORS,
@@ -34,8 +36,6 @@ from utilities.allure_labels import (
     labels_for,
     title_for,
 )
-from utilities.report import CATEGORIES, REPO_ROOT, generate
-from utilities.video import video_available
 
 pytestmark = pytest.mark.slow
 
@@ -45,10 +45,10 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, Route, expect
 
-from utilities import evidence
-from utilities.api_client import BatchApi
-from utilities.backend_process import BackendProcess
-from utilities.browser import SYSTEM_ARGS, find_chromium
+from utilities.reporting import evidence
+from utilities.client.api import BatchApi
+from utilities.procs.backend import BackendProcess
+from utilities.procs.browser import SYSTEM_ARGS, find_chromium
 
 SITE = "http://batchqa.test"
 

@@ -10,9 +10,9 @@ import httpx
 import jwt
 import pytest
 
-from utilities.api_client import ApiFailure, BatchApi, Credentials
-from utilities.backend_process import BackendProcess
-from utilities.contract import assert_matches_schema
+from utilities.client.api import ApiFailure, BatchApi, Credentials
+from utilities.client.schemas import assert_matches_schema
+from utilities.procs.backend import BackendProcess
 
 BATCH_ENDPOINTS = [
     ("GET", "/api/v1/batch"),

@@ -13,9 +13,9 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from utilities.api_client import ApiFailure, BatchApi
-from utilities.backend_process import BackendProcess
-from utilities.contract import assert_matches_schema
+from utilities.client.api import ApiFailure, BatchApi
+from utilities.client.schemas import assert_matches_schema
+from utilities.procs.backend import BackendProcess
 
 from .helpers import csv_bytes, prompt_rows
 

@@ -8,9 +8,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from utilities.api_client import BatchApi
-from utilities.backend_process import BackendProcess
-from utilities.contract import assert_matches_schema
+from utilities.client.api import BatchApi
+from utilities.client.schemas import assert_matches_schema
+from utilities.procs.backend import BackendProcess
 
 from .helpers import csv_bytes, prompt_rows
 

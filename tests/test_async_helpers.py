@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from utilities.api_client import BatchApi, Credentials
-from utilities.async_helpers import (
+from utilities.client.api import BatchApi, Credentials
+from utilities.client.recorders import (
     CadenceReport,
     Connection,
     PollingRecorder,
@@ -20,8 +20,8 @@ from utilities.async_helpers import (
     percentile,
     ws_url,
 )
-from utilities.backend_process import BackendProcess
-from utilities.watch import watch_command
+from utilities.client.watch import watch_command
+from utilities.procs.backend import BackendProcess
 
 from .helpers import csv_bytes, prompt_rows
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from utilities.ws_bench import Distribution, Point, raise_fd_limit, render_markdown, ws_bench_command
+from utilities.perf.ws_bench import Distribution, Point, raise_fd_limit, render_markdown, ws_bench_command
 
 
 def test_distribution_is_in_milliseconds_with_interpolated_percentiles() -> None:

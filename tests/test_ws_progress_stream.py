@@ -10,7 +10,7 @@ import pytest
 
 from reference_backend.progress_stream import MessageEncoder, ProgressStream, encode, event_message
 from reference_backend.routes.sockets import InboundGuard, normalise_origin, origin_allowed
-from utilities.async_helpers import message_problems
+from utilities.client.recorders import message_problems
 
 COALESCE_S = 0.25
 HEARTBEAT_S = 1.0

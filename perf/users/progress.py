@@ -17,7 +17,7 @@ from websockets.sync.client import connect
 
 from perf.names import WS, WS_CONNECT, WS_FIRST, WS_GAP, WS_HELD, WS_LAG, WS_ORDER, WS_SILENCE
 from perf.users.common import option, poll_until_terminal, record
-from utilities.api_client import TERMINAL_STATUSES
+from utilities.client.api import TERMINAL_STATUSES
 
 log = logging.getLogger(__name__)
 

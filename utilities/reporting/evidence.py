@@ -5,7 +5,7 @@ per test when pytest writes Allure results (``--alluredir``) and attaches what w
 fails (or at once with ``always=True``). Without ``--alluredir``, or outside pytest, both calls do
 nothing, so library code can call them unconditionally::
 
-    from utilities import evidence
+    from utilities.reporting import evidence
     evidence.attach_file(path, "uploaded file")
     evidence.attach_json(report.as_dict(), "cadence report", always=True)
 

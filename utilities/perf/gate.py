@@ -17,10 +17,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from utilities.paths import BASELINES_DIR
+
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-BASELINES_DIR = REPO_ROOT / "fixtures" / "baselines"
 DEFAULT_RUN = Path("reports/perf/smoke")
 DEFAULT_HISTORY = Path("reports/perf/history.jsonl")
 HISTORY_WINDOW = 5

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from .content import MIXES, GenSpec
-from .invalid import INVALID_VARIANTS
-from .writers import generate
+from utilities.gen.content import MIXES, GenSpec
+from utilities.gen.invalid import INVALID_VARIANTS
+from utilities.gen.writers import generate
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ def write_fixture_set(dest: Path) -> list[Path]:
         "command": f"batchqa gen --invalid too_large -o {too_large.filename}",
     }
     manifest = {
-        "generator": "utilities.csv_generator",
+        "generator": "utilities.gen",
         "regenerate": REGENERATE_COMMAND,
         "files": sorted(files, key=lambda entry: str(entry["name"])),
         "on_demand": [on_demand],

@@ -22,7 +22,8 @@ from typing import Any
 
 import click
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from utilities.paths import REPO_ROOT
+
 DEFAULT_RESULTS = Path("reports/allure-results")
 DEFAULT_OUT = Path("reports/allure")
 DEFAULT_HISTORY = Path("reports/allure-history.jsonl")
@@ -186,7 +187,7 @@ def _shown(path: Path) -> str:
 
 def key_figures(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every gated metric of a load run against its baseline, as the gate judges it."""
-    from utilities.gate import Baseline, default_baseline, evaluate, fmt_num
+    from utilities.perf.gate import Baseline, default_baseline, evaluate, fmt_num
 
     profile = summary["profile"]["name"]
     path = default_baseline(profile)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "schemas"
+from utilities.paths import SCHEMA_DIR
+
 BASE = "https://batchqa.local/schemas/"
 
 

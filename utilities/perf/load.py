@@ -30,13 +30,12 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from utilities.backend_process import BackendProcess
-from utilities.bench import machine_facts
+from utilities.paths import PERF_DIR, REPO_ROOT
+from utilities.perf.bench import machine_facts
+from utilities.procs.backend import BackendProcess
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-PERF_DIR = REPO_ROOT / "perf"
 REPORTS_DIR = Path("reports/perf")
 SUMMARY_FILE = "summary.json"
 MIB = 1024 * 1024
@@ -475,7 +474,7 @@ def run_load(
         run.metrics["server_prompts_per_min"] = (rows_after - rows_before) / run.metrics["duration_s"] * 60
     run.write()
     if plots:
-        from utilities.perf_report import write_index, write_load_report
+        from utilities.perf.report import write_index, write_load_report
 
         write_load_report(out)
         if out.parent.resolve() == REPORTS_DIR.resolve():

@@ -6,8 +6,8 @@ import codecs
 import json
 from collections.abc import Mapping, Sequence
 
-from .containers import workbook_members, write_zip
-from .content import CP1252_SAFE_MIXES, GenSpec, generate_rows
+from utilities.gen.containers import workbook_members, write_zip
+from utilities.gen.content import CP1252_SAFE_MIXES, GenSpec, generate_rows
 
 
 def generate(spec: GenSpec) -> bytes:

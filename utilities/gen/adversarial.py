@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from utilities.api_client import BatchApi
-from utilities.csv_generator import (
+from utilities.client.api import BatchApi
+from utilities.gen import (
     INVALID_VARIANTS,
     GenSpec,
     Member,
@@ -529,7 +529,7 @@ def write_corpus(dest: Path, *, seed: int = 0, names: Iterable[str] | None = Non
                 "description": entry.description,
             }
         )
-    manifest = {"generator": "utilities.adversarial", "seed": seed, "files": entries}
+    manifest = {"generator": "utilities.gen.adversarial", "seed": seed, "files": entries}
     (dest / "MANIFEST.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return [*written, dest / "MANIFEST.json"]
 

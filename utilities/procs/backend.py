@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from utilities.child_process import ChildProcess
+from utilities.procs.child_process import ChildProcess
 
 log = logging.getLogger(__name__)
 

@@ -28,8 +28,8 @@ import websockets
 from sqlalchemy import bindparam, create_engine, text
 from websockets.sync.client import connect
 
-from .api_client import TERMINAL_STATUSES, BatchApi
-from .services import Cluster, PostgresDatabase, RedisServer, ServiceUnavailable
+from utilities.client.api import TERMINAL_STATUSES, BatchApi
+from utilities.procs.services import Cluster, PostgresDatabase, RedisServer, ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -541,7 +541,7 @@ def scale_command(
 
 @click.group()
 def _main() -> None:
-    """``python -m utilities.chaos chaos|scale``."""
+    """``python -m utilities.perf.chaos chaos|scale``."""
 
 
 _main.add_command(chaos_command)

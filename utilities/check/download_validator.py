@@ -1,6 +1,6 @@
 """Check a batch download (CSV, JSON or ZIP per docs/contract.md) against the file the user uploaded.
 
-Parsing lives in ``utilities.download_reader``; its names are re-exported here for existing imports.
+Parsing lives in ``utilities.check.download_reader``; its names are re-exported here for existing imports.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from utilities.download_reader import (
+from utilities.check.download_reader import (
     CSV_HEAD,
     CSV_TAIL,
     DANGEROUS_PREFIXES,
@@ -34,7 +34,7 @@ from utilities.download_reader import (
     primary_part,
     unneutralise,
 )
-from utilities.input_reader import InputFormatError, InputTable, read_input
+from utilities.check.input_reader import InputFormatError, InputTable, read_input
 
 __all__ = [
     "BATCH_STATUSES",

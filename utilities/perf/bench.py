@@ -25,9 +25,9 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from utilities.api_client import TERMINAL_STATUSES, ApiFailure, BatchApi
-from utilities.backend_process import BackendProcess
-from utilities.csv_generator import GenSpec, generate
+from utilities.client.api import TERMINAL_STATUSES, ApiFailure, BatchApi
+from utilities.gen import GenSpec, generate
+from utilities.procs.backend import BackendProcess
 
 POLL_INTERVAL_S = 0.020
 BATCH_TIMEOUT_S = 300.0

@@ -2,7 +2,7 @@
 
 ``Mailbox`` listens on loopback, keeps every message parsed, and ``wait_for`` blocks until one
 matches. ``WebhookReceiver`` does the same for HTTP POSTs and can check their HMAC signature.
-``python -m utilities.mailbox --port 2525`` prints whatever arrives.
+``python -m utilities.procs.mailbox --port 2525`` prints whatever arrives.
 """
 
 from __future__ import annotations

@@ -14,10 +14,10 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from utilities.api_client import BatchApi
-from utilities.bench import Profile, Run, machine_facts, measure, prompt_csv
-from utilities.gate import Baseline, checks_table, default_baseline, evaluate, wide_console
-from utilities.load import MIB, REPORTS_DIR, MemorySampler, MemorySource, target
+from utilities.client.api import BatchApi
+from utilities.perf.bench import Profile, Run, machine_facts, measure, prompt_csv
+from utilities.perf.gate import Baseline, checks_table, default_baseline, evaluate, wide_console
+from utilities.perf.load import MIB, REPORTS_DIR, MemorySampler, MemorySource, target
 
 SIZES = (10, 100, 250, 500, 1000)
 REPEAT = 5
@@ -160,7 +160,7 @@ def _lines(scaling: ScalingResult, leak: LeakResult | None, settings: dict[str, 
     lines = [
         f"Settings: {json.dumps(settings)}.",
         "Time = upload request → terminal status seen (status polled every 20 ms) → CSV downloaded and its row "
-        "numbers checked (utilities/bench.measure). Fit: least squares over the "
+        "numbers checked (utilities/perf/bench.measure). Fit: least squares over the "
         f"{scaling.statistic} time of each size (all runs are plotted).",
     ]
     if fit := scaling.fit():
@@ -247,7 +247,7 @@ def scaling_command(
         "notes": [] if not leak or leak.rss_after else ["server memory: not available"],
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    from utilities.perf_report import write_index, write_scaling_report
+    from utilities.perf.report import write_index, write_scaling_report
 
     fit = scaling.fit()
     write_scaling_report(

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from faker import Faker
 
-from .containers import Member, deflate_bomb, png_1x1, workbook_members, write_zip
-from .content import MAX_PROMPTS, MAX_UPLOAD_BYTES, GenSpec, generate_rows
-from .writers import csv_line, generate, render
+from utilities.gen.containers import Member, deflate_bomb, png_1x1, workbook_members, write_zip
+from utilities.gen.content import MAX_PROMPTS, MAX_UPLOAD_BYTES, GenSpec, generate_rows
+from utilities.gen.writers import csv_line, generate, render
 
 
 @dataclass(frozen=True)

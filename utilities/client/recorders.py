@@ -28,8 +28,8 @@ import httpx
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from utilities.api_client import TERMINAL_STATUSES
-from utilities.contract import schema_problems
+from utilities.client.api import TERMINAL_STATUSES
+from utilities.client.schemas import schema_problems
 
 log = logging.getLogger(__name__)
 

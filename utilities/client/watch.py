@@ -8,8 +8,8 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from utilities.api_client import ApiFailure, BatchApi, Credentials
-from utilities.async_helpers import PollingRecorder, Received, WebSocketRecorder
+from utilities.client.api import ApiFailure, BatchApi, Credentials
+from utilities.client.recorders import PollingRecorder, Received, WebSocketRecorder
 
 
 def resolve_token(base_url: str, token: str | None, email: str | None, password: str | None) -> str:

@@ -9,10 +9,10 @@ from typing import cast
 
 import click
 
-from .content import ENCODINGS, FORMATS, MIXES, Encoding, Format, GenSpec, generate_rows, iter_rows
-from .fixtures import DEFAULT_FIXTURES_DIR, write_fixture_set
-from .invalid import INVALID_VARIANTS
-from .writers import render
+from utilities.gen.content import ENCODINGS, FORMATS, MIXES, Encoding, Format, GenSpec, generate_rows, iter_rows
+from utilities.gen.fixtures import DEFAULT_FIXTURES_DIR, write_fixture_set
+from utilities.gen.invalid import INVALID_VARIANTS
+from utilities.gen.writers import render
 
 
 def _names(value: str) -> tuple[str, ...]:
@@ -51,7 +51,7 @@ _DELIMITER_NAMES = {",": ",", ";": ";", "tab": "\t"}
     "--corpus",
     "corpus_dir",
     type=click.Path(file_okay=False),
-    help="Write the hostile-upload corpus (utilities.adversarial, with --seed) and its MANIFEST.json into DIR.",
+    help="Write the hostile-upload corpus (utilities.gen.adversarial, with --seed) and its MANIFEST.json into DIR.",
 )
 def gen(
     rows: int,
@@ -73,7 +73,7 @@ def gen(
         raise click.UsageError("--invalid, --fixtures and --corpus are separate jobs; pass one")
     if corpus_dir:
         # Imported here: the corpus builds on this package, and on the API client.
-        from utilities.adversarial import write_corpus
+        from utilities.gen.adversarial import write_corpus
 
         for path in write_corpus(Path(corpus_dir), seed=seed):
             click.echo(f"{path}  {path.stat().st_size:,} bytes", err=True)

@@ -1,6 +1,6 @@
 """Seeded, byte-reproducible prompt files (CSV, XLSX, TXT, JSON, JSONL) and named invalid uploads for US-003.
 
-The generator lives in ``utilities.generator``, one module per concept (``content``: what the rows say;
+The generator lives in ``utilities.gen``, one module per concept (``content``: what the rows say;
 ``writers``: rows to bytes; ``containers``: zip, workbook and deflate by hand; ``invalid``: the named
 invalid files; ``fixtures``: the committed set; ``cli``: ``batchqa gen``). This module keeps the names
 everything imports.
@@ -8,9 +8,9 @@ everything imports.
 
 from __future__ import annotations
 
-from utilities.generator.cli import gen
-from utilities.generator.containers import Member, deflate_bomb, png_1x1, workbook_members, write_zip
-from utilities.generator.content import (
+from utilities.gen.cli import gen
+from utilities.gen.containers import Member, deflate_bomb, png_1x1, workbook_members, write_zip
+from utilities.gen.content import (
     AUDIENCES,
     CATEGORIES,
     CP1252_SAFE_MIXES,
@@ -30,9 +30,9 @@ from utilities.generator.content import (
     generate_rows,
     iter_rows,
 )
-from utilities.generator.fixtures import DEFAULT_FIXTURES_DIR, REGENERATE_COMMAND, write_fixture_set
-from utilities.generator.invalid import BOMB_SHEET, INVALID_VARIANTS, InvalidVariant
-from utilities.generator.writers import csv_line, generate, render
+from utilities.gen.fixtures import DEFAULT_FIXTURES_DIR, REGENERATE_COMMAND, write_fixture_set
+from utilities.gen.invalid import BOMB_SHEET, INVALID_VARIANTS, InvalidVariant
+from utilities.gen.writers import csv_line, generate, render
 
 gen_command = gen
 

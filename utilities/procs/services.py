@@ -16,8 +16,8 @@ from pathlib import Path
 
 import httpx
 
-from .backend_process import BackendProcess
-from .child_process import ChildProcess, stop_process
+from utilities.procs.backend import BackendProcess
+from utilities.procs.child_process import ChildProcess, stop_process
 
 log = logging.getLogger(__name__)
 

@@ -29,8 +29,8 @@ import click
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from utilities.api_client import TERMINAL_STATUSES, BatchApi
-from utilities.async_helpers import (
+from utilities.client.api import TERMINAL_STATUSES, BatchApi
+from utilities.client.recorders import (
     ADVANCING_TYPES,
     CadenceReport,
     Connection,
@@ -39,9 +39,9 @@ from utilities.async_helpers import (
     parse_time,
     ws_url,
 )
-from utilities.async_helpers import percentile as _pct
-from utilities.backend_process import BackendProcess
-from utilities.bench import machine_facts
+from utilities.client.recorders import percentile as _pct
+from utilities.perf.bench import machine_facts
+from utilities.procs.backend import BackendProcess
 
 CONNECT_CONCURRENCY = 100
 _TERMINAL_MARKERS = tuple(f'"status":"{status}"' for status in TERMINAL_STATUSES)

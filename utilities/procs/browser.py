@@ -1,6 +1,6 @@
 """Find a Chromium for Playwright: Playwright's own where installed, else the system's (Debian's).
 
-``python -m utilities.browser ensure`` installs Debian's ``chromium`` with apt when running as root
+``python -m utilities.procs.browser ensure`` installs Debian's ``chromium`` with apt when running as root
 and no browser is found, and otherwise says exactly what to install.
 """
 
@@ -85,6 +85,6 @@ def ensure() -> int:
 
 if __name__ == "__main__":
     if sys.argv[1:] != ["ensure"]:
-        print("usage: python -m utilities.browser ensure", file=sys.stderr)
+        print("usage: python -m utilities.procs.browser ensure", file=sys.stderr)
         sys.exit(2)
     sys.exit(ensure())

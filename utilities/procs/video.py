@@ -1,7 +1,7 @@
 """Failure videos for the browser suite: Playwright records through its own ffmpeg build, which cannot be
 downloaded here, so Debian's ffmpeg is linked where Playwright looks for it (../shared/TOOLCHAIN.md).
 
-``python -m utilities.video ensure`` (run by ``make qa``) installs Debian's ``ffmpeg`` with apt when
+``python -m utilities.procs.video ensure`` (run by ``make qa``) installs Debian's ``ffmpeg`` with apt when
 running as root and it is missing (about 20 s, once), then links it. It never fails: without ffmpeg
 the suite runs without videos and says so.
 """
@@ -15,7 +15,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-NO_VIDEO = "failure videos are off: no ffmpeg (install Debian's `ffmpeg`, then run `python -m utilities.video ensure`)"
+NO_VIDEO = (
+    "failure videos are off: no ffmpeg (install Debian's `ffmpeg`, then run `python -m utilities.procs.video ensure`)"
+)
 
 
 def browsers_path() -> Path:
@@ -82,6 +84,6 @@ def ensure() -> int:
 
 if __name__ == "__main__":
     if sys.argv[1:] != ["ensure"]:
-        print("usage: python -m utilities.video ensure", file=sys.stderr)
+        print("usage: python -m utilities.procs.video ensure", file=sys.stderr)
         sys.exit(2)
     sys.exit(ensure())
