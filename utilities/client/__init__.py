@@ -1,4 +1,4 @@
-"""Talking to a target through the contract: the API client, the JSON Schemas, socket and polling recorders, cadence, watch.
+"""Talking to a target through the contract: API client, JSON Schemas, socket and polling recorders, cadence.
 
 Names load on first use (PEP 562), so importing one piece does not pull in the dependencies of
 the others (aiosmtpd, matplotlib, Locust's gevent).

@@ -1,4 +1,4 @@
-"""Performance commands and their analysis: load runs, the gate, bench, ws-bench, scaling, chaos and scale-workers, plots.
+"""Performance commands and their analysis: load runs, the gate, bench, ws-bench, scaling, chaos, plots.
 
 Names load on first use (PEP 562), so importing one piece does not pull in the dependencies of
 the others (aiosmtpd, matplotlib, Locust's gevent).

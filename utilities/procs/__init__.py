@@ -1,4 +1,5 @@
-"""Processes and services the kit starts and stops: the bundled backend, workers, redis-server, moto, PostgreSQL databases, SMTP and webhook sinks, the browser and ffmpeg.
+"""Processes and services the kit starts and stops: the bundled backend, workers, redis-server, moto,
+PostgreSQL databases, SMTP and webhook sinks, the browser and ffmpeg.
 
 Names load on first use (PEP 562), so importing one piece does not pull in the dependencies of
 the others (aiosmtpd, matplotlib, Locust's gevent).
