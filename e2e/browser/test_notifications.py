@@ -20,7 +20,8 @@ from page_objects import (
 from page_objects.notification_preferences_page import EVENTS
 from utilities.procs.mailbox import Mailbox, WebhookReceiver, body_text, header_equals
 
-from .support import FIXTURE_FILES, BrowserPush, User, wait_until_settled
+from ..harness import User
+from .support import FIXTURE_FILES, BrowserPush, wait_until_settled
 
 pytestmark = pytest.mark.e2e
 
