@@ -219,6 +219,17 @@ def make_user(base_url: str) -> Iterator[Callable[..., BatchApi]]:
             api.close()
 
 
+@pytest.fixture(scope="session")
+def shared_api(base_url: str) -> Iterator[BatchApi]:
+    """One user for the tests that neither list nor compare batches (a registration costs two password hashes)."""
+    registered = new_user(base_url, "shared")
+    try:
+        yield registered.api
+    finally:
+        cancel_unfinished(registered.api)
+        registered.api.close()
+
+
 @pytest.fixture
 def api(make_user: Callable[..., BatchApi]) -> BatchApi:
     """A fresh user's session on the target."""
