@@ -30,6 +30,7 @@ from .redis_bus import RedisBus
 from .redis_queue import WorkDoorbell
 from .routes import auth, batches, downloads, health, notifications, pages, sockets
 from .security import TokenSigner
+from .slow_requests import SlowRequests
 from .state import AppState
 from .states import RowStatus
 from .storage import Storage, build_storage, sweep_orphans
@@ -173,7 +174,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limit=settings.max_upload_bytes + batches.MULTIPART_OVERHEAD,
         file_limit=settings.max_upload_bytes,
     )
-    app.add_middleware(faults.SlowRequests)
+    app.add_middleware(SlowRequests)
     routers = (auth, batches, downloads, sockets, notifications, health, pages)
     for router in (module.router for module in routers):
         app.include_router(router)
