@@ -26,6 +26,13 @@ class Settings(BaseSettings):
     token_ttl_seconds: int = 12 * 3600
     registration_open: bool = True
     cookie_secure: bool = False
+    # Login throttling (OWASP): consecutive failures per key before a lockout, and the lockout's bounds.
+    login_max_failures: int = Field(default=5, ge=1, description="Failed logins for one account from one address.")
+    login_max_failures_per_address: int = Field(default=20, ge=1, description="Failed logins from one address.")
+    login_max_failures_per_account: int = Field(default=50, ge=1, description="Failed logins for one account.")
+    login_lockout_seconds: float = Field(default=30.0, gt=0, description="First lockout; doubles each time.")
+    login_lockout_max_seconds: float = Field(default=300.0, gt=0, description="The longest lockout.")
+    login_forget_seconds: float = Field(default=900.0, gt=0, description="Failures older than this are forgotten.")
 
     max_prompts: int = 1000
     max_upload_bytes: int = 10 * 1024 * 1024

@@ -37,6 +37,7 @@ class ExportRow:
     techniques: tuple[str, ...]
     status: str
     error: str | None
+    attempts: int = 0  # how many times the row was sent to the provider (JSON only)
 
 
 @dataclass(frozen=True)
@@ -191,6 +192,7 @@ def _json_row(columns: list[str], row: ExportRow) -> dict[str, Any]:
         "techniques": list(row.techniques),
         "status": row.status,
         "error": row.error,
+        "attempts": row.attempts,
     }
 
 

@@ -156,6 +156,27 @@ CATALOGUE: dict[str, Fault] = {
             "UI",
             "The batch page's Download CSV button downloads the JSON export.",
         ),
+        Fault(
+            "no_security_headers",
+            "security headers",
+            "Responses go out without Content-Security-Policy, X-Content-Type-Options, X-Frame-Options, "
+            "Referrer-Policy and the other security headers.",
+        ),
+        Fault(
+            "no_login_throttle",
+            "login throttling",
+            "Failed logins are never throttled: any number of wrong passwords in a row are answered 401, none 429.",
+        ),
+        Fault(
+            "logout_keeps_token",
+            "logout",
+            "Logout only clears the cookie in the browser: a copied bearer token or cookie keeps working.",
+        ),
+        Fault(
+            "log_tokens",
+            "token logging",
+            "Tokens in logged URLs (the progress socket's ?token=) are written to the server log as they are.",
+        ),
     )
 }
 

@@ -285,3 +285,27 @@ def test_origin_check_off_lets_a_foreign_origin_open_a_socket(start_backend: Cal
         bearer = {"Authorization": f"Bearer {api.token}"}
         outcome = probe_socket(server.url, batch, headers=bearer, origin="https://evil.example.test", until_messages=1)
     assert outcome.close_code is None and outcome.first is not None and outcome.first["type"] == "snapshot"
+
+
+def _retry_attempts(server: BackendProcess) -> tuple[set[int], dict[int, int]]:
+    """Row numbers that failed the first run, and every row's attempts after one retry."""
+    with BatchApi.new_user(server.url) as api:
+        batch = api.upload(content=csv_bytes(_rows(10)), filename="retry.csv")["batch_id"]
+        assert api.wait_until(batch)["status"] == "completed_with_errors", "the test needs failed rows"
+        first = json.loads(api.download(batch, "json"))["rows"]
+        assert {r["attempts"] for r in first} == {1}
+        api.retry(batch)
+        api.wait_until(batch)
+        after = json.loads(api.download(batch, "json"))["rows"]
+    return {r["row_number"] for r in first if r["status"] == "failed"}, {r["row_number"]: r["attempts"] for r in after}
+
+
+@pytest.mark.parametrize("fault", ["", "retry_all_rows"], ids=["correct", "retry_all_rows"])
+def test_attempts_show_whether_a_retry_reran_only_the_failed_rows(
+    fault: str, start_backend: Callable[..., BackendProcess]
+) -> None:
+    server = start_backend(env={"BATCHQA_PROVIDER_FAILURE_RATE": "0.5", "BATCHQA_FAULTS": fault})
+    failed, attempts = _retry_attempts(server)
+    rerun = {number for number, count in attempts.items() if count == 2}
+    assert set(attempts.values()) <= {1, 2}
+    assert rerun == (set(attempts) if fault else failed)
