@@ -10,8 +10,10 @@ from fastapi import Depends, Request
 from .config import Settings
 from .errors import Unauthorized
 from .events import Bus
+from .login_throttle import LoginThrottle
 from .metrics import Metrics
 from .queue import WorkerPool
+from .revocation import Revocations
 from .security import SESSION_COOKIE, TokenSigner
 from .storage import Storage
 from .store import Store
@@ -26,6 +28,8 @@ class AppState:
     signer: TokenSigner
     pool: WorkerPool
     storage: Storage
+    login_throttle: LoginThrottle
+    revocations: Revocations
 
 
 def get_state(request: Request) -> AppState:

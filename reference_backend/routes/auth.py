@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field, StringConstraints
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from ..errors import Conflict, Forbidden, NotFound, Unauthorized
+from .. import faults
+from ..errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized
 from ..models import User
 from ..security import SESSION_COOKIE, hash_password, verify_password
-from ..state import CurrentUserId, State
+from ..state import CurrentUserId, State, token_from
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -51,11 +52,21 @@ def register(body: Credentials, state: State) -> dict[str, object]:
 
 
 @router.post("/login")
-def login(body: LoginBody, response: Response, state: State) -> dict[str, object]:
+def login(body: LoginBody, request: Request, response: Response, state: State) -> dict[str, object]:
+    throttle = None if faults.on("no_login_throttle") else state.login_throttle
+    address = request.client.host if request.client else "unknown"
+    if throttle is not None and (wait := throttle.wait_seconds(body.email, address)):
+        raise TooManyRequests(
+            f"Too many failed logins; try again in {wait} s.", retry_after=wait, code="too_many_attempts"
+        )
     with state.store.read() as session:
         user = session.scalars(select(User).where(User.email == body.email)).first()
     if user is None or not verify_password(user.password_hash, body.password):
+        if throttle is not None:
+            throttle.failed(body.email, address)
         raise Unauthorized("The email or the password is wrong.", code="invalid_credentials")
+    if throttle is not None:
+        throttle.succeeded(body.email, address)
     token = state.signer.issue(user.id)
     response.set_cookie(
         SESSION_COOKIE,
@@ -75,8 +86,16 @@ def login(body: LoginBody, response: Response, state: State) -> dict[str, object
 
 
 @router.post("/logout", status_code=204)
-def logout(response: Response) -> None:
+def logout(request: Request, response: Response, state: State) -> None:
+    """Ends the session on the server too: the token (bearer or cookie) is refused from now on."""
     response.delete_cookie(SESSION_COOKIE, path="/")
+    try:
+        token = token_from(request.headers.get("authorization"), request.cookies.get(SESSION_COOKIE))
+        claims = state.signer.claims(token) if token else None
+    except Unauthorized:
+        return  # nothing valid to end; logging out is idempotent
+    if claims is not None:
+        state.revocations.revoke(claims)
 
 
 @router.get("/me")

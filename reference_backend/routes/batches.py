@@ -10,6 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 
+from .. import faults
 from ..batches import apply_action, create_batch, get_owned_batch, list_batches, status_view
 from ..errors import ApiError, BadRequest, PayloadTooLarge
 from ..ingest import IngestLimits, ParsedTable, parse_pasted_text, parse_upload, safe_filename
@@ -26,7 +27,8 @@ MULTIPART_OVERHEAD = 64 * 1024
 
 def _limits(state: AppState) -> IngestLimits:
     s = state.settings
-    return IngestLimits(max_prompts=s.max_prompts, max_prompt_chars=s.max_prompt_chars, max_bytes=s.max_upload_bytes)
+    max_prompts = s.max_prompts + faults.on("limit_off_by_one")
+    return IngestLimits(max_prompts=max_prompts, max_prompt_chars=s.max_prompt_chars, max_bytes=s.max_upload_bytes)
 
 
 async def _read_input(request: Request, state: AppState) -> tuple[ParsedTable, str | None]:

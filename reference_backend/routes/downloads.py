@@ -47,6 +47,7 @@ def iter_export_rows(store: Store, batch_id: str) -> Iterator[ExportRow]:
                 techniques=tuple(row.techniques or ()),
                 status=row.status,
                 error=row.error,
+                attempts=row.attempts,
             )
         if len(page) < PAGE:
             return
