@@ -32,6 +32,10 @@ class StatusWatch:
     def __exit__(self, *_exc: object) -> None:
         self.recorder.stop()
 
+    def wait_for_status(self, *statuses: str, timeout: float = 10.0) -> None:
+        """Until the watch itself has seen one of ``statuses`` (the caller may have seen it first)."""
+        self.recorder.wait_for(lambda m: m.status in statuses, timeout)
+
     @property
     def states(self) -> list[dict[str, Any]]:
         return [m.message for m in self.recorder.messages]

@@ -70,6 +70,7 @@ def test_pause_holds_the_batch_still_and_resume_runs_it_to_completed(shared_api:
         resumed = api.resume(batch)
         assert resumed["status"] in ("running", "queued"), f"resume promise broken: resume answered {resumed['status']}"
         final = api.wait_until(batch, timeout=60)
+        watch.wait_for_status(final["status"])
     assert final["status"] == "completed", f"completion promise broken: the batch ended {final['status']}"
     assert watch.problems() == [], "\n".join(watch.problems())
     seen = watch.seen()
