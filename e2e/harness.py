@@ -9,21 +9,9 @@ import pytest
 
 from utilities.client.api import TERMINAL_STATUSES, BatchApi, Credentials
 from utilities.client.profile import TargetProfile
+from utilities.procs.backend import E2E_BACKEND_ENV
 
-# The bundled backend is slowed down so a batch takes visible time: 200 ms per provider call of 10 prompts,
-# 2 calls in flight, about 100 prompts a second. 1000 prompts then take ~10 s, long enough to see several
-# 2 s polls, an ETA that falls, and to pause or cancel; 10 prompts still finish at once. Its enhancer fails
-# a prompt without letters or digits with a reason: the suites' failing prompt on demand.
-BUNDLED_BACKEND_ENV = {
-    "BATCHQA_PROVIDER_LATENCY_MS": "200",
-    "BATCHQA_PROVIDER_BATCH_SIZE": "10",
-    "BATCHQA_WORKER_CONCURRENCY": "2",
-    # INFO, so the token checks read a log that holds the server's ordinary lines.
-    "BATCHQA_LOG_LEVEL": "INFO",
-    # Notifications: a failed delivery is retried within a second, not after up to 30 s.
-    "BATCHQA_NOTIFY_RETRY_BASE_SECONDS": "0.2",
-    "BATCHQA_NOTIFY_RETRY_MAX_SECONDS": "1",
-}
+BUNDLED_BACKEND_ENV = E2E_BACKEND_ENV
 
 
 @dataclass
