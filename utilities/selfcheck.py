@@ -54,8 +54,11 @@ class Cell:
 
     @property
     def broken(self) -> bool:
-        """pytest itself failed (usage error, crash, timeout): the run says nothing about the fault."""
-        return self.exit_code not in (0, 1)
+        """pytest itself failed (usage error, crash, timeout) before any test did: the run says nothing.
+
+        Under xdist, ``-x`` ends the run as "interrupted" (exit 2) once a test fails; that run did catch.
+        """
+        return self.exit_code not in (0, 1) and self.first_failure is None
 
 
 @dataclass

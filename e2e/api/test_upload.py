@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Callable, Iterator
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -199,4 +201,27 @@ def test_every_hostile_file_gets_its_specific_refusal_and_queues_nothing(
         entry.status,
         entry.code,
         promise=f"hostile input promise broken: {entry.name} ({entry.description})",
+    )
+
+
+def test_an_announced_oversized_body_is_refused_before_it_is_sent(uploader: BatchApi, target: Target) -> None:
+    """A client announcing far more than the limit gets 413 at once: the target neither waits for nor reads it."""
+    url = urlsplit(target.base_url)
+    announced = 5 * target.profile.limit("max_upload_bytes")
+    request = (
+        "POST /api/v1/batch/upload HTTP/1.1\r\n"
+        f"Host: {url.netloc}\r\nAuthorization: Bearer {uploader.token}\r\n"
+        f"Content-Type: multipart/form-data; boundary=xyz\r\nContent-Length: {announced}\r\n\r\n--xyz\r\n"
+    ).encode()
+    port = url.port or (443 if url.scheme == "https" else 80)
+    if url.scheme == "https":
+        pytest.skip("the raw-socket check speaks plain HTTP; this target is HTTPS")
+    with socket.create_connection((url.hostname, port), timeout=10) as conn:
+        conn.sendall(request)
+        reply = b""
+        while b"file_too_large" not in reply and (chunk := conn.recv(4096)):
+            reply += chunk
+    text = reply.decode("latin-1")
+    assert text.startswith("HTTP/1.1 413") and "file_too_large" in text, (
+        f"limit promise broken: an announced {announced}-byte upload was not refused at once: {text[:300]!r}"
     )
