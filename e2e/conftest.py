@@ -36,7 +36,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--target-profile",
         metavar="FILE",
         help="with --base-url: a JSON or TOML file declaring the target's optional capabilities and limits "
-        "(docs/contract.md, 'Target profile'). A test skips only when the profile says a capability is absent.",
+        "(e2e/README.md). A test skips only when the profile says a capability is absent.",
     )
     group.addoption(
         "--smtp-sink",

@@ -53,7 +53,8 @@ def header_problems(response: httpx.Response) -> list[str]:
     return problems
 
 
-def test_every_html_page_sends_the_secure_headers_and_no_inline_script(api: BatchApi) -> None:
+def test_every_html_page_sends_the_secure_headers_and_no_inline_script(api: BatchApi, target: Target) -> None:
+    target.require("security_headers")
     problems = []
     with httpx.Client(base_url=api.base_url, cookies={"batchqa_session": api.token or ""}) as http:
         for path in PAGES:
@@ -65,7 +66,8 @@ def test_every_html_page_sends_the_secure_headers_and_no_inline_script(api: Batc
     assert not problems, "secure headers promise broken:\n  " + "\n  ".join(problems)
 
 
-def test_every_api_response_sends_the_secure_headers_errors_included(api: BatchApi) -> None:
+def test_every_api_response_sends_the_secure_headers_errors_included(api: BatchApi, target: Target) -> None:
+    target.require("security_headers")
     problems = []
     for method, path in API_CALLS:
         problems += header_problems(api.http.request(method, path))
@@ -108,7 +110,8 @@ def test_repeated_wrong_passwords_are_throttled_with_429_and_retry_after(
     )
 
 
-def test_logout_revokes_the_bearer_token_on_the_server(api: BatchApi) -> None:
+def test_logout_revokes_the_bearer_token_on_the_server(api: BatchApi, target: Target) -> None:
+    target.require("token_revocation")
     copied = api.token
     response = api.http.post("/api/v1/auth/logout")
     assert response.status_code == 204, response.text
