@@ -180,6 +180,7 @@ SELF_TEST_AREAS: dict[str, str] = {
     "test_load_smoke": "Performance tooling",
     "test_csv_generator": "Generators",
     "test_allure_wiring": "Reporting",
+    "test_target_profile_and_selfcheck": "Reporting",
 }
 
 _BROWSERS = ("chromium", "firefox", "webkit")
