@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from pydantic import ValidationError
+from websockets.sync.client import connect
 
 import reference_backend
 from reference_backend import faults
@@ -24,7 +25,7 @@ from reference_backend.faults import CATALOGUE, FaultError, parse_faults
 from reference_backend.models import Batch
 from reference_backend.provider import EnhanceResult, PromptInput, SlowRows, provider_from_settings
 from utilities.api_client import BatchApi
-from utilities.async_helpers import probe_socket
+from utilities.async_helpers import probe_socket, ws_url
 from utilities.backend_process import BackendProcess
 
 from .helpers import csv_bytes
@@ -309,3 +310,44 @@ def test_attempts_show_whether_a_retry_reran_only_the_failed_rows(
     rerun = {number for number, count in attempts.items() if count == 2}
     assert set(attempts.values()) <= {1, 2}
     assert rerun == (set(attempts) if fault else failed)
+
+
+def _socket_messages(url: str, batch: str, token: str, *, last_seq: int | None, seconds: float) -> list[dict]:
+    """Every message a progress socket sends within ``seconds``."""
+    messages: list[dict] = []
+    with connect(ws_url(url, batch, last_seq=last_seq, token=token), open_timeout=10) as ws:
+        deadline = time.monotonic() + seconds
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                messages.append(json.loads(ws.recv(timeout=remaining)))
+            except TimeoutError:
+                break
+    return messages
+
+
+@pytest.mark.parametrize("fault", ["", "replay_skips_event"], ids=["correct", "replay_skips_event"])
+def test_replay_from_last_seq_starts_right_after_it_unless_the_fault_skips_one(
+    fault: str, start_backend: Callable[..., BackendProcess]
+) -> None:
+    server = start_backend(env={"BATCHQA_FAULTS": fault})
+    with BatchApi.new_user(server.url) as api:
+        batch = api.upload(content=csv_bytes(_rows(3)), filename="replay.csv")["batch_id"]
+        assert api.wait_until(batch)["seq"] >= 3
+        messages = _socket_messages(server.url, batch, api.token or "", last_seq=1, seconds=1.5)
+    advancing = [m["seq"] for m in messages if m["type"] != "heartbeat"]
+    assert advancing[0] == (3 if fault else 2), advancing
+
+
+@pytest.mark.parametrize("fault", ["", "no_heartbeat_when_paused"], ids=["correct", "no_heartbeat_when_paused"])
+def test_a_paused_batch_sends_heartbeats_unless_the_fault_silences_them(
+    fault: str, start_backend: Callable[..., BackendProcess]
+) -> None:
+    env = {"BATCHQA_PROVIDER_LATENCY_MS": "1000", "BATCHQA_WORKER_CONCURRENCY": "1", "BATCHQA_FAULTS": fault}
+    server = start_backend(env=env)
+    with BatchApi.new_user(server.url) as api:
+        batch = api.upload(content=csv_bytes(_rows(30)), filename="paused.csv")["batch_id"]
+        assert api.pause(batch)["status"] == "paused"
+        messages = _socket_messages(server.url, batch, api.token or "", last_seq=None, seconds=2.6)
+        api.cancel(batch)
+    beats = [m for m in messages if m["type"] == "heartbeat"]
+    assert (len(beats) == 0) if fault else (len(beats) >= 2), messages

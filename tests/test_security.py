@@ -323,3 +323,35 @@ def test_with_log_tokens_the_check_finds_the_token_in_the_log(start_backend: Cal
     server = start_backend(env={"BATCHQA_FAULTS": "log_tokens"})
     token = _socket_with_query_token(server)
     assert token in _server_log(server)
+
+
+# Hostile requests: out-of-range ids and methods a path does not serve never reach the database or a handler.
+@pytest.mark.parametrize("raw_id", ["0", "-1", "2147483648", "9223372036854775808", "18446744073709551616"])
+def test_an_out_of_range_notification_id_is_422_not_a_server_error(api: BatchApi, raw_id: str) -> None:
+    response = api.http.post(f"/api/v1/notifications/{raw_id}/read")
+    assert (response.status_code, response.json()["error"]["code"]) == (422, "validation_error")
+
+
+def test_a_method_the_path_does_not_serve_is_405_with_every_allowed_method(api: BatchApi) -> None:
+    response = api.http.request("OPTIONS", "/api/v1/notifications/preferences")
+    assert response.status_code == 405
+    assert {m.strip() for m in response.headers["allow"].split(",")} >= {"GET", "PUT"}
+    batch = api.upload(text="a prompt to act on")["batch_id"]
+    for path in (f"/api/v1/batch/download/{batch}", f"/api/v1/batch/status/{batch}"):
+        response = api.http.post(path)
+        assert response.status_code == 405 and "GET" in response.headers["allow"], path
+
+
+def test_the_openapi_document_declares_every_error_status_a_route_answers(backend: BackendProcess) -> None:
+    paths = httpx.get(f"{backend.url}/openapi.json").json()["paths"]
+    expected = {
+        ("post", "/api/v1/auth/login"): {"400", "401", "422", "429"},
+        ("post", "/api/v1/batch/upload"): {"202", "400", "401", "413", "415", "422"},
+        ("get", "/api/v1/batch/download/{batch_id}"): {"200", "401", "404", "422"},
+        ("post", "/api/v1/batch/{batch_id}/retry"): {"200", "401", "404", "409"},
+        ("post", "/api/v1/notifications/{notification_id}/read"): {"200", "401", "404", "422"},
+    }
+    for (method, path), statuses in expected.items():
+        declared = set(paths[path][method]["responses"])
+        assert statuses <= declared, f"{method.upper()} {path} declares {sorted(declared)}"
+    assert "multipart/form-data" in paths["/api/v1/batch/upload"]["post"]["requestBody"]["content"]

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from .. import faults
 from ..errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized
 from ..models import User
+from ..openapi import errors
 from ..security import SESSION_COOKIE, hash_password, verify_password
 from ..state import CurrentUserId, State, token_from
 
@@ -37,7 +38,7 @@ def _user_view(user: User) -> dict[str, object]:
     return {"id": user.id, "email": user.email}
 
 
-@router.post("/register", status_code=201)
+@router.post("/register", status_code=201, responses=errors(400, 403, 409, 422))
 def register(body: Credentials, state: State) -> dict[str, object]:
     if not state.settings.registration_open:
         raise Forbidden("Registration is closed on this server.", code="registration_closed")
@@ -51,7 +52,7 @@ def register(body: Credentials, state: State) -> dict[str, object]:
     return _user_view(user)
 
 
-@router.post("/login")
+@router.post("/login", responses=errors(400, 401, 422, 429))
 def login(body: LoginBody, request: Request, response: Response, state: State) -> dict[str, object]:
     throttle = None if faults.on("no_login_throttle") else state.login_throttle
     address = request.client.host if request.client else "unknown"
@@ -98,7 +99,7 @@ def logout(request: Request, response: Response, state: State) -> None:
         state.revocations.revoke(claims)
 
 
-@router.get("/me")
+@router.get("/me", responses=errors(401, 404))
 def me(user_id: CurrentUserId, state: State) -> dict[str, object]:
     with state.store.read() as session:
         user = session.get(User, user_id)
