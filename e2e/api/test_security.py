@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import httpx
 
+from utilities.check.contract_checks import assert_error
 from utilities.client.api import BatchApi, Credentials
 from utilities.client.recorders import probe_socket
 from utilities.procs.backend import BackendProcess
@@ -105,6 +106,7 @@ def test_repeated_wrong_passwords_are_throttled_with_429_and_retry_after(
     assert retry_after.isdigit() and 0 < int(retry_after) <= LONGEST_FAIR_LOCKOUT_S, (
         f"login throttling promise broken: a 429 must say when to come back (Retry-After), got {retry_after!r}"
     )
+    assert_error(answers[first], 429, "too_many_attempts", promise="login throttling promise broken")
     assert correct.status_code == 429, (
         f"login throttling promise broken: during the lockout the right password got {correct.status_code}"
     )
@@ -113,14 +115,22 @@ def test_repeated_wrong_passwords_are_throttled_with_429_and_retry_after(
 def test_logout_revokes_the_bearer_token_on_the_server(api: BatchApi, target: Target) -> None:
     target.require("token_revocation")
     copied = api.token
+    batch = api.upload(text="a prompt about tides")["batch_id"]
     response = api.http.post("/api/v1/auth/logout")
     assert response.status_code == 204, response.text
-    replay = httpx.get(f"{api.base_url}/api/v1/auth/me", headers={"Authorization": f"Bearer {copied}"})
-    assert replay.status_code == 401, (
-        f"logout promise broken: a copied bearer token still works after logout ({replay.status_code})"
-    )
-    batch_list = httpx.get(f"{api.base_url}/api/v1/batch", headers={"Authorization": f"Bearer {copied}"})
-    assert batch_list.status_code == 401, f"logout promise broken: the batch list answered {batch_list.status_code}"
+    bearer = {"Authorization": f"Bearer {copied}"}
+    for path in ("/api/v1/auth/me", "/api/v1/batch", f"/api/v1/batch/status/{batch}"):
+        assert_error(
+            httpx.get(api.base_url + path, headers=bearer),
+            401,
+            "token_revoked",
+            promise=f"logout promise broken: a copied bearer token still opens {path} after logout",
+        )
+    if target.profile.has("progress_socket"):
+        socket = probe_socket(api.base_url, batch, headers=bearer, until_messages=1, timeout=10)
+        assert socket.close_code == 4401, (
+            f"logout promise broken: the progress socket took a logged-out token ({socket.close_code})"
+        )
 
 
 def test_tokens_are_never_written_to_the_server_log(
