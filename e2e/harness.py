@@ -12,6 +12,9 @@ from utilities.client.profile import TargetProfile
 from utilities.procs.backend import E2E_BACKEND_ENV
 
 BUNDLED_BACKEND_ENV = E2E_BACKEND_ENV
+# A request answers in milliseconds; on a shared 2-core machine under heavy load answers have taken over 30 s
+# (two Argon2 hashes per new user), which is the machine's speed, not a broken promise.
+CLIENT_TIMEOUT_S = 120.0
 
 
 @dataclass
@@ -57,7 +60,7 @@ class User:
 
 def new_user(base_url: str, prefix: str = "e2e") -> User:
     credentials = Credentials.fresh(prefix)
-    api = BatchApi(base_url)
+    api = BatchApi(base_url, timeout=CLIENT_TIMEOUT_S)
     try:
         api.register(credentials)
         api.login(credentials)

@@ -13,7 +13,7 @@ from utilities.client.api import BatchApi, Credentials
 from utilities.client.schemas import assert_matches_schema
 from utilities.procs.backend import BackendProcess
 
-from ..harness import Target
+from ..harness import CLIENT_TIMEOUT_S, Target
 
 NO_BATCH = "0123456789abcdef0123456789abcdef"
 BATCH_ENDPOINTS = [
@@ -100,7 +100,7 @@ def test_a_tampered_token_is_401(api: BatchApi) -> None:
 
 def test_duplicate_email_is_409_and_a_wrong_password_is_401(base_url: str) -> None:
     creds = Credentials.fresh("auth")
-    with BatchApi(base_url) as api:
+    with BatchApi(base_url, timeout=CLIENT_TIMEOUT_S) as api:
         api.register(creds)
         taken = api.http.post("/api/v1/auth/register", json=creds.__dict__)
         assert_error(taken, 409, "email_taken", promise="a taken email must be refused")

@@ -14,7 +14,7 @@ from utilities.client.api import BatchApi, Credentials
 from utilities.client.recorders import probe_socket
 from utilities.procs.backend import BackendProcess
 
-from ..harness import Target
+from ..harness import CLIENT_TIMEOUT_S, Target
 
 PAGES = ["/login", "/batches", "/batches/new", "/settings/notifications"]
 API_CALLS = [
@@ -145,7 +145,7 @@ def test_tokens_are_never_written_to_the_server_log(
         url, log = target.base_url, target.server_log
     assert log is not None
     creds = Credentials.fresh("logged")
-    with BatchApi(url) as api:
+    with BatchApi(url, timeout=CLIENT_TIMEOUT_S) as api:
         api.register(creds)
         api.login(creds)
         token = api.token or ""
