@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from utilities.client.api import TERMINAL_STATUSES, BatchApi, Credentials
@@ -37,6 +39,11 @@ class Target:
                     f"the bundled backend must have every capability, but: {self.profile.missing_reason(capability)}"
                 )
             pytest.skip(self.profile.missing_reason(capability))
+
+
+def http(method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """One request without a session (no cookies kept), with the suites' timeout."""
+    return httpx.request(method, url, timeout=CLIENT_TIMEOUT_S, **kwargs)
 
 
 def lacks_capability(reason: str) -> None:

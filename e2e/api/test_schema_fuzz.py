@@ -9,13 +9,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
-
 from utilities.client.api import BatchApi
 from utilities.paths import REPO_ROOT
 from utilities.procs.backend import BackendProcess
 
-from ..harness import Target
+from ..harness import Target, http
 
 EXAMPLES_PER_OPERATION = 30
 SEED = 7  # reproducible runs; a failure prints the case to replay
@@ -29,7 +27,7 @@ def test_schemathesis_finds_no_failure_in_the_openapi_document(
     url = str(start_backend().url) if target.bundled else target.base_url
     if not target.bundled:
         target.require("openapi")
-    document = httpx.get(f"{url}/openapi.json", timeout=30)
+    document = http("GET", f"{url}/openapi.json", timeout=30)
     assert document.status_code == 200, f"/openapi.json answered {document.status_code}"
     with BatchApi.new_user(url, "fuzz") as api:
         token = api.token
