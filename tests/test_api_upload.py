@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -88,16 +87,15 @@ def test_oversized_upload_is_refused_before_the_body_is_read(api: BatchApi, back
         "Content-Type: multipart/form-data; boundary=xyz\r\nContent-Length: 50000000\r\n\r\n"
         "--xyz\r\n"
     ).encode()
-    with socket.create_connection((url.hostname, url.port), timeout=5) as conn:
-        started = time.monotonic()
+    # Only the headers and the start of the body are ever sent: a server that read on toward the announced
+    # 50 MB would leave this recv waiting until the socket's timeout, and the test would fail there.
+    with socket.create_connection((url.hostname, url.port), timeout=30) as conn:
         conn.sendall(request)
         reply = ""
         while "file_too_large" not in reply and (chunk := conn.recv(4096)):
             reply += chunk.decode("latin-1")
-        elapsed = time.monotonic() - started
     assert reply.startswith("HTTP/1.1 413"), reply
     assert "file_too_large" in reply
-    assert elapsed < 2.0
 
 
 def test_multiple_files_are_rejected(api: BatchApi) -> None:
