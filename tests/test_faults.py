@@ -351,3 +351,9 @@ def test_a_paused_batch_sends_heartbeats_unless_the_fault_silences_them(
         api.cancel(batch)
     beats = [m for m in messages if m["type"] == "heartbeat"]
     assert (len(beats) == 0) if fault else (len(beats) >= 2), messages
+
+
+def test_the_fault_switch_page_lists_every_fault_of_the_catalogue() -> None:
+    page = (BACKEND_SOURCES.parent / "docs" / "faults.md").read_text(encoding="utf-8")
+    missing = [name for name in CATALOGUE if f"| `{name}" not in page]
+    assert not missing, f"docs/faults.md lacks {missing}"
