@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     cookie_secure: bool = False
     # Login throttling (OWASP): consecutive failures per key before a lockout, and the lockout's bounds.
     login_max_failures: int = Field(default=5, ge=1, description="Failed logins for one account from one address.")
-    login_max_failures_per_address: int = Field(default=20, ge=1, description="Failed logins from one address.")
+    login_max_failures_per_address: int = Field(default=50, ge=1, description="Failed logins from one address.")
     login_max_failures_per_account: int = Field(default=50, ge=1, description="Failed logins for one account.")
     login_lockout_seconds: float = Field(default=30.0, gt=0, description="First lockout; doubles each time.")
     login_lockout_max_seconds: float = Field(default=300.0, gt=0, description="The longest lockout.")
