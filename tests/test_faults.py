@@ -24,9 +24,9 @@ from reference_backend.config import Settings
 from reference_backend.faults import CATALOGUE, FaultError, parse_faults
 from reference_backend.models import Batch
 from reference_backend.provider import EnhanceResult, PromptInput, SlowRows, provider_from_settings
-from utilities.api_client import BatchApi
-from utilities.async_helpers import probe_socket, ws_url
-from utilities.backend_process import BackendProcess
+from utilities.client.api import BatchApi
+from utilities.client.recorders import probe_socket, ws_url
+from utilities.procs.backend import BackendProcess
 
 from .helpers import csv_bytes
 
