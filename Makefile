@@ -5,10 +5,16 @@ PY := $(VENV)/bin/python
 BASE_URL ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup qa report test serve lint format bench clean
+.PHONY: setup promtool qa report test serve lint format bench clean
 
 setup: $(VENV)/.installed node_modules/.installed
 	@$(PY) -m utilities.procs.browser ensure
+	-@$(PY) -m utilities.procs.promtool ensure
+
+# Prometheus's promtool checks and unit-tests deploy/alerts.yaml. Setup tries it and goes on without it
+# (those tests then skip, or fail in CI); this target fails when promtool cannot be installed.
+promtool: $(VENV)/.installed
+	@$(PY) -m utilities.procs.promtool ensure
 
 # The Allure 3 report generator, pinned in package.json/package-lock.json. Without Node the kit still runs;
 # only `batchqa report` (and the HTML step of `make qa`) is skipped, with a note.

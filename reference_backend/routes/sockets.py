@@ -230,6 +230,7 @@ async def _send_loop(
                 out.extend(stream.offer(event, now))
         out.extend(stream.due(now))
         for message in out:
+            state.metrics.message_sent(message)
             await websocket.send_text(_encoder.encode(message))
 
 
