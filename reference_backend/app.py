@@ -47,7 +47,14 @@ def _store_snapshot(store: Store) -> Callable[[], QueueSnapshot]:
         now = time.time()
         with store.read() as session:
             by_status = dict(session.execute(select(Batch.status, func.count()).group_by(Batch.status)).all())
-            by_row = dict(session.execute(select(Row.status, func.count()).group_by(Row.status)).all())
+            # Pending rows of paused batches wait for their user, not for a worker: not in the queue.
+            pending = session.scalar(
+                select(func.count())
+                .select_from(Row)
+                .join(Batch, Row.batch_id == Batch.id)
+                .where(Row.status == RowStatus.PENDING.value, Batch.status.in_(RUNNABLE))
+            )
+            running = session.scalar(select(func.count()).where(Row.status == RowStatus.RUNNING.value))
             lapsed = session.scalar(
                 select(func.count()).where(Row.status == RowStatus.RUNNING.value, Row.lease_until < now)
             )
@@ -62,8 +69,8 @@ def _store_snapshot(store: Store) -> Callable[[], QueueSnapshot]:
         last_served = [max(claimed or 0.0, updated.timestamp()) for claimed, updated in served]
         return QueueSnapshot(
             batches_by_status=by_status,
-            pending=by_row.get(RowStatus.PENDING.value, 0),
-            running=by_row.get(RowStatus.RUNNING.value, 0),
+            pending=pending or 0,
+            running=running or 0,
             lease_lapsed=lapsed or 0,
             oldest_wait_seconds=max(now - min(last_served), 0.0) if last_served else 0.0,
         )
