@@ -236,6 +236,7 @@ async def _send_loop(
         out.extend(stream.due(now))
         out = [m for m in out if not _silenced(m)]
         for message in out:
+            state.metrics.message_sent(message)
             await websocket.send_text(_encoder.encode(message))
 
 

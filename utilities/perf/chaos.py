@@ -30,6 +30,7 @@ from websockets.sync.client import connect
 
 from utilities.client.api import TERMINAL_STATUSES, BatchApi
 from utilities.procs.services import Cluster, PostgresDatabase, RedisServer, ServiceUnavailable
+from utilities.procs.topology import API, WORKER
 
 log = logging.getLogger(__name__)
 
@@ -354,8 +355,8 @@ def _database(root: Path, use_sqlite: bool) -> tuple[str, PostgresDatabase | Non
 
 @click.command("chaos")
 @click.option("--rounds", type=int, default=10, show_default=True, help="Fault rounds to run.")
-@click.option("--workers", type=int, default=3, show_default=True, help="Worker processes.")
-@click.option("--apis", type=int, default=2, show_default=True, help="API processes (at least 2).")
+@click.option("--workers", type=int, default=WORKER.replicas, show_default=True, help="Worker processes.")
+@click.option("--apis", type=int, default=API.replicas, show_default=True, help="API processes (at least 2).")
 @click.option("--prompts", "prompt_count", type=int, default=300, show_default=True, help="Rows of the big batch.")
 @click.option("--failure-rate", type=float, default=0.3, show_default=True, help="Provider failure rate.")
 @click.option("--fault", "faults", multiple=True, type=click.Choice(FAULTS), help="Faults to draw from (default all).")
