@@ -10,6 +10,7 @@ import uvicorn
 
 from .app import create_app
 from .config import Settings
+from .ws_protocol import PreframedWebSocketProtocol
 
 log = logging.getLogger(__name__)
 
@@ -42,5 +43,6 @@ def run(*, host: str | None = None, port: int | None = None, data_dir: str | Pat
         access_log=False,
         ws_max_size=64 * 1024,
         ws_per_message_deflate=False,
+        ws=PreframedWebSocketProtocol,  # progress fan-out writes each message's frame once per batch
     )
     uvicorn.Server(config).run(sockets=[sock])
