@@ -43,12 +43,13 @@ INTERNAL_ERROR = 1011
 class Subscriber:
     """One socket of a feed: how far it has been shown (``seq``) and how to reach it."""
 
-    __slots__ = ("_close", "_drain", "_queue", "_write", "kept", "seq", "websocket")
+    __slots__ = ("_close", "_drain", "_queue", "_write", "early", "kept", "seq", "websocket")
 
     def __init__(self, websocket: WebSocket) -> None:
         self.websocket = websocket
         self.seq = 0
         self.kept: list[Outgoing] | None = []  # broadcasts while joining; None once admitted
+        self.early = False  # joined before the feed started: its opening may predate the feed's start
         preframed = websocket.scope.get("extensions", {}).get(PREFRAMED)
         self._write: Callable[[bytes], bool] | None = preframed.write if preframed is not None else None
         self._close: Callable[[int, str], None] | None = preframed.close if preframed is not None else None
@@ -101,19 +102,32 @@ class BatchFeed:
         self.subscribers: dict[Subscriber, None] = {}  # admitted, in join order
         self.joining: set[Subscriber] = set()
         self._queue = bus.subscribe(batch_id)  # before any storage read, so no event falls in between
+        self.start_seq = 0
         self._task: asyncio.Task[None] | None = None
 
     def join(self, websocket: WebSocket) -> Subscriber:
         """Register a socket before its opening is read: what is broadcast meanwhile is kept for it."""
         subscriber = Subscriber(websocket)
+        subscriber.early = not self.stream.started
         self.joining.add(subscriber)
         return subscriber
+
+    def owed(self, subscriber: Subscriber, covered: int) -> int | None:
+        """The seq up to which a joining socket must read more from storage before ``admit``, if any.
+
+        The feed starts at the state another socket read; a socket that joined before that and read
+        an older state is owed the events in between (nothing was broadcast for them).
+        """
+        if subscriber.early and self.stream.started and covered < self.start_seq:
+            return self.start_seq
+        return None
 
     def admit(self, subscriber: Subscriber, view: Message, opening: list[Message], covered: int) -> None:
         """Send the opening, then what was kept that the opening did not cover, then go live (no await)."""
         self.joining.discard(subscriber)
         if not self.stream.started:
             self.stream.start(view, time.monotonic())
+            self.start_seq = view["seq"]
             self._task = asyncio.create_task(self._run(), name=f"batchqa-feed-{self.batch_id[:8]}")
         stamp = datetime.now(UTC)
         kept, subscriber.kept = subscriber.kept or [], None

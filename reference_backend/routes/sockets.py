@@ -21,7 +21,7 @@ from fastapi.concurrency import run_in_threadpool
 from ..batches import get_owned_batch, status_view
 from ..errors import NotFound, Unauthorized
 from ..fanout import FeedRegistry
-from ..progress_stream import covered_seq, opening_messages, stored_events_after
+from ..progress_stream import covered_seq, event_message, opening_messages, stored_events_after
 from ..security import SESSION_COOKIE
 from ..state import AppState, token_from
 from ..store import Store
@@ -133,6 +133,11 @@ def _opening(store: Store, batch_id: str, user_id: int, last_seq: int | None) ->
     return view, stored
 
 
+def _events_between(store: Store, batch_id: str, after_seq: int, up_to: int) -> list[dict[str, Any]]:
+    with store.read() as session:
+        return [e for e in stored_events_after(session, batch_id, after_seq) if e["seq"] <= up_to]
+
+
 def feeds_of(websocket: WebSocket, state: AppState) -> FeedRegistry:
     """The app's batch feeds, made on its first progress socket."""
     app_state = websocket.app.state
@@ -170,7 +175,12 @@ async def progress_socket(websocket: WebSocket, batch_id: str) -> None:
             close = Refused(BATCH_NOT_FOUND, "batch not found")
         else:
             opening = opening_messages(view, last_seq=last_seq, stored=stored)
-            feed.admit(subscriber, view, opening, covered_seq(opening, last_seq))
+            covered = covered_seq(opening, last_seq)
+            if (owed := feed.owed(subscriber, covered)) is not None:
+                more = await run_in_threadpool(_events_between, state.store, batch_id, covered, owed)
+                opening += [event_message(e) for e in more]
+                covered = covered_seq(opening, last_seq)
+            feed.admit(subscriber, view, opening, covered)
             del view, stored, opening  # a long replay must not stay in memory for the socket's whole life
             settings = state.settings
             guard = InboundGuard(
