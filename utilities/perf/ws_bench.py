@@ -358,7 +358,9 @@ def run_point(
         "BATCHQA_LOG_LEVEL": "WARNING",  # uvicorn logs two lines per socket at INFO
     }
     if server_path is not None:
-        env["PYTHONPATH"] = str(server_path)  # that checkout's reference_backend is imported first
+        # That checkout's reference_backend is imported first; PYTHONSAFEPATH keeps ``-m`` from putting
+        # the current directory (this checkout) ahead of it.
+        env.update(PYTHONPATH=str(server_path), PYTHONSAFEPATH="1")
     with tempfile.TemporaryDirectory(prefix="batchqa-ws-bench-") as data_dir:
         server = None
         if base_url is None:
