@@ -540,15 +540,20 @@ def ws_bench_command(
             for server_path in servers:
                 label = server_path.name if server_path else "this checkout"
                 click.echo(f"measuring {count} sockets ({label}) ...", err=True)
-                point = run_point(
-                    count,
-                    rows=rows,
-                    latency_ms=latency_ms,
-                    base_url=base_url,
-                    out=out,
-                    server_path=server_path,
-                    busy_core=busy_core,
-                )
+                try:
+                    point = run_point(
+                        count,
+                        rows=rows,
+                        latency_ms=latency_ms,
+                        base_url=base_url,
+                        out=out,
+                        server_path=server_path,
+                        busy_core=busy_core,
+                    )
+                except Exception as exc:  # a server that cannot cope is a result, and the other points still run
+                    point = Point(count, server=label, busy_core=busy_core)
+                    point.problems.append(f"the run failed: {type(exc).__name__}: {exc}")
+                    point.load_average = (os.getloadavg()[0], os.getloadavg()[0])
                 points.append(point)
     settings = {
         "sockets": sockets,
