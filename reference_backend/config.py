@@ -31,6 +31,9 @@ class Settings(BaseSettings):
         default=None, description="Characters per prompt the provider takes; longer rows fail. Unset: no limit."
     )
 
+    download_link_ttl_seconds: int = Field(default=900, description="Lifetime of a signed download link.")
+    download_link_max_ttl_seconds: int = Field(default=7 * 24 * 3600, description="Longest lifetime a client may ask.")
+
     provider_kind: str = Field(default="rules", description="rules (built-in enhancer) or openai (HTTP).")
     openai_base_url: str | None = Field(default=None, description="e.g. http://127.0.0.1:11434/v1")
     openai_api_key: str | None = None
