@@ -17,6 +17,7 @@ from utilities.check.delivery import (
     request_link,
 )
 from utilities.client.api import BatchApi
+from utilities.client.schemas import assert_matches_schema
 
 from .helpers import csv_bytes, prompt_rows
 
@@ -66,6 +67,7 @@ def test_a_link_made_before_a_retry_answers_410_and_a_new_link_works(api: BatchA
 
 def test_the_link_lifetime_is_capped_and_reported(api: BatchApi, finished_batch: str) -> None:
     answer = request_link(api.http, finished_batch, "zip", ttl=10**9).json()
+    assert_matches_schema("download_link", answer)
     assert answer["expires_in"] == 7 * 24 * 3600
     assert answer["expires_at"].endswith("Z")
     served = httpx.get(answer["url"])
