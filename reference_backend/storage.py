@@ -125,7 +125,12 @@ class S3Storage:
             region_name=region,
             aws_access_key_id=access_key_id,
             aws_secret_access_key=secret_access_key,
-            config=Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"}),
+            config=Config(
+                signature_version="s3v4",
+                connect_timeout=5,
+                read_timeout=30,
+                retries={"max_attempts": 3, "mode": "standard"},
+            ),
         )
 
     def check(self) -> None:
@@ -142,6 +147,19 @@ class S3Storage:
 
     def delete(self, key: str) -> None:
         self._client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
+
+    def presigned_url(self, key: str, *, ttl_seconds: int, content_type: str, disposition: str) -> str:
+        """A GET URL for ``key`` that S3 itself serves, and refuses once ``ttl_seconds`` have passed."""
+        return self._client.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": self.prefix + key,
+                "ResponseContentType": content_type,
+                "ResponseContentDisposition": disposition,
+            },
+            ExpiresIn=ttl_seconds,
+        )
 
     def list(self, prefix: str = "") -> list[StoredObject]:
         found = []

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from urllib.parse import parse_qs, urlsplit
+
 import httpx
 import pytest
 
@@ -18,6 +21,8 @@ from utilities.check.delivery import (
 )
 from utilities.client.api import BatchApi
 from utilities.client.schemas import assert_matches_schema
+from utilities.procs.backend import BackendProcess
+from utilities.procs.services import MotoServer
 
 from .helpers import csv_bytes, prompt_rows
 
@@ -73,6 +78,28 @@ def test_the_link_lifetime_is_capped_and_reported(api: BatchApi, finished_batch:
     served = httpx.get(answer["url"])
     assert served.status_code == 200 and served.headers["content-type"] == "application/zip"
     assert served.headers["cache-control"].startswith("public, max-age=")
+
+
+def test_in_s3_mode_a_link_is_a_presigned_url_that_s3_serves(
+    moto_server: MotoServer, s3_bucket: str, start_backend: Callable[..., BackendProcess]
+) -> None:
+    server = start_backend(env=moto_server.env(s3_bucket))
+    assert server.url is not None
+    with BatchApi.new_user(server.url, "s3-link") as api:
+        batch_id = api.upload(content=csv_bytes(prompt_rows(20)), filename="s3.csv")["batch_id"]
+        api.wait_until(batch_id)
+        answers = [request_link(api.http, batch_id, "csv", ttl=60).json() for _ in range(2)]
+        expected = api.download(batch_id, "csv")
+    url = answers[0]["url"]
+    query = parse_qs(urlsplit(url).query)
+    assert url.startswith(moto_server.endpoint_url)
+    assert query["X-Amz-Expires"] == ["60"] and query["X-Amz-Signature"]
+    served = httpx.get(url)
+    assert served.status_code == 200
+    assert served.content == expected
+    assert served.headers["content-disposition"].startswith('attachment; filename="s3-results.csv"')
+    exports = moto_server.client().list_objects_v2(Bucket=s3_bucket, Prefix="exports/").get("Contents", [])
+    assert [item["Key"].rsplit("/", 1)[-1] for item in exports] == ["s3-results.csv"]  # written once
 
 
 def _careless_target() -> httpx.Client:

@@ -2,11 +2,13 @@
 
 A finished batch's export is cacheable and resumable: a strong ``ETag`` (304 on ``If-None-Match``),
 ``Cache-Control``, CSV and JSON compressed when the client accepts it (br, gzip), byte ranges on the ZIP
-(206, 416). A signed link serves the same export without a session until it expires.
+(206, 416). A signed link serves the same export without a session until it expires; in S3 storage mode
+the link is a presigned URL of the export in the bucket, served by S3 without this process.
 """
 
 from __future__ import annotations
 
+import io
 import tempfile
 import time
 from collections.abc import Iterator
@@ -36,6 +38,7 @@ from ..exporters import (
 from ..models import Batch, Row
 from ..state import AppState, CurrentUserId, State
 from ..states import BatchStatus
+from ..storage import S3Storage
 from ..store import Store
 
 router = APIRouter(prefix="/api/v1/batch", tags=["downloads"])
@@ -43,6 +46,8 @@ router = APIRouter(prefix="/api/v1/batch", tags=["downloads"])
 PAGE = 500
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json", "zip": "application/zip"}
 ZIP_CHUNK = 64 * 1024
+# Where S3 mode keeps exports served by presigned links; a bucket lifecycle rule may expire them.
+EXPORTS = "exports/"
 Format = Literal["csv", "json", "zip"]
 
 
@@ -134,13 +139,44 @@ def download_link(
         )
     lifetime = min(ttl or settings.download_link_ttl_seconds, settings.download_link_max_ttl_seconds)
     link = DownloadLinks(settings.signing_key()).issue(batch_id, format, export.seq, lifetime)
-    base = settings.public_url or str(request.base_url)
+    if isinstance(state.storage, S3Storage):
+        url = _presigned(state, state.storage, export, format, lifetime)
+    else:
+        base = settings.public_url or str(request.base_url)
+        url = f"{base.rstrip('/')}/api/v1/batch/download/{batch_id}/signed?{link.query()}"
     return {
-        "url": f"{base.rstrip('/')}/api/v1/batch/download/{batch_id}/signed?{link.query()}",
+        "url": url,
         "format": format,
         "expires_in": lifetime,
         "expires_at": datetime.fromtimestamp(link.expires, UTC).isoformat().replace("+00:00", "Z"),
     }
+
+
+def _presigned(state: AppState, storage: S3Storage, export: _Export, fmt: str, lifetime: int) -> str:
+    """In S3 mode the export is written to the bucket once per content and S3 serves the link itself.
+
+    The key holds the batch's ``seq``, so a retried batch gets a new object and an old link keeps
+    serving the content it was made for until S3 expires it.
+    """
+    batch_id = export.meta.batch_id
+    filename = download_filename(export.filename, batch_id, fmt)
+    key = f"{EXPORTS}{batch_id}/{export.seq}/{filename}"
+    if not storage.list(key):
+        storage.put(key, _export_bytes(state, export, fmt))
+    return storage.presigned_url(
+        key, ttl_seconds=lifetime, content_type=MEDIA_TYPES[fmt], disposition=content_disposition(filename)
+    )
+
+
+def _export_bytes(state: AppState, export: _Export, fmt: str) -> bytes:
+    rows = iter_export_rows(state.store, export.meta.batch_id)
+    if fmt == "csv":
+        return b"".join(iter_csv(export.meta, rows))
+    if fmt == "json":
+        return b"".join(iter_json(export.meta, rows))
+    buffer = io.BytesIO()
+    write_zip(export.meta, lambda: iter_export_rows(state.store, export.meta.batch_id), buffer)
+    return buffer.getvalue()
 
 
 @router.get("/download/{batch_id}/signed")
