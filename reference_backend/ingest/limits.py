@@ -28,7 +28,7 @@ class IngestLimits:
     # Delimiters in one CSV record: the reader may build a field (~60 bytes) for each one.
     max_record_fields: int = 256 * 1024
     # Physical lines in one CSV record (a quoted multi-line value): each costs the reader a Python call.
-    max_record_lines: int = 100_000
+    max_record_lines: int = 50_000
 
     @property
     def max_records_read(self) -> int:
