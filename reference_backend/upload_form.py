@@ -43,7 +43,7 @@ class _RawFieldParser(MultiPartParser):
 
 async def read_upload_form(request: Request, *, max_files: int, max_fields: int, max_part_size: int) -> UploadForm:
     """The ``file`` parts and the raw ``text`` fields of a multipart or urlencoded upload."""
-    content_type = request.headers.get("content-type", "")
+    content_type = request.headers.get("content-type", "").lower()
     if content_type.startswith("multipart/form-data"):
         parser = _RawFieldParser(
             request.headers,
