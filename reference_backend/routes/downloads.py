@@ -36,6 +36,7 @@ from ..exporters import (
     write_zip,
 )
 from ..models import Batch, Row
+from ..openapi import content, errors
 from ..state import AppState, CurrentUserId, State
 from ..states import BatchStatus
 from ..storage import S3Storage
@@ -67,6 +68,7 @@ def iter_export_rows(store: Store, batch_id: str) -> Iterator[ExportRow]:
                 techniques=tuple(row.techniques or ()),
                 status=row.status,
                 error=row.error,
+                attempts=row.attempts,
             )
         if len(page) < PAGE:
             return
@@ -111,7 +113,18 @@ def _zip_date(moment: datetime) -> tuple[int, int, int, int, int, int]:
     return moment.astimezone(UTC).timetuple()[:6]  # type: ignore[return-value]
 
 
-@router.get("/download/{batch_id}")
+_CACHED = {
+    206: {"description": "One byte range of a finished batch's ZIP (Content-Range)."},
+    304: {"description": "Not modified: If-None-Match named the current ETag."},
+}
+_DOWNLOAD_RESPONSES = (
+    content("text/csv", "application/json", "application/zip", description="The results, as asked for.")
+    | _CACHED
+    | errors(401, 404, 416, 422)
+)
+
+
+@router.get("/download/{batch_id}", operation_id="download_batch", responses=_DOWNLOAD_RESPONSES)
 async def download(
     batch_id: str, request: Request, user_id: CurrentUserId, state: State, format: Format = "csv"
 ) -> Response:
@@ -120,7 +133,12 @@ async def download(
     return await _respond(request, state, export, format, cache_control="private, no-cache")
 
 
-@router.api_route("/download/{batch_id}/link", methods=["GET", "POST"])
+@router.api_route(
+    "/download/{batch_id}/link",
+    methods=["GET", "POST"],
+    operation_id="download_link",
+    responses=errors(401, 404, 409, 422),
+)
 def download_link(
     batch_id: str,
     request: Request,
@@ -179,7 +197,13 @@ def _export_bytes(state: AppState, export: _Export, fmt: str) -> bytes:
     return buffer.getvalue()
 
 
-@router.get("/download/{batch_id}/signed")
+@router.get(
+    "/download/{batch_id}/signed",
+    operation_id="signed_download",
+    responses=content("text/csv", "application/json", "application/zip", description="The results, as asked for.")
+    | _CACHED
+    | errors(403, 404, 410, 416, 422),
+)
 async def signed_download(
     batch_id: str,
     request: Request,
