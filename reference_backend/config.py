@@ -36,7 +36,12 @@ class Settings(BaseSettings):
 
     max_prompts: int = 1000
     max_upload_bytes: int = 10 * 1024 * 1024
-    max_prompt_chars: int = 32_000
+    max_prompt_chars: int | None = Field(
+        default=None, description="Characters per prompt the provider takes; longer rows fail. Unset: no limit."
+    )
+
+    download_link_ttl_seconds: int = Field(default=900, description="Lifetime of a signed download link.")
+    download_link_max_ttl_seconds: int = Field(default=7 * 24 * 3600, description="Longest lifetime a client may ask.")
 
     provider_kind: str = Field(default="rules", description="rules (built-in enhancer) or openai (HTTP).")
     openai_base_url: str | None = Field(default=None, description="e.g. http://127.0.0.1:11434/v1")

@@ -26,10 +26,12 @@ def _register_optional() -> None:
     from utilities.check.download_validator import validate_command
     from utilities.gen import gen_command
     from utilities.perf.bench import bench_command
+    from utilities.perf.download_bench import download_bench_command
 
     main.add_command(validate_command, "validate")
     main.add_command(gen_command, "gen")
     main.add_command(bench_command, "bench")
+    main.add_command(download_bench_command, "download-bench")
 
     from reference_backend.worker import worker_command
     from utilities.client.watch import watch_command
