@@ -10,22 +10,26 @@ workers keep polling the database and sockets catch up from the stored events.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable
-
-import redis
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry as AsyncRetry
-from redis.backoff import NoBackoff
-from redis.retry import Retry
+from types import ModuleType
 
 log = logging.getLogger(__name__)
 
 WORK_CHANNEL = "batchqa:work"
 RECONNECT_SECONDS = 0.2
+
+
+def _redis(module: str = "redis") -> ModuleType:
+    """Redis's client, imported where distributed mode uses it: embedded mode runs without the extra."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(f"{exc}: distributed mode needs the client, pip install 'batchqa[distributed]'") from exc
 
 
 def redacted(url: str) -> str:
@@ -47,10 +51,15 @@ class RedisOutbox:
     """
 
     def __init__(self, url: str, *, retry_seconds: float = 10.0) -> None:
+        redis = _redis()
         # No client-side retries: this loop decides, so one failing message cannot hold the thread for long.
         self._client = redis.Redis.from_url(
-            url, socket_timeout=2, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0)
+            url,
+            socket_timeout=2,
+            socket_connect_timeout=2,
+            retry=_redis("redis.retry").Retry(_redis("redis.backoff").NoBackoff(), 0),
         )
+        self._errors = (redis.RedisError, OSError)
         self.retry_seconds = retry_seconds
         self.dropped = 0
         self._queue: queue.SimpleQueue[tuple[str, str] | None] = queue.SimpleQueue()
@@ -81,7 +90,7 @@ class RedisOutbox:
         while True:
             try:
                 self._client.publish(channel, payload)
-            except (redis.RedisError, OSError) as exc:
+            except self._errors as exc:
                 now = time.monotonic()
                 if self._down_since is None:
                     self._down_since = now
@@ -111,7 +120,9 @@ async def listen_forever(
     ``on_connect`` runs after every (re)subscription: whatever was published meanwhile is gone, so
     the caller looks at the database instead.
     """
-    client = aioredis.Redis.from_url(url, socket_connect_timeout=2, retry=AsyncRetry(NoBackoff(), 0))
+    redis, aioredis = _redis(), _redis("redis.asyncio")
+    retry = _redis("redis.asyncio.retry").Retry(_redis("redis.backoff").NoBackoff(), 0)
+    client = aioredis.Redis.from_url(url, socket_connect_timeout=2, retry=retry)
     failing = False
     try:
         while True:
