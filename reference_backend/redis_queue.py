@@ -10,7 +10,6 @@ workers keep polling the database and sockets catch up from the stored events.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import queue
 import threading
@@ -24,12 +23,17 @@ WORK_CHANNEL = "batchqa:work"
 RECONNECT_SECONDS = 0.2
 
 
-def _redis(module: str = "redis") -> ModuleType:
+def _redis() -> ModuleType:
     """Redis's client, imported where distributed mode uses it: embedded mode runs without the extra."""
     try:
-        return importlib.import_module(module)
+        import redis
+        import redis.asyncio
+        import redis.asyncio.retry
+        import redis.backoff
+        import redis.retry
     except ImportError as exc:
         raise ImportError(f"{exc}: distributed mode needs the client, pip install 'batchqa[distributed]'") from exc
+    return redis
 
 
 def redacted(url: str) -> str:
@@ -57,7 +61,7 @@ class RedisOutbox:
             url,
             socket_timeout=2,
             socket_connect_timeout=2,
-            retry=_redis("redis.retry").Retry(_redis("redis.backoff").NoBackoff(), 0),
+            retry=redis.retry.Retry(redis.backoff.NoBackoff(), 0),
         )
         self._errors = (redis.RedisError, OSError)
         self.retry_seconds = retry_seconds
@@ -120,9 +124,9 @@ async def listen_forever(
     ``on_connect`` runs after every (re)subscription: whatever was published meanwhile is gone, so
     the caller looks at the database instead.
     """
-    redis, aioredis = _redis(), _redis("redis.asyncio")
-    retry = _redis("redis.asyncio.retry").Retry(_redis("redis.backoff").NoBackoff(), 0)
-    client = aioredis.Redis.from_url(url, socket_connect_timeout=2, retry=retry)
+    redis = _redis()
+    retry = redis.asyncio.retry.Retry(redis.backoff.NoBackoff(), 0)
+    client = redis.asyncio.Redis.from_url(url, socket_connect_timeout=2, retry=retry)
     failing = False
     try:
         while True:
