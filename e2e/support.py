@@ -9,7 +9,6 @@ import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +18,9 @@ from websockets.sync.client import connect
 
 from page_objects import ProgressSample, ProgressTracker
 from utilities.client.api import TERMINAL_STATUSES, BatchApi, Credentials
+from utilities.paths import SAMPLE_FILES_DIR
 
-FIXTURE_FILES = Path(__file__).resolve().parents[1] / "fixtures" / "files"
+FIXTURE_FILES = SAMPLE_FILES_DIR
 
 # US-003: "Progress every 2s". Polling is drift-compensated at exactly 2 s, so consecutive page updates
 # are 2 s apart give or take one status request and the browser's timer slack on a busy 2-core machine.
