@@ -1,4 +1,4 @@
-"""The committed fixtures' generator releases: pinned in constraints/fixtures.txt, bounded in pyproject.toml."""
+"""Packaging without building a wheel: the version, where the kit's files are found, bounds and pins."""
 
 from __future__ import annotations
 
@@ -6,6 +6,10 @@ import tomllib
 from importlib import metadata
 from pathlib import Path
 
+from click.testing import CliRunner
+
+from utilities import paths
+from utilities.cli import main
 from utilities.gen.fixtures import PINS_FILE, release_mismatches
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,3 +33,17 @@ def test_a_different_release_is_named(tmp_path: Path) -> None:
     (problem,) = release_mismatches(pins)
     assert problem.startswith(f"faker {metadata.version('faker')} is installed, the fixtures were made with 0.0.1")
     assert release_mismatches(tmp_path / "absent.txt") == []
+
+
+def test_version_is_the_installed_distributions() -> None:
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == f"batchqa, version {metadata.version('batchqa')}"
+
+
+def test_the_kits_files_are_found_through_their_packages() -> None:
+    assert paths.SCHEMA_DIR == paths.FIXTURES_DIR / "schemas" and any(paths.SCHEMA_DIR.glob("*.schema.json"))
+    assert (paths.BASELINES_DIR / "smoke.json").is_file()
+    assert (paths.PERF_DIR / "locustfile.py").is_file() and (paths.PERF_DIR / "smoke.conf").is_file()
+    assert (paths.SAMPLE_FILES_DIR / "valid-1000.csv").is_file()
+    assert paths.REPO_ROOT == ROOT  # an editable install: the checkout itself
