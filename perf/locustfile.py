@@ -104,6 +104,8 @@ def _fixed_counts(environment: Environment, **_kwargs: object) -> None:
     # worker keeps every class: it spawns whatever the master's counts ask for.
     if not isinstance(environment.runner, WorkerRunner):
         environment.user_classes[:] = [user for user in environment.user_classes if user.fixed_count > 0]
+        if not environment.user_classes:
+            raise ValueError("every user count is 0: give --batch-users, --socket-users or --mixed-users")
 
 
 def run_problems(environment: Environment, max_fail_ratio: float) -> list[str]:
