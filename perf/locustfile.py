@@ -106,6 +106,7 @@ def _fixed_counts(environment: Environment, **_kwargs: object) -> None:
         environment.user_classes[:] = [user for user in environment.user_classes if user.fixed_count > 0]
         if not environment.user_classes:
             raise ValueError("every user count is 0: give --batch-users, --socket-users or --mixed-users")
+        log.info("user classes: %s", ", ".join(f"{u.__name__}={u.fixed_count}" for u in environment.user_classes))
 
 
 def run_problems(environment: Environment, max_fail_ratio: float) -> list[str]:
