@@ -8,6 +8,7 @@ from pathlib import Path
 
 import uvicorn
 
+from . import log_redaction
 from .app import create_app
 from .config import Settings
 
@@ -43,4 +44,5 @@ def run(*, host: str | None = None, port: int | None = None, data_dir: str | Pat
         ws_max_size=64 * 1024,
         ws_per_message_deflate=False,
     )
+    log_redaction.install()  # after uvicorn.Config, which sets up uvicorn's loggers and handlers
     uvicorn.Server(config).run(sockets=[sock])

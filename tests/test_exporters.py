@@ -189,6 +189,7 @@ def test_json_is_the_contract_document_with_exact_unicode() -> None:
                 "techniques": list(row.techniques),
                 "status": row.status,
                 "error": row.error,
+                "attempts": row.attempts,
             }
             for row in rows
         ],

@@ -54,6 +54,10 @@ def _register_optional() -> None:
     from utilities.perf.scaling import scaling_command
 
     main.add_command(load_command, "load")
+
+    from utilities.selfcheck import selfcheck_command
+
+    main.add_command(selfcheck_command, "selfcheck")
     main.add_command(gate_command, "gate")
     main.add_command(scaling_command, "scaling")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from .. import faults
 from ..errors import ApiError, InvalidContent, PayloadTooLarge, UnsupportedMediaType
 from .csv_format import parse_csv
 from .encoding import decode_text
@@ -85,7 +86,7 @@ def _parse(name: str, data: bytes, limits: IngestLimits) -> ParsedTable:
         )
     if not data or data.isspace():
         raise _empty()
-    kind = sniff_binary_type(data)
+    kind = None if faults.on("skip_type_sniffing") else sniff_binary_type(data)
     if extension == ".xlsx":
         if kind == OLE:
             raise invalid(

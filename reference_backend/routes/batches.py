@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 
+from .. import faults
 from ..batches import apply_action, create_batch, get_owned_batch, list_batches, status_view
 from ..errors import ApiError, BadRequest, PayloadTooLarge
 from ..ingest import IngestLimits, ParsedTable, parse_pasted_text, parse_upload, safe_filename
+from ..openapi import errors, links_to_batch
 from ..state import AppState, CurrentUserId, State
 from ..storage import check_quota, discard, keep_original, read_original
 
@@ -26,7 +28,8 @@ MULTIPART_OVERHEAD = 64 * 1024
 
 def _limits(state: AppState) -> IngestLimits:
     s = state.settings
-    return IngestLimits(max_prompts=s.max_prompts, max_prompt_chars=s.max_prompt_chars, max_bytes=s.max_upload_bytes)
+    max_prompts = s.max_prompts + faults.on("limit_off_by_one")
+    return IngestLimits(max_prompts=max_prompts, max_prompt_chars=s.max_prompt_chars, max_bytes=s.max_upload_bytes)
 
 
 async def _read_input(request: Request, state: AppState) -> tuple[ParsedTable, str | None]:
@@ -66,7 +69,38 @@ async def _read_input(request: Request, state: AppState) -> tuple[ParsedTable, s
         await form.close()
 
 
-@router.post("/upload", status_code=202)
+UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "description": "Exactly one of the two: a file, or pasted text with one prompt per line.",
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": ".csv .xlsx .txt .json .jsonl"},
+                        "text": {"type": "string", "description": "Pasted prompts, one per line."},
+                    },
+                    "minProperties": 1,
+                    "maxProperties": 1,
+                    "additionalProperties": False,
+                }
+            }
+        },
+    }
+}
+
+
+BATCH_OPERATIONS = ("batch_status", "download_batch", "pause_batch", "resume_batch", "cancel_batch", "retry_batch")
+
+
+@router.post(
+    "/upload",
+    status_code=202,
+    responses={202: {"description": "Accepted and queued.", "links": links_to_batch(*BATCH_OPERATIONS)}}
+    | errors(400, 401, 413, 415, 422),
+    openapi_extra=UPLOAD_BODY,
+)
 async def upload(request: Request, user_id: CurrentUserId, state: State) -> JSONResponse:
     settings = state.settings
     storage = state.storage
@@ -115,22 +149,19 @@ async def upload(request: Request, user_id: CurrentUserId, state: State) -> JSON
     return JSONResponse(body, status_code=202)
 
 
-@router.get("")
+@router.get("", responses=errors(401))
 def list_user_batches(user_id: CurrentUserId, state: State) -> dict[str, Any]:
     with state.store.read() as session:
         return {"batches": [status_view(b) for b in list_batches(session, user_id)]}
 
 
-@router.get("/status/{batch_id}")
+@router.get("/status/{batch_id}", operation_id="batch_status", responses=errors(401, 404))
 def batch_status(batch_id: str, user_id: CurrentUserId, state: State) -> dict[str, Any]:
     with state.store.read() as session:
         return status_view(get_owned_batch(session, batch_id, user_id))
 
 
-@router.post("/{batch_id}/{action}")
-def batch_action(
-    batch_id: str, action: Literal["pause", "resume", "cancel", "retry"], user_id: CurrentUserId, state: State
-) -> dict[str, Any]:
+def _act(batch_id: str, action: str, user_id: int, state: AppState) -> dict[str, Any]:
     with state.store.write() as session:
         batch = get_owned_batch(session, batch_id, user_id, lock=True)
         events = apply_action(session, batch, action)
@@ -140,3 +171,28 @@ def batch_action(
     if action in ("resume", "retry"):
         state.pool.notify()
     return view
+
+
+# One route per action, not ``/{batch_id}/{action}``: that pattern would also match ``POST /download/{id}``
+# and answer 422 where a method the path does not allow must get 405.
+ACTION_ERRORS = errors(401, 404, 409)
+
+
+@router.post("/{batch_id}/pause", operation_id="pause_batch", responses=ACTION_ERRORS)
+def pause_batch(batch_id: str, user_id: CurrentUserId, state: State) -> dict[str, Any]:
+    return _act(batch_id, "pause", user_id, state)
+
+
+@router.post("/{batch_id}/resume", operation_id="resume_batch", responses=ACTION_ERRORS)
+def resume_batch(batch_id: str, user_id: CurrentUserId, state: State) -> dict[str, Any]:
+    return _act(batch_id, "resume", user_id, state)
+
+
+@router.post("/{batch_id}/cancel", operation_id="cancel_batch", responses=ACTION_ERRORS)
+def cancel_batch(batch_id: str, user_id: CurrentUserId, state: State) -> dict[str, Any]:
+    return _act(batch_id, "cancel", user_id, state)
+
+
+@router.post("/{batch_id}/retry", operation_id="retry_batch", responses=ACTION_ERRORS)
+def retry_batch(batch_id: str, user_id: CurrentUserId, state: State) -> dict[str, Any]:
+    return _act(batch_id, "retry", user_id, state)

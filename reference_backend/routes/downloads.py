@@ -22,6 +22,7 @@ from ..exporters import (
     write_zip,
 )
 from ..models import Row
+from ..openapi import content, errors
 from ..state import AppState, CurrentUserId, State
 from ..store import Store
 
@@ -47,6 +48,7 @@ def iter_export_rows(store: Store, batch_id: str) -> Iterator[ExportRow]:
                 techniques=tuple(row.techniques or ()),
                 status=row.status,
                 error=row.error,
+                attempts=row.attempts,
             )
         if len(page) < PAGE:
             return
@@ -67,7 +69,12 @@ def _meta(state: AppState, batch_id: str, user_id: int) -> tuple[ExportMeta, str
         return meta, batch.filename
 
 
-@router.get("/download/{batch_id}")
+@router.get(
+    "/download/{batch_id}",
+    operation_id="download_batch",
+    responses=content("text/csv", "application/json", "application/zip", description="The results, as asked for.")
+    | errors(401, 404, 422),
+)
 async def download(
     batch_id: str, user_id: CurrentUserId, state: State, format: Literal["csv", "json", "zip"] = "csv"
 ) -> StreamingResponse:

@@ -13,6 +13,7 @@ from typing import Any
 _EXPORTS = {
     "BackendProcess": "backend",
     "ChildProcess": "child_process",
+    "E2E_BACKEND_ENV": "backend",
     "Chromium": "browser",
     "Cluster": "services",
     "Mailbox": "mailbox",
