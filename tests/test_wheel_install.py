@@ -36,7 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 NOT_SHIPPED = (".git", ".venv", "node_modules", "reports", "build", "*.egg-info", "__pycache__", ".*_cache")
 EXTRAS_ONLY = ("locust", "matplotlib", "redis", "boto3", "psycopg", "playwright", "pytest")
 
-pytestmark = pytest.mark.slow
+# Building and installing take minutes on a busy 2-core machine, past the suite's default 300 s per test.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 
 @dataclass(frozen=True)
