@@ -30,6 +30,7 @@ from websockets.sync.client import connect
 
 from utilities.client.api import TERMINAL_STATUSES, BatchApi
 from utilities.procs.services import Cluster, PostgresDatabase, RedisServer, ServiceUnavailable
+from utilities.procs.topology import API, WORKER
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +166,9 @@ class SocketWatcher:
     """Stands in for the UI: follows a batch's progress socket, reconnecting with ``last_seq`` to any live API.
 
     Runs in a thread until a message carries a finished status. ``problems()`` lists a seq that went
-    backwards, a resumed connection whose replay did not start right after ``last_seq``, or no end.
+    backwards, seqs that no message covered (each message covers ``from_seq``..``seq``; the ranges
+    must join across reconnections, so a resumed connection's replay must start right after
+    ``last_seq``), or no end.
     """
 
     def __init__(self, batch_id: str, token: str, urls: Callable[[], list[str]], *, timeout: float = 180.0) -> None:
@@ -214,15 +217,23 @@ class SocketWatcher:
                     while not self._stop.is_set():
                         message = json.loads(ws.recv(timeout=5))  # heartbeats come every second
                         self.messages.append(message)
+                        seq, from_seq = message["seq"], message.get("from_seq", message["seq"])
                         if message["type"] in ADVANCING:
-                            seq = message["seq"]
-                            if resumed_from is not None and seq != resumed_from + 1:
-                                self.found.append(f"resumed after seq {resumed_from} but the replay began at {seq}")
                             if last_seq is not None and seq <= last_seq:
                                 self.found.append(f"seq went from {last_seq} to {seq}")
+                            elif last_seq is not None and from_seq > last_seq + 1:
+                                where = "the replay after a reconnection" if resumed_from is not None else "live"
+                                self.found.append(
+                                    f"seqs {last_seq + 1}..{from_seq - 1} covered by no message ({where}, "
+                                    f"next covered {from_seq}..{seq})"
+                                )
                             last_seq, resumed_from = seq, None
                         elif message["type"] == "snapshot":
-                            last_seq = message["seq"]
+                            if resumed_from is not None and seq > resumed_from:
+                                self.found.append(f"resumed after seq {resumed_from} but got a snapshot at {seq}")
+                            last_seq, resumed_from = seq, None
+                        elif last_seq is not None and seq > last_seq:
+                            self.found.append(f"a heartbeat at seq {seq} after seqs covered only up to {last_seq}")
                         if message.get("status") in TERMINAL_STATUSES:
                             self.terminal = message
                             return
@@ -354,8 +365,8 @@ def _database(root: Path, use_sqlite: bool) -> tuple[str, PostgresDatabase | Non
 
 @click.command("chaos")
 @click.option("--rounds", type=int, default=10, show_default=True, help="Fault rounds to run.")
-@click.option("--workers", type=int, default=3, show_default=True, help="Worker processes.")
-@click.option("--apis", type=int, default=2, show_default=True, help="API processes (at least 2).")
+@click.option("--workers", type=int, default=WORKER.replicas, show_default=True, help="Worker processes.")
+@click.option("--apis", type=int, default=API.replicas, show_default=True, help="API processes (at least 2).")
 @click.option("--prompts", "prompt_count", type=int, default=300, show_default=True, help="Rows of the big batch.")
 @click.option("--failure-rate", type=float, default=0.3, show_default=True, help="Provider failure rate.")
 @click.option("--fault", "faults", multiple=True, type=click.Choice(FAULTS), help="Faults to draw from (default all).")

@@ -281,7 +281,12 @@ def _socket_metrics(
         metrics["socket_connect_p95_ms"] = percentile(connect["response_times"], 0.95) or 0.0
     if held and duration > 0:
         metrics["sockets_open_avg"] = held["total_response_time"] / 1000 / duration
-    for metric, entry_name in (("socket_silences", names.WS_SILENCE), ("socket_order_errors", names.WS_ORDER)):
+    failures = (
+        ("socket_silences", names.WS_SILENCE),
+        ("socket_order_errors", names.WS_ORDER),
+        ("socket_missing_ranges", names.WS_MISSING),
+    )
+    for metric, entry_name in failures:
         entry = by_name.get((names.WS, entry_name))
         metrics[metric] = entry["num_failures"] if entry else 0
 
