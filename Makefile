@@ -25,10 +25,13 @@ node_modules/.installed: package.json package-lock.json
 		echo "note: Node.js/npm not found: the Allure HTML report is skipped (install Node 20+ and rerun make setup)"; \
 	fi
 
-$(VENV)/.installed: pyproject.toml
+# Everything this repository's tests and tools use: the load and distributed extras, the test extra, the
+# lint tools (dependency group `dev`, needs pip >= 25.1), with faker and openpyxl at the releases the
+# committed fixtures were generated with.
+$(VENV)/.installed: pyproject.toml constraints/fixtures.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet --upgrade 'pip>=25.1'
+	$(PY) -m pip install --quiet -c constraints/fixtures.txt -e '.[load,distributed,test]' --group dev
 	@touch $@
 
 # What a bare CI runner lacks that the tests start themselves: redis-server (each test's own Redis) and
@@ -53,9 +56,13 @@ test: setup
 serve: setup
 	$(VENV)/bin/batchqa serve
 
+# Style, the import layering contracts (pyproject.toml [tool.importlinter]) and imports against the
+# declared dependencies ([tool.deptry]).
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/deptry .
 
 format: setup
 	$(VENV)/bin/ruff format .

@@ -11,9 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -119,6 +116,12 @@ class S3Storage:
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.description = f"s3://{bucket}/{self.prefix}" + (f" at {endpoint_url}" if endpoint_url else "")
+        # Imported here: only S3 storage needs boto3 (the distributed extra).
+        try:
+            import boto3
+            from botocore.config import Config
+        except ImportError as exc:
+            raise StorageUnavailable(f"{exc}: S3 storage needs boto3, pip install 'batchqa[distributed]'") from exc
         self._client = boto3.client(
             "s3",
             endpoint_url=endpoint_url,
@@ -134,6 +137,8 @@ class S3Storage:
         )
 
     def check(self) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         try:
             self._client.head_bucket(Bucket=self.bucket)
         except (ClientError, BotoCoreError) as exc:

@@ -18,6 +18,7 @@ import yaml
 from reference_backend.config import Settings
 from utilities.cli import main as batchqa_cli
 from utilities.paths import REPO_ROOT
+from utilities.perf.profiles import PROFILES, locust_options
 from utilities.procs.topology import API, BACKING_SERVICES, ROLES, WORKER, Role
 
 WORKFLOWS = sorted((REPO_ROOT / ".github" / "workflows").glob("*.y*ml"))
@@ -224,11 +225,6 @@ def test_every_long_running_compose_service_has_a_health_check() -> None:
 
 
 def test_compose_locust_master_runs_the_nightly_profile() -> None:
-    sys.path.insert(0, str(REPO_ROOT))
-    try:
-        from perf.profiles import PROFILES, locust_options
-    finally:
-        sys.path.remove(str(REPO_ROOT))
     command = [str(word) for word in compose_services()["locust-master"]["command"]]
     expected = locust_options(PROFILES["nightly"], batch_file=Path("/app/fixtures/files/valid-1000.csv"))
     starts = [i for i in range(len(command)) if command[i : i + len(expected)] == expected]

@@ -6,6 +6,7 @@ import click
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="batchqa", prog_name="batchqa")
 def main() -> None:
     """batchqa: the QA kit for US-003 batch prompt processing."""
 

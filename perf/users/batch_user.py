@@ -8,9 +8,10 @@ from pathlib import Path
 from locust import HttpUser, task
 from requests import RequestException
 
-from perf.names import BATCH, complete_name
 from perf.users.common import BatchFailed, download_and_validate, log_in, option, read_file, record, upload
 from perf.users.progress import SocketBroken, follow
+from utilities.paths import kit_file
+from utilities.perf.names import BATCH, complete_name
 
 
 class BatchUser(HttpUser):
@@ -30,7 +31,7 @@ class BatchUser(HttpUser):
     @task
     def one_batch(self) -> None:
         env = self.environment
-        path = option(env, "batch_file")
+        path = str(kit_file(option(env, "batch_file")))
         content, table = read_file(path)
         size = len(table)
         started = time.perf_counter()

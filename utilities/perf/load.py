@@ -1,9 +1,8 @@
-"""``batchqa load``: run a Locust profile from perf/ against a target and collect what it measured."""
+"""``batchqa load``: run a Locust profile (perf/ locustfile) against a target and collect what it measured."""
 
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import logging
 import math
@@ -20,7 +19,6 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import click
@@ -30,7 +28,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from utilities.paths import PERF_DIR, REPO_ROOT
+from utilities.paths import REPO_ROOT
+from utilities.perf import names, profiles
 from utilities.perf.bench import machine_facts
 from utilities.procs.backend import BackendProcess
 
@@ -42,19 +41,6 @@ MIB = 1024 * 1024
 SAMPLE_INTERVAL_S = 0.5
 LOCUST_GRACE_S = 90.0
 PERCENTILES = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
-
-
-def perf_module(name: str) -> ModuleType:
-    """``perf/<name>.py`` by path: perf/ is beside the installed package, not part of it."""
-    key = f"_batchqa_perf_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, PERF_DIR / f"{name}.py")
-        if spec is None or spec.loader is None:
-            raise ImportError(f"cannot load {PERF_DIR / name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
 
 
 # Server memory
@@ -232,7 +218,6 @@ def summarize_entries(
     entries: list[dict[str, Any]], *, memory: list[tuple[float, int]], warmup_s: float
 ) -> dict[str, float]:
     """The flat metrics ``batchqa gate`` compares, from Locust's JSON stats and the memory samples."""
-    names = perf_module("names")
     metrics: dict[str, float] = {}
     starts = [e["start_time"] for e in entries if e["num_requests"]]
     ends = [e["last_request_timestamp"] for e in entries if e["last_request_timestamp"]]
@@ -372,7 +357,6 @@ def _server_rows(url: str) -> float | None:
 
 
 def locust_command(profile: Any, url: str, out: Path, *, processes: int | None) -> list[str]:
-    profiles = perf_module("profiles")
     prefix = str(out / "locust")
     command = [sys.executable, "-m", "locust", "-f", str(profiles.LOCUSTFILE), "--headless", "--host", url]
     command += profiles.locust_options(profile)
@@ -440,7 +424,6 @@ def run_load(
 ) -> LoadRun:
     """Start the target if needed, run Locust with a live progress line, then summarize and plot."""
     console = console or Console(stderr=True)
-    names = perf_module("names")
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.glob("locust*"):
         stale.unlink()
@@ -601,10 +584,10 @@ def load_command(
     Exits with Locust's code: 0, or 1 when a download was wrong, too many operations failed or no
     batch completed. Compare the run with its baseline afterwards: ``batchqa gate``.
     """
-    profiles = perf_module("profiles").PROFILES
-    if profile_name not in profiles:
-        raise click.BadParameter(f"unknown profile {profile_name!r}; one of {sorted(profiles)}", param_hint="--profile")
-    profile = profiles[profile_name].with_overrides(
+    known = profiles.PROFILES
+    if profile_name not in known:
+        raise click.BadParameter(f"unknown profile {profile_name!r}; one of {sorted(known)}", param_hint="--profile")
+    profile = known[profile_name].with_overrides(
         run_time_s=run_time, batch_users=batch_users, socket_users=socket_users, mixed_users=mixed_users
     )
     out = out or REPORTS_DIR / profile.name
