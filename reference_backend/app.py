@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import func, select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from . import faults
 from .body_limit import BodySizeLimit
 from .config import Settings
 from .errors import ApiError
@@ -147,6 +148,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    faults.install(faults.parse_faults(settings.faults))
     state = build_state(settings)
     # Notifications leave through the outbox, so a dead SMTP server or webhook never slows a batch.
     outbox = OutboxDispatcher(state.store, settings, build_senders(settings, state.bus))
@@ -171,6 +173,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limit=settings.max_upload_bytes + batches.MULTIPART_OVERHEAD,
         file_limit=settings.max_upload_bytes,
     )
+    app.add_middleware(faults.SlowRequests)
     routers = (auth, batches, downloads, sockets, notifications, health, pages)
     for router in (module.router for module in routers):
         app.include_router(router)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .faults import parse_faults
 
 
 class Settings(BaseSettings):
@@ -74,6 +76,18 @@ class Settings(BaseSettings):
     notify_max_attempts: int = 20
 
     log_level: str = "INFO"
+
+    faults: str = Field(
+        default="",
+        description="Named defects to switch on for testing the tests, e.g. 'slow_requests=50,drop_first_row'; "
+        "see reference_backend/faults.py. Empty (the default) is a correct backend.",
+    )
+
+    @field_validator("faults")
+    @classmethod
+    def _known_faults(cls, value: str) -> str:
+        # Refuse a misspelt fault at start-up rather than run a backend that silently lacks it.
+        return ",".join(parse_faults(value).describe())
 
     @property
     def sqlalchemy_url(self) -> str:
