@@ -13,11 +13,12 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-COLUMNS = ("t", "type", "name", "ms", "ok")
+COLUMNS = ("t", "type", "name", "variant", "ms", "ok")
 
 
 class SampleWriter:
-    """A ``request`` event listener that appends (time, type, name, ms, ok) to this process's file."""
+    """A ``request`` event listener that appends (time, type, name, variant, ms, ok) to this process's file;
+    ``variant`` is the request context's, e.g. the prompts in an upload."""
 
     def __init__(self, prefix: str) -> None:
         self.path = Path(f"{prefix}.{os.getpid()}.csv")
@@ -32,12 +33,14 @@ class SampleWriter:
         name: str,
         response_time: float | None,
         exception: BaseException | None = None,
+        context: dict[str, Any] | None = None,
         **_kwargs: Any,
     ) -> None:
         if self._handle is None or response_time is None:
             return
         ok = 0 if exception else 1
-        self._writer.writerow((f"{time.time():.3f}", request_type, name, f"{response_time:.3f}", ok))
+        variant = (context or {}).get("variant", "")
+        self._writer.writerow((f"{time.time():.3f}", request_type, name, variant, f"{response_time:.3f}", ok))
 
     def close(self) -> None:
         if self._handle is not None:

@@ -40,6 +40,11 @@ class Calibration:
     def score_ms(self) -> float:
         return statistics.geometric_mean([self.cpu_ms, self.sqlite_ms, self.http_ms])
 
+    @classmethod
+    def fastest(cls, *probes: Calibration) -> Calibration:
+        """Each part's fastest over several probes."""
+        return cls(**{part: min(getattr(p, part) for p in probes) for part in PARTS})
+
     def as_dict(self) -> dict[str, float]:
         return {**{k: round(v, 3) for k, v in asdict(self).items()}, "score_ms": round(self.score_ms, 3)}
 
@@ -52,11 +57,13 @@ class Calibration:
 
 
 def speed_factor(run: Calibration | None, baseline: Calibration | None) -> float:
-    """How much slower this machine is than the baseline's (2.0 = everything takes twice as long); 1.0
-    when either probe is missing."""
-    if run is None or baseline is None or baseline.score_ms <= 0:
+    """How much slower this machine is than the baseline's (2.0 = everything takes twice as long): the
+    median of the three parts' ratios, so one part disturbed by a neighbour (the disk is shared) does not
+    move it; 1.0 when either probe is missing."""
+    if run is None or baseline is None:
         return 1.0
-    return run.score_ms / baseline.score_ms
+    ratios = [getattr(run, part) / getattr(baseline, part) for part in PARTS if getattr(baseline, part) > 0]
+    return statistics.median(ratios) if ratios else 1.0
 
 
 def _cpu() -> None:
@@ -86,7 +93,7 @@ class _Ok(BaseHTTPRequestHandler):
     # Headers and body go out in two writes; with Nagle on, the second waits for a delayed ACK (40 ms).
     disable_nagle_algorithm = True
 
-    def do_GET(self) -> None:  # noqa: N802 (the name http.server calls)
+    def do_GET(self) -> None:
         body = b'{"ok":true}'
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -94,7 +101,7 @@ class _Ok(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's signature)
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
 

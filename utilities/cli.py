@@ -50,11 +50,15 @@ def _register_optional() -> None:
     main.add_command(report_command, "report")
 
     from .gate import gate_command
+    from .gate_audit import gate_audit_command
     from .load import load_command
     from .scaling import scaling_command
+    from .trend import trend_command
 
     main.add_command(load_command, "load")
     main.add_command(gate_command, "gate")
+    main.add_command(gate_audit_command, "gate-audit")
+    main.add_command(trend_command, "trend")
     main.add_command(scaling_command, "scaling")
 
 

@@ -32,6 +32,7 @@ from rich.table import Table
 
 from utilities.backend_process import BackendProcess
 from utilities.bench import machine_facts
+from utilities.calibration import Calibration, probe
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 PERF_DIR = REPO_ROOT / "perf"
 REPORTS_DIR = Path("reports/perf")
 SUMMARY_FILE = "summary.json"
+SAMPLES_FILE = "samples.csv"
+FAULTS_ENV = "BATCHQA_FAULTS"
 MIB = 1024 * 1024
 SAMPLE_INTERVAL_S = 0.5
 LOCUST_GRACE_S = 90.0
@@ -257,6 +260,7 @@ def summarize_entries(
             completed += ok
             prompts += ok * size
             metrics[f"batch_count[{size}]"] = ok
+            metrics[f"batch_failures[{size}]"] = entry["num_failures"]
             for label, fraction in PERCENTILES.items():
                 if (value := percentile(entry["response_times"], fraction)) is not None:
                     metrics[f"batch_{label}_s[{size}]"] = value / 1000
@@ -327,6 +331,8 @@ class LoadRun:
     command: list[str]
     exit_code: int
     metrics: dict[str, float] = field(default_factory=dict)
+    calibration: dict[str, float] | None = None
+    faults: str = ""
     memory_source: str | None = None
     notes: list[str] = field(default_factory=list)
     at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
@@ -373,6 +379,7 @@ def locust_command(profile: Any, url: str, out: Path, *, processes: int | None) 
     command = [sys.executable, "-m", "locust", "-f", str(profiles.LOCUSTFILE), "--headless", "--host", url]
     command += profiles.locust_options(profile)
     command += ["--csv", prefix, "--csv-full-history", "--json-file", prefix, "--html", f"{prefix}.html"]
+    command += ["--samples", f"{prefix}_samples"]
     command += ["--only-summary", "--loglevel", "INFO"]
     if processes:
         command += ["--processes", str(processes)]
@@ -433,14 +440,21 @@ def run_load(
     processes: int | None = None,
     console: Console | None = None,
     plots: bool = True,
+    faults: str | None = None,
+    calibrate: bool = True,
 ) -> LoadRun:
-    """Start the target if needed, run Locust with a live progress line, then summarize and plot."""
+    """Calibrate the machine, start the target if needed, run Locust with a live progress line, calibrate
+    again, then summarize and plot. ``faults`` (else ``BATCHQA_FAULTS`` from the environment) goes to a
+    bundled backend only."""
     console = console or Console(stderr=True)
     names = perf_module("names")
     out.mkdir(parents=True, exist_ok=True)
-    for stale in out.glob("locust*"):
-        stale.unlink()
-    with target(base_url, profile.backend_env, out) as (url, server):
+    for stale in [*out.glob("locust*"), out / SAMPLES_FILE]:
+        stale.unlink(missing_ok=True)
+    faults = os.environ.get(FAULTS_ENV, "") if faults is None else faults
+    env = {**profile.backend_env, FAULTS_ENV: faults}
+    before = probe() if calibrate else None
+    with target(base_url, env, out) as (url, server):
         pid = server.process.pid if server and server.process else None
         source = MemorySource(pid=pid, base_url=url)
         command = locust_command(profile, url, out, processes=processes)
@@ -452,6 +466,8 @@ def run_load(
         exit_code = _run_locust(command, out, profile.run_time_s, console, lambda tail: tail.line(names))
         samples = sampler.stop()
         rows_after = _server_rows(url)
+    # Before and after, fastest of both: a neighbour's burst during one probe does not make the machine slow.
+    calibration = Calibration.fastest(before, probe()) if before else None
     run = LoadRun(
         out=out,
         profile=asdict(profile),
@@ -460,8 +476,11 @@ def run_load(
         command=command,
         exit_code=exit_code,
         memory_source=source.description if samples else None,
+        calibration=calibration.as_dict() if calibration else None,
+        faults=faults if base_url is None else "",
     )
     _write_memory(out / "memory.csv", samples)
+    join_samples(out)
     stats_path = out / "locust.json"
     if not stats_path.exists():
         run.notes.append(f"Locust wrote no stats (exit code {exit_code}); see {out / 'locust.log'}")
@@ -513,6 +532,20 @@ def _run_locust(
         tail.poll()
         progress.update(task, completed=run_time_s, line=describe(tail))
     return process.returncode
+
+
+def join_samples(out: Path) -> Path | None:
+    """One ``samples.csv`` from the per-process files the locustfile's sample writer left."""
+    parts = sorted(out.glob("locust_samples.*.csv"))
+    if not parts:
+        return None
+    path = out / SAMPLES_FILE
+    with open(path, "w", encoding="utf-8", newline="") as joined:
+        for number, part in enumerate(parts):
+            lines = part.read_text(encoding="utf-8").splitlines(keepends=True)
+            joined.writelines(lines if number == 0 else lines[1:])
+            part.unlink()
+    return path
 
 
 def _write_memory(path: Path, samples: list[tuple[float, int]]) -> None:

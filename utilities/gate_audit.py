@@ -1,0 +1,190 @@
+"""``batchqa gate-audit``: measure the gate itself — false alarms over repeated runs of unchanged code, and
+detections over runs with a fault switched on, per rule, plus the smallest ``slow_requests`` it catches."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from utilities.gate import gate_run, wide_console
+from utilities.gate_rules import Baseline, GateReport, default_baseline
+from utilities.gate_runs import read_run
+from utilities.load import FAULTS_ENV, REPORTS_DIR, perf_module, run_load
+
+log = logging.getLogger(__name__)
+
+DETECTION_GOAL = 0.95
+
+
+@dataclass
+class Outcome:
+    """One audited run: the gate's verdict, which rules said regression (or would have, busy), the
+    upload median's change, and how busy the machine was."""
+
+    fault: str
+    verdict: str
+    regressions: list[str]
+    inconclusive: list[str]
+    limit_failures: list[str]
+    upload_change_pct: float | None
+    other_cores: float | None
+    load_average: float
+
+    @classmethod
+    def of(cls, fault: str, report: GateReport) -> Outcome:
+        upload = next((c for c in report.regressions if c.rule.name == "upload" and c.comparison), None)
+        return cls(
+            fault,
+            report.verdict,
+            [c.rule.label for c in report.regressions if c.status == "regression"],
+            [c.rule.label for c in report.regressions if c.status == "inconclusive"],
+            [c.rule.name for c in report.limits if c.status in ("fail", "missing")],
+            round(upload.comparison.change_pct, 1) if upload and upload.comparison else None,
+            report.other_cores,
+            os.getloadavg()[0],
+        )
+
+
+@dataclass
+class Audit:
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def by_fault(self) -> dict[str, list[Outcome]]:
+        groups: dict[str, list[Outcome]] = {}
+        for outcome in self.outcomes:
+            groups.setdefault(outcome.fault, []).append(outcome)
+        return groups
+
+    def smallest_detected(self, goal: float = DETECTION_GOAL) -> str | None:
+        """The smallest ``slow_requests`` value whose runs failed the gate in at least ``goal`` of cases."""
+        detected = []
+        for fault, runs in self.by_fault().items():
+            if fault.startswith("slow_requests=") and sum(r.verdict == "fail" for r in runs) >= goal * len(runs):
+                detected.append(int(fault.split("=", 1)[1]))
+        return f"slow_requests={min(detected)}" if detected else None
+
+
+def table(audit: Audit, rules: Sequence[str]) -> Table:
+    """Rows: each fault setting ("none" = unchanged code); columns: gate failures, then per rule how many
+    runs it called a regression (a false alarm without a fault, a detection with one)."""
+    result = Table(title="gate audit: runs that failed the gate / runs (inconclusive: busy machine)")
+    for column in ("fault", "runs", "gate failed", "inconclusive", "upload p50 change (median)", *rules, "load avg"):
+        result.add_column(column, justify="left" if column == "fault" else "right")
+    for fault, runs in audit.by_fault().items():
+        changes = sorted(r.upload_change_pct for r in runs if r.upload_change_pct is not None)
+        change = f"{changes[len(changes) // 2]:+.0f} %" if changes else "–"
+        per_rule = [f"{sum(rule in r.regressions for r in runs)}" for rule in rules]
+        result.add_row(
+            fault or "none",
+            str(len(runs)),
+            f"{sum(r.verdict == 'fail' for r in runs)}/{len(runs)}",
+            str(sum(r.verdict == "inconclusive" for r in runs)),
+            change,
+            *per_rule,
+            f"{sum(r.load_average for r in runs) / len(runs):.1f}",
+        )
+    return result
+
+
+def markdown(audit: Audit, rules: Sequence[str]) -> str:
+    header = ["fault", "runs", "gate failed", "inconclusive", "upload p50 change", *rules]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for fault, runs in audit.by_fault().items():
+        changes = sorted(r.upload_change_pct for r in runs if r.upload_change_pct is not None)
+        cells = [
+            f"`{fault}`" if fault else "none (unchanged code)",
+            str(len(runs)),
+            f"{sum(r.verdict == 'fail' for r in runs)}/{len(runs)}",
+            str(sum(r.verdict == "inconclusive" for r in runs)),
+            f"{changes[len(changes) // 2]:+.0f} %" if changes else "–",
+            *[str(sum(rule in r.regressions for r in runs)) for rule in rules],
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def audit_runs(
+    faults: Sequence[str], runs: int, *, profile_name: str, baseline: Baseline, out: Path, console: Console
+) -> Audit:
+    profile = perf_module("profiles").PROFILES[profile_name]
+    audit = Audit()
+    quiet = Console(file=io.StringIO())
+    for fault in faults:
+        for number in range(1, runs + 1):
+            directory = out / f"{fault.replace('=', '-') or 'none'}-{number:02d}"
+            run_load(profile, base_url=None, out=directory, console=quiet, plots=False, faults=fault)
+            report = gate_run(read_run(directory), baseline)
+            outcome = Outcome.of(fault, report)
+            audit.outcomes.append(outcome)
+            named = ", ".join(outcome.regressions + outcome.limit_failures) or "-"
+            console.print(
+                f"{fault or 'none'} #{number}: {outcome.verdict} ({escape(named)}); upload "
+                f"{outcome.upload_change_pct if outcome.upload_change_pct is not None else '–'} %, "
+                f"other cores {outcome.other_cores or 0:.2f}, load {outcome.load_average:.1f}"
+            )
+    return audit
+
+
+@click.command("gate-audit")
+@click.option("--runs", type=click.IntRange(min=1), default=20, show_default=True, help="Runs per setting.")
+@click.option("--fault", "faults", multiple=True, help="A BATCHQA_FAULTS value to detect (repeat): slow_requests=5.")
+@click.option("--sweep", default=None, help="slow_requests values to try, e.g. 2,4,6,8: finds the smallest detected.")
+@click.option("--no-clean", "skip_clean", is_flag=True, help="Skip the runs of unchanged code (false alarms).")
+@click.option("--profile", "profile_name", default="smoke", show_default=True)
+@click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), default=REPORTS_DIR / "audit", show_default=True
+)
+def gate_audit_command(
+    runs: int,
+    faults: tuple[str, ...],
+    sweep: str | None,
+    skip_clean: bool,
+    profile_name: str,
+    baseline: Path | None,
+    out: Path,
+) -> None:
+    """Run the profile RUNS times on unchanged code and RUNS times per fault, gate every run, and print how
+    often the gate failed (false alarms, detections) and which rules said so."""
+    if os.environ.get(FAULTS_ENV):
+        raise click.UsageError(f"unset {FAULTS_ENV}: the audit switches faults on itself (--fault)")
+    settings = [] if skip_clean else [""]
+    settings += list(faults)
+    if sweep:
+        try:
+            settings += [f"slow_requests={int(v)}" for v in sweep.split(",") if v.strip()]
+        except ValueError as error:
+            raise click.BadParameter(f"expected whole milliseconds like 2,4,8, got {sweep!r}") from error
+    if not settings:
+        raise click.UsageError("nothing to run: drop --no-clean or give --fault/--sweep")
+    path = baseline or default_baseline(profile_name)
+    rules = Baseline.load(path)
+    console = wide_console()
+    audit = audit_runs(settings, runs, profile_name=profile_name, baseline=rules, out=out, console=console)
+    labels = [r.label for r in rules.regression if r.distribution is not None]
+    console.print(table(audit, labels))
+    smallest = audit.smallest_detected()
+    if sweep or any(f.startswith("slow_requests=") for f in faults):
+        goal = f"{DETECTION_GOAL:.0%}"
+        console.print(f"smallest slow_requests failing the gate in ≥ {goal} of runs: {smallest or 'none'}")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "audit.json").write_text(
+        json.dumps({"baseline": str(path), "outcomes": [asdict(o) for o in audit.outcomes]}, indent=1) + "\n",
+        encoding="utf-8",
+    )
+    (out / "audit.md").write_text(markdown(audit, labels), encoding="utf-8")
+    console.print(f"audit written to {out} (audit.json, audit.md)")
+
+
+if __name__ == "__main__":
+    gate_audit_command()
