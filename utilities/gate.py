@@ -15,7 +15,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from utilities.gate_rebaseline import MIN_RUNS, RebaselineError, rebaseline
+from utilities.gate_rebaseline import MIN_RUNS, RebaselineError
+from utilities.gate_rebaseline import rebaseline as rebuild
 from utilities.gate_rules import (
     BASELINES_DIR,
     BUSY_METRIC,
@@ -230,7 +231,7 @@ def _rebaseline(console: Console, runs: tuple[Path, ...], baseline: Path | None)
     data = [_read(p) for p in runs]
     path = baseline or default_baseline(data[0].profile)
     try:
-        updated, notes = rebaseline(Baseline.load(path), data)
+        updated, notes = rebuild(Baseline.load(path), data)
     except RebaselineError as error:
         raise click.ClickException(str(error)) from error
     updated.write(path)
@@ -258,6 +259,13 @@ def _rebaseline(console: Console, runs: tuple[Path, ...], baseline: Path | None)
 )
 @click.option("--history", type=click.Path(path_type=Path), default=DEFAULT_HISTORY, show_default=True)
 @click.option("--record/--no-record", default=True, show_default=True, help="Append this run to the history.")
+@click.option(
+    "--trend/--no-trend",
+    "with_trend",
+    default=True,
+    show_default=True,
+    help="After recording, redraw the change points in a trend/ folder beside the history (batchqa trend).",
+)
 @click.option("--strict", is_flag=True, help="Fail regressions even when the machine was busy.")
 @click.option(
     "--min-effect",
@@ -268,26 +276,51 @@ def _rebaseline(console: Console, runs: tuple[Path, ...], baseline: Path | None)
 )
 @click.option(
     "--rebaseline",
+    is_flag=True,
+    help=f"Instead of gating: rebuild the baseline's distributions from {MIN_RUNS}+ runs (--from or --collect).",
+)
+@click.option(
+    "--from",
     "rebaseline_runs",
     multiple=True,
     type=click.Path(path_type=Path),
-    help=f"Instead of gating: rebuild the baseline's distributions from these runs (repeat; at least {MIN_RUNS}).",
+    help="With --rebaseline: a run directory to build from (repeat).",
 )
+@click.option(
+    "--collect",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --rebaseline: run the profile this many times first (each after a quiet spell) and build from them.",
+)
+@click.option("--profile", "profile_name", default="smoke", show_default=True, help="With --collect.")
 def gate_command(
     run_path: Path,
     baseline: Path | None,
     history: Path,
     record: bool,
+    with_trend: bool,
     strict: bool,
     min_effect_pct: float | None,
+    rebaseline: bool,
     rebaseline_runs: tuple[Path, ...],
+    collect: int | None,
+    profile_name: str,
 ) -> None:
     """Hold a run to its baseline: contract limits always; regression rules by comparing the run's samples
     with the baseline's distribution. Exit 1 when a limit is breached or a regression is shown."""
     console = wide_console()
-    if rebaseline_runs:
+    if rebaseline:
+        if collect:
+            from utilities.gate_audit import collect_runs
+
+            path = baseline or default_baseline(profile_name)
+            rebaseline_runs += tuple(collect_runs(profile_name, collect, Baseline.load(path), console=console))
+        if not rebaseline_runs:
+            raise click.UsageError("--rebaseline needs runs: --from RUN (repeat) or --collect N")
         _rebaseline(console, rebaseline_runs, baseline)
         return
+    if rebaseline_runs or collect:
+        raise click.UsageError("--from and --collect go with --rebaseline")
     run = _read(run_path)
     path = baseline or default_baseline(run.profile)
     if not path.exists():
@@ -296,6 +329,10 @@ def gate_command(
     print_report(console, report, path)
     if record:
         append_history(history, history_entry(run, report))
+        if with_trend:
+            from utilities.trend import series, write_trend
+
+            write_trend(series(read_history(history)), history.parent / "trend")
     if not report.ok:
         raise SystemExit(1)
 

@@ -19,11 +19,38 @@ from rich.table import Table
 from utilities.gate import gate_run, wide_console
 from utilities.gate_rules import Baseline, GateReport, default_baseline
 from utilities.gate_runs import read_run
-from utilities.load import FAULTS_ENV, REPORTS_DIR, perf_module, run_load
+from utilities.load import FAULTS_ENV, REPORTS_DIR, perf_module, run_load, wait_for_quiet
 
 log = logging.getLogger(__name__)
 
 DETECTION_GOAL = 0.95
+QUIET_WAIT_S = 120.0
+
+
+def _run_once(profile_name: str, directory: Path, fault: str, baseline: Baseline, wait_s: float) -> float | None:
+    """One run of the profile into ``directory`` after waiting up to ``wait_s`` for a quiet spell; returns
+    the other processes' CPU use seen just before it started."""
+    before = None
+    if wait_s > 0 and baseline.max_other_cores is not None:
+        before = wait_for_quiet(baseline.max_other_cores, wait_s)
+    profile = perf_module("profiles").PROFILES[profile_name]
+    run_load(profile, base_url=None, out=directory, console=Console(file=io.StringIO()), plots=False, faults=fault)
+    return before
+
+
+def collect_runs(
+    profile_name: str, runs: int, baseline: Baseline, *, console: Console, wait_s: float = QUIET_WAIT_S
+) -> list[Path]:
+    """``runs`` fresh runs of unchanged code for ``batchqa gate --rebaseline --collect``."""
+    out = REPORTS_DIR / "rebaseline"
+    paths = []
+    for number in range(1, runs + 1):
+        directory = out / f"{profile_name}-{number:02d}"
+        _run_once(profile_name, directory, "", baseline, wait_s)
+        other = read_run(directory).other_cores
+        console.print(f"run {number}/{runs}: {directory} (other processes {other or 0:.2f} cores)")
+        paths.append(directory)
+    return paths
 
 
 @dataclass
@@ -114,15 +141,22 @@ def markdown(audit: Audit, rules: Sequence[str]) -> str:
 
 
 def audit_runs(
-    faults: Sequence[str], runs: int, *, profile_name: str, baseline: Baseline, out: Path, console: Console
+    faults: Sequence[str],
+    runs: int,
+    *,
+    profile_name: str,
+    baseline: Baseline,
+    out: Path,
+    console: Console,
+    wait_s: float = QUIET_WAIT_S,
 ) -> Audit:
-    profile = perf_module("profiles").PROFILES[profile_name]
+    """Runs taken round-robin over ``faults`` (run 1 of each, then run 2 of each...), so a noisy spell of
+    the machine spreads over every setting instead of spoiling one."""
     audit = Audit()
-    quiet = Console(file=io.StringIO())
-    for fault in faults:
-        for number in range(1, runs + 1):
+    for number in range(1, runs + 1):
+        for fault in faults:
             directory = out / f"{fault.replace('=', '-') or 'none'}-{number:02d}"
-            run_load(profile, base_url=None, out=directory, console=quiet, plots=False, faults=fault)
+            _run_once(profile_name, directory, fault, baseline, wait_s)
             report = gate_run(read_run(directory), baseline)
             outcome = Outcome.of(fault, report)
             audit.outcomes.append(outcome)
@@ -141,6 +175,15 @@ def audit_runs(
 @click.option("--sweep", default=None, help="slow_requests values to try, e.g. 2,4,6,8: finds the smallest detected.")
 @click.option("--no-clean", "skip_clean", is_flag=True, help="Skip the runs of unchanged code (false alarms).")
 @click.option("--profile", "profile_name", default="smoke", show_default=True)
+@click.option(
+    "--wait-quiet",
+    "wait_s",
+    type=click.FloatRange(min=0),
+    default=QUIET_WAIT_S,
+    show_default=True,
+    help="Before each run, wait up to this many seconds for other processes to use at most the baseline's "
+    "max_other_cores (0: do not wait).",
+)
 @click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option(
     "--out", type=click.Path(file_okay=False, path_type=Path), default=REPORTS_DIR / "audit", show_default=True
@@ -151,6 +194,7 @@ def gate_audit_command(
     sweep: str | None,
     skip_clean: bool,
     profile_name: str,
+    wait_s: float,
     baseline: Path | None,
     out: Path,
 ) -> None:
@@ -170,7 +214,9 @@ def gate_audit_command(
     path = baseline or default_baseline(profile_name)
     rules = Baseline.load(path)
     console = wide_console()
-    audit = audit_runs(settings, runs, profile_name=profile_name, baseline=rules, out=out, console=console)
+    audit = audit_runs(
+        settings, runs, profile_name=profile_name, baseline=rules, out=out, console=console, wait_s=wait_s
+    )
     labels = [r.label for r in rules.regression if r.distribution is not None]
     console.print(table(audit, labels))
     smallest = audit.smallest_detected()

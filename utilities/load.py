@@ -104,6 +104,17 @@ def _cpu_ticks(pid: int) -> int | None:
     return int(fields[11]) + int(fields[12])
 
 
+def _run_wait_ns(pid: int) -> int:
+    """Nanoseconds the threads of ``pid`` spent runnable but waiting for a CPU (/proc/PID/task/*/schedstat)."""
+    total = 0
+    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        try:
+            total += int(stat.read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
 def _busy_ticks() -> int:
     """Ticks every CPU spent on anything but idle and iowait since boot (/proc/stat)."""
     user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
@@ -114,25 +125,30 @@ class CpuShare:
     """How many cores this run (the kit, its backend, Locust) and everything else used meanwhile.
 
     On a shared machine another job's CPU use inflates every latency this run measures; the gate
-    reads ``host_other_cores`` to tell a slow build from a busy neighbour.
+    reads ``host_other_cores`` to tell a slow build from a busy neighbour. ``host_run_wait`` is the
+    time this run's threads were ready to run but waited for a CPU, per second: how much the contention
+    actually cost this run (low for a run at raised priority on a busy machine).
     """
 
     def __init__(self, root: int | None = None) -> None:
         self.root = root or os.getpid()
         self.tick = os.sysconf("SC_CLK_TCK")
-        self.own_s = self.other_s = self.wall_s = 0.0
-        self._last: tuple[float, int, dict[int, int]] | None = None
+        self.own_s = self.other_s = self.wall_s = self.wait_s = 0.0
+        self._last: tuple[float, int, dict[int, int], dict[int, int]] | None = None
 
     def sample(self) -> None:
         now, busy = time.monotonic(), _busy_ticks()
-        tree = {pid: ticks for pid in descendants(self.root) if (ticks := _cpu_ticks(pid)) is not None}
+        pids = descendants(self.root)
+        tree = {pid: ticks for pid in pids if (ticks := _cpu_ticks(pid)) is not None}
+        waits = {pid: _run_wait_ns(pid) for pid in pids}
         if self._last is not None:
-            then, busy_then, tree_then = self._last
+            then, busy_then, tree_then, waits_then = self._last
             own = sum(ticks - tree_then[pid] for pid, ticks in tree.items() if pid in tree_then)
             self.own_s += own / self.tick
             self.other_s += max(0, busy - busy_then - own) / self.tick
+            self.wait_s += sum(max(0, ns - waits_then[pid]) for pid, ns in waits.items() if pid in waits_then) / 1e9
             self.wall_s += now - then
-        self._last = (now, busy, tree)
+        self._last = (now, busy, tree, waits)
 
     def metrics(self) -> dict[str, float]:
         if not self.wall_s:
@@ -140,8 +156,29 @@ class CpuShare:
         return {
             "host_own_cores": self.own_s / self.wall_s,
             "host_other_cores": self.other_s / self.wall_s,
+            "host_run_wait": self.wait_s / self.wall_s,
             "host_cpus": float(len(os.sched_getaffinity(0))),
         }
+
+
+def other_cores_now(window_s: float = 3.0) -> float:
+    """Cores the rest of the machine keeps busy, measured over ``window_s`` while this process waits."""
+    tick = os.sysconf("SC_CLK_TCK")
+    before, started = _busy_ticks(), time.monotonic()
+    time.sleep(window_s)  # the measurement window itself
+    return (_busy_ticks() - before) / tick / (time.monotonic() - started)
+
+
+def wait_for_quiet(limit: float, timeout_s: float, *, window_s: float = 3.0) -> float:
+    """Measure other processes' CPU use in ``window_s`` windows until it is at most ``limit`` cores or
+    ``timeout_s`` has passed; returns the last measurement. A run started on a busy machine only yields
+    inconclusive regression verdicts, so a person (or ``gate-audit``) waits for a quiet spell first."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        other = other_cores_now(window_s)
+        if other <= limit or time.monotonic() >= deadline:
+            return other
+        log.info("machine busy (%.2f other cores > %.2f); waiting", other, limit)
 
 
 def metrics_value(text: str, metric: str) -> float | None:
