@@ -95,8 +95,9 @@ def history_entry(run: RunData, report: GateReport) -> dict[str, Any]:
         if check.comparison is not None:
             baseline = check.rule.distribution.median if check.rule.distribution else None
             medians[check.rule.name] = {
-                "median": round(check.comparison.ratio * baseline, 4) if baseline else None,
-                "change_pct": round(check.comparison.change_pct, 2),
+                "median": round(check.comparison.median_ratio * baseline, 4) if baseline else None,
+                "median_change_pct": round(check.comparison.median_change_pct, 2),
+                "shift_pct": round(check.comparison.change_pct, 2),
                 "status": check.status,
             }
     return {
@@ -149,11 +150,11 @@ def limits_table(checks: list[LimitCheck], title: str) -> Table:
 
 def regressions_table(report: GateReport) -> Table:
     table = Table(
-        title=f"regression rules: run median vs baseline, machine speed factor {report.speed:.2f}, "
-        f"{1 - 2 * report.alpha:.2%} intervals (false-alarm rate ≤ {report.baseline.family_alpha:.0%} "
-        "for the whole gate)"
+        title=f"regression rules: the run's times vs the baseline's, machine speed factor {report.speed:.2f}; "
+        f"shift = Hodges–Lehmann ratio with its {1 - 2 * report.alpha:.2%} Mann–Whitney interval (false-alarm "
+        f"rate ≤ {report.baseline.family_alpha:.0%} for the whole gate)"
     )
-    for column in ("rule", "run", "baseline", "change [interval]", "floor", "result"):
+    for column in ("rule", "run p50", "baseline p50", "p50 change", "shift [interval]", "floor", "result"):
         table.add_column(column, justify="left" if column in ("rule", "result") else "right")
     for check in report.regressions:
         table.add_row(*_regression_cells(check))
@@ -167,11 +168,13 @@ def _regression_cells(check: RegressionCheck) -> tuple[str, ...]:
     if check.note:
         result += f" ({escape(check.note)})"
     if comparison is None or baseline is None:
-        return escape(rule.label), "–", f"{fmt_num(baseline)}{rule.unit}", "–", f"{rule.min_effect_pct:.0f} %", result
+        base = f"{fmt_num(baseline)}{rule.unit}"
+        return escape(rule.label), "–", base, "–", "–", f"{rule.min_effect_pct:.0f} %", result
     return (
         escape(rule.label),
-        f"{fmt_num(comparison.ratio * baseline)}{rule.unit}",
+        f"{fmt_num(comparison.median_ratio * baseline)}{rule.unit}",
         f"{fmt_num(baseline)}{rule.unit}",
+        f"{comparison.median_change_pct:+.0f} %",
         comparison.describe(),
         f"{comparison.floor * 100:.0f} %",
         result,

@@ -76,7 +76,7 @@ class Outcome:
             [c.rule.label for c in report.regressions if c.status == "regression"],
             [c.rule.label for c in report.regressions if c.status == "inconclusive"],
             [c.rule.name for c in report.limits if c.status in ("fail", "missing")],
-            round(upload.comparison.change_pct, 1) if upload and upload.comparison else None,
+            round(upload.comparison.median_change_pct, 1) if upload and upload.comparison else None,
             report.other_cores,
             os.getloadavg()[0],
         )

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 
 from utilities.calibration import Calibration, speed_factor
-from utilities.gate_stats import MIN_SAMPLES, Comparison, Distribution, bonferroni, compare_medians
+from utilities.gate_stats import MIN_SAMPLES, Comparison, Distribution, bonferroni, compare_shift
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class RegressionRule:
 
     name: str
     series: str
-    label: str
+    label: str  # what the series is, e.g. "upload": lines read "upload p50 +29 %, shift +31 % [...]"
     unit: str = " ms"
     normalise: bool = True
     min_effect_pct: float = MIN_EFFECT_PCT
@@ -188,11 +188,12 @@ class RegressionCheck:
     note: str = ""
 
     def line(self) -> str:
-        """``upload p50 +31 % [+22 %, +40 %]: regression``."""
+        """``upload p50 +29 %, shift +31 % [+22 %, +40 %]: regression``."""
         if self.comparison is None:
             return f"{self.rule.label}: {self.status} ({self.note})"
         word = {"pass": "no regression"}.get(self.status, self.status)
-        return f"{self.rule.label} {self.comparison.describe()}: {word}"
+        c = self.comparison
+        return f"{self.rule.label} p50 {c.median_change_pct:+.0f} %, shift {c.describe()}: {word}"
 
     def problem(self) -> str | None:
         if self.status != "regression" or self.comparison is None:
@@ -286,7 +287,7 @@ def _check_regression(
         return RegressionCheck(rule, None, "skipped", f"{got} samples in this run, fewer than {MIN_SAMPLES}")
     run = np.asarray(values, dtype=float) / (report.speed if rule.normalise else 1.0)
     floor = max(rule.min_effect_pct, min_effect_pct or 0.0) / 100
-    comparison = compare_medians(run, rule.distribution.sample(), alpha=report.alpha, floor=floor)
+    comparison = compare_shift(run, rule.distribution.sample(), alpha=report.alpha, floor=floor)
     if comparison.verdict == "too few samples":
         return RegressionCheck(rule, comparison, "skipped", "too few samples")
     if comparison.verdict == "no regression":

@@ -1,10 +1,13 @@
-"""The gate's statistics: a bootstrap confidence interval of the ratio of two medians, tested against an
-effect-size floor at a Bonferroni-corrected level, and the baseline distribution stored as n + quantiles."""
+"""The gate's statistics: the Hodges–Lehmann shift of a run's times against the baseline's with its
+Mann–Whitney interval, tested against an effect-size floor at a Bonferroni-corrected level, and the
+baseline distribution stored as n + quantiles."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any, Literal
 
 import numpy as np
@@ -12,10 +15,8 @@ import numpy as np
 Verdict = Literal["regression", "no regression", "too few samples"]
 
 QUANTILES = 101  # 0 %, 1 %, ..., 100 %: enough to redraw a sample of any size with its shape
-BOOTSTRAP = 10_000  # the 0.1 % quantile of the resampled ratios is then the 10th smallest, not a lone extreme
-CHUNK_VALUES = 2_000_000  # resampled values held at once (16 MB)
-MIN_SAMPLES = 8  # fewer and the bootstrap of a median has too few distinct values to mean anything
-SEED = 20261204  # a fixed seed: the same two samples always get the same verdict
+MAX_BASELINE = 2000  # the baseline is redrawn at most this many points: the run's n limits the interval anyway
+MIN_SAMPLES = 8  # fewer and the normal approximation of U, and any verdict, means little
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,10 @@ class Distribution:
         return self.quantiles[len(self.quantiles) // 2]
 
     def sample(self) -> np.ndarray:
-        """``n`` values redrawn from the quantile function at evenly spaced ranks (deterministic)."""
-        ranks = (np.arange(self.n) + 0.5) / self.n
+        """``n`` values (at most ``MAX_BASELINE``) redrawn from the quantile function at evenly spaced ranks
+        (deterministic)."""
+        size = min(self.n, MAX_BASELINE)
+        ranks = (np.arange(size) + 0.5) / size
         return np.interp(ranks, np.linspace(0, 1, len(self.quantiles)), self.quantiles)
 
     def as_dict(self) -> dict[str, Any]:
@@ -60,16 +63,19 @@ class Distribution:
 
 @dataclass(frozen=True)
 class Comparison:
-    """A run's median against the baseline's: ``ratio`` > 1 is slower, with a ``level`` confidence interval.
+    """A run's times against the baseline's: ``shift`` > 1 is slower (the Hodges–Lehmann estimate of the
+    ratio: the median of every run/baseline pair's ratio), with its ``level`` interval from inverting the
+    Mann–Whitney U test; ``median_ratio`` is the plain ratio of the two medians, shown beside it.
 
-    ``regression`` when the interval's lower end is above ``1 + floor``: the run is slower by more than
-    the floor with the stated confidence, so a tiny shift on a big sample is no regression, and a shift
-    within the run-to-run spread (the floor) is not one either.
+    ``regression`` when the interval's lower end is above ``1 + floor``: the one-sided Mann–Whitney test
+    of "slower by at most the floor" rejects at ``alpha``. So a tiny shift on a big sample is no
+    regression, and neither is a shift within the run-to-run spread (the floor).
     """
 
-    ratio: float
+    shift: float
     low: float
     high: float
+    median_ratio: float
     level: float
     floor: float
     n_run: int
@@ -83,7 +89,11 @@ class Comparison:
 
     @property
     def change_pct(self) -> float:
-        return (self.ratio - 1) * 100
+        return (self.shift - 1) * 100
+
+    @property
+    def median_change_pct(self) -> float:
+        return (self.median_ratio - 1) * 100
 
     def interval_pct(self) -> tuple[float, float]:
         return (self.low - 1) * 100, (self.high - 1) * 100
@@ -93,27 +103,16 @@ class Comparison:
         return f"{self.change_pct:+.0f} % [{low:+.0f} %, {high:+.0f} %]"
 
 
-def bootstrap_medians(values: np.ndarray, rounds: int, rng: np.random.Generator) -> np.ndarray:
-    """The median of ``rounds`` resamples (with replacement) of ``values``, a chunk of rounds at a time."""
-    per_chunk = max(1, CHUNK_VALUES // values.size)
-    medians = []
-    for start in range(0, rounds, per_chunk):
-        picks = rng.integers(0, values.size, size=(min(per_chunk, rounds - start), values.size))
-        medians.append(np.median(values[picks], axis=1))
-    return np.concatenate(medians)
-
-
-def compare_medians(
+def compare_shift(
     run: Sequence[float] | np.ndarray,
     baseline: Sequence[float] | np.ndarray,
     *,
     alpha: float,
     floor: float = 0.0,
-    rounds: int = BOOTSTRAP,
-    seed: int = SEED,
 ) -> Comparison:
-    """Bootstrap percentile interval of median(run) / median(baseline) at level 1 - 2·alpha, so that its
-    lower end is a one-sided test at ``alpha`` of "slower by more than ``floor``"."""
+    """Hodges–Lehmann shift of log(run) against log(baseline), with the distribution-free interval whose
+    ends are the order statistics of the n·m pairwise differences that the Mann–Whitney U test at
+    ``alpha`` (one-sided, normal approximation) puts there (Moses' interval), back on the ratio scale."""
     if not 0 < alpha < 0.5:
         raise ValueError(f"alpha must be in (0, 0.5), not {alpha}")
     if floor < 0:
@@ -121,14 +120,20 @@ def compare_medians(
     a, b = np.asarray(run, dtype=float), np.asarray(baseline, dtype=float)
     if a.size == 0 or b.size == 0:
         raise ValueError("both samples need at least one value")
-    base_median = float(np.median(b))
-    if base_median <= 0:
-        raise ValueError("the baseline median must be positive to compare ratios")
-    ratio = float(np.median(a)) / base_median
-    rng = np.random.default_rng(seed)
-    ratios = bootstrap_medians(a, rounds, rng) / np.maximum(bootstrap_medians(b, rounds, rng), 1e-12)
-    low, high = np.quantile(ratios, [alpha, 1 - alpha])
-    return Comparison(ratio, float(low), float(high), 1 - 2 * alpha, floor, int(a.size), int(b.size))
+    if np.any(a <= 0) or np.any(b <= 0):
+        raise ValueError("times must be positive to compare them as ratios")
+    median_ratio = float(np.median(a) / np.median(b))
+    differences = (np.log(a)[:, None] - np.log(b)[None, :]).ravel()
+    n, m, total = a.size, b.size, differences.size
+    z = NormalDist().inv_cdf(1 - alpha)
+    k = math.floor(total / 2 - z * math.sqrt(n * m * (n + m + 1) / 12))
+    k = min(max(k, 0), total - 1)
+    picks = sorted({k, total - 1 - k, (total - 1) // 2, total // 2})
+    ordered = np.partition(differences, picks)
+    centre = (ordered[(total - 1) // 2] + ordered[total // 2]) / 2
+    low, high = ordered[k], ordered[total - 1 - k]
+    level = 1 - 2 * alpha
+    return Comparison(float(np.exp(centre)), float(np.exp(low)), float(np.exp(high)), median_ratio, level, floor, n, m)
 
 
 def bonferroni(family_alpha: float, tests: int) -> float:
@@ -142,7 +147,7 @@ def spread_floor(run_medians: Sequence[float], *, minimum: float, margin: float 
     """The effect-size floor a baseline's runs justify: ``margin`` times the largest relative distance of
     one run's median from the median of the runs, and at least ``minimum``.
 
-    A single run's median moves with the machine's state as well as with sampling; the bootstrap sees only
+    A single run's median moves with the machine's state as well as with sampling; the interval sees only
     the sampling, so the floor has to cover what moved between the baseline's own runs.
     """
     medians = np.asarray([m for m in run_medians if m > 0], dtype=float)

@@ -122,7 +122,7 @@ def gate_result(run_dir: Path, *, passed: bool | None, gate_output: str | None) 
         None
         if passed
         else "; ".join(
-            f"{f['metric']}: {f['threshold']}: regression"
+            f"{f['metric']} {f['threshold']}: regression"
             if f["kind"] == "regression"
             else f"{f['metric']} = {f['value']} (contract limit {f['threshold']})"
             for f in failing
@@ -226,9 +226,10 @@ def key_figures(run_dir: Path) -> list[dict[str, Any]]:
             {
                 "kind": "regression",
                 "metric": rule.label,
-                "value": f"{fmt_num(comparison.ratio * median)}{rule.unit}" if comparison and median else "–",
+                "value": f"{fmt_num(comparison.median_ratio * median)}{rule.unit}" if comparison and median else "–",
                 "baseline": f"{fmt_num(median)}{rule.unit}" if median is not None else "–",
-                "threshold": f"{comparison.describe()}, floor {comparison.floor * 100:.0f} %"
+                "threshold": f"p50 {comparison.median_change_pct:+.0f} %, shift {comparison.describe()}, "
+                f"floor {comparison.floor * 100:.0f} %"
                 if comparison
                 else f"floor {rule.min_effect_pct:.0f} %",
                 "result": "no regression" if regression.status == "pass" else regression.status,
