@@ -154,7 +154,13 @@ def gate_result(run_dir: Path, *, passed: bool | None, gate_output: str | None) 
     # The plots as images: Allure 3.18 shows an HTML attachment in a 150-pixel frame, too small for the report.
     for png in sorted(run_dir.glob("*.png")):
         attachments[f"plot: {png.stem}"] = ("image/png", png.read_bytes())
-    trend_dir = run_dir.parent / "trend"
+    from utilities.gate import DEFAULT_HISTORY
+
+    # Beside the run (a reports/perf/ tree), else where `batchqa gate` records by default.
+    trend_dir = next(
+        (d for d in (run_dir.parent / "trend", DEFAULT_HISTORY.parent / "trend") if (d / "trend.txt").exists()),
+        run_dir.parent / "trend",
+    )
     if (trend_dir / "trend.txt").exists():
         lines.append(f"Trend over the run history (change points): `{_shown(trend_dir / 'index.html')}`.")
         attachments["trend: change points"] = ("text/plain", (trend_dir / "trend.txt").read_bytes())
