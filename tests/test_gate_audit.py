@@ -13,7 +13,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _outcome(fault: str, verdict: str, regressions: tuple[str, ...] = ()) -> Outcome:
-    return Outcome(fault, verdict, list(regressions), [], [], 25.0 if fault else 1.0, 0.1, 1.0)
+    return Outcome(fault, verdict, list(regressions), [], [], 25.0 if fault else 1.0, 0.1, 1.0, verdict)
 
 
 def test_smallest_fault_detected_in_95_percent_of_runs() -> None:
@@ -28,8 +28,8 @@ def test_smallest_fault_detected_in_95_percent_of_runs() -> None:
 
     assert audit.smallest_detected() == "slow_requests=5"
     table = markdown(audit, ["upload"])
-    assert "| none (unchanged code) | 20 | 0/20 | 0 | +1 % | 0 |" in table
-    assert "| `slow_requests=5` | 20 | 19/20 | 1 | +25 % | 19 |" in table
+    assert "| none (unchanged code) | 20 | 0/20 | 0 | 0/20 | +1 % | 0 |" in table
+    assert "| `slow_requests=5` | 20 | 19/20 | 1 | 19/20 | +25 % | 19 |" in table
 
 
 def test_no_fault_setting_detected_often_enough() -> None:

@@ -66,9 +66,10 @@ class Outcome:
     upload_change_pct: float | None
     other_cores: float | None
     load_average: float
+    strict_verdict: str = ""
 
     @classmethod
-    def of(cls, fault: str, report: GateReport) -> Outcome:
+    def of(cls, fault: str, report: GateReport, strict: GateReport | None = None) -> Outcome:
         upload = next((c for c in report.regressions if c.rule.name == "upload" and c.comparison), None)
         return cls(
             fault,
@@ -79,6 +80,7 @@ class Outcome:
             round(upload.comparison.median_change_pct, 1) if upload and upload.comparison else None,
             report.other_cores,
             os.getloadavg()[0],
+            strict.verdict if strict is not None else "",
         )
 
 
@@ -105,7 +107,8 @@ def table(audit: Audit, rules: Sequence[str]) -> Table:
     """Rows: each fault setting ("none" = unchanged code); columns: gate failures, then per rule how many
     runs it called a regression (a false alarm without a fault, a detection with one)."""
     result = Table(title="gate audit: runs that failed the gate / runs (inconclusive: busy machine)")
-    for column in ("fault", "runs", "gate failed", "inconclusive", "upload p50 change (median)", *rules, "load avg"):
+    columns = ("fault", "runs", "gate failed", "inconclusive", "failed with --strict", "upload p50 change (median)")
+    for column in (*columns, *rules, "load avg"):
         result.add_column(column, justify="left" if column == "fault" else "right")
     for fault, runs in audit.by_fault().items():
         changes = sorted(r.upload_change_pct for r in runs if r.upload_change_pct is not None)
@@ -116,6 +119,7 @@ def table(audit: Audit, rules: Sequence[str]) -> Table:
             str(len(runs)),
             f"{sum(r.verdict == 'fail' for r in runs)}/{len(runs)}",
             str(sum(r.verdict == "inconclusive" for r in runs)),
+            f"{sum(r.strict_verdict == 'fail' for r in runs)}/{len(runs)}",
             change,
             *per_rule,
             f"{sum(r.load_average for r in runs) / len(runs):.1f}",
@@ -124,7 +128,15 @@ def table(audit: Audit, rules: Sequence[str]) -> Table:
 
 
 def markdown(audit: Audit, rules: Sequence[str]) -> str:
-    header = ["fault", "runs", "gate failed", "inconclusive", "upload p50 change", *rules]
+    header = [
+        "fault",
+        "runs",
+        "gate failed",
+        "inconclusive (busy)",
+        "failed with --strict",
+        "upload p50 change",
+        *rules,
+    ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for fault, runs in audit.by_fault().items():
         changes = sorted(r.upload_change_pct for r in runs if r.upload_change_pct is not None)
@@ -133,6 +145,7 @@ def markdown(audit: Audit, rules: Sequence[str]) -> str:
             str(len(runs)),
             f"{sum(r.verdict == 'fail' for r in runs)}/{len(runs)}",
             str(sum(r.verdict == "inconclusive" for r in runs)),
+            f"{sum(r.strict_verdict == 'fail' for r in runs)}/{len(runs)}",
             f"{changes[len(changes) // 2]:+.0f} %" if changes else "–",
             *[str(sum(rule in r.regressions for r in runs)) for rule in rules],
         ]
@@ -157,12 +170,14 @@ def audit_runs(
         for fault in faults:
             directory = out / f"{fault.replace('=', '-') or 'none'}-{number:02d}"
             _run_once(profile_name, directory, fault, baseline, wait_s)
-            report = gate_run(read_run(directory), baseline)
-            outcome = Outcome.of(fault, report)
+            run = read_run(directory)
+            # --strict as well: what judging a busy run anyway would have said (why busy runs are inconclusive).
+            outcome = Outcome.of(fault, gate_run(run, baseline), gate_run(run, baseline, strict=True))
             audit.outcomes.append(outcome)
             named = ", ".join(outcome.regressions + outcome.limit_failures) or "-"
             console.print(
-                f"{fault or 'none'} #{number}: {outcome.verdict} ({escape(named)}); upload "
+                f"{fault or 'none'} #{number}: {outcome.verdict} ({escape(named)}; strict: {outcome.strict_verdict}); "
+                "upload "
                 f"{outcome.upload_change_pct if outcome.upload_change_pct is not None else '–'} %, "
                 f"other cores {outcome.other_cores or 0:.2f}, load {outcome.load_average:.1f}"
             )
