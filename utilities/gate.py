@@ -20,6 +20,7 @@ from utilities.gate_rebaseline import rebaseline as rebuild
 from utilities.gate_rules import (
     BASELINES_DIR,
     BUSY_METRIC,
+    WAIT_METRIC,
     Baseline,
     ContractLimit,
     GateReport,
@@ -112,7 +113,7 @@ def history_entry(run: RunData, report: GateReport) -> dict[str, Any]:
         "busy": report.busy,
         "speed_factor": round(report.speed, 4),
         "metrics": {c.rule.name: c.value for c in report.limits if c.value is not None}
-        | {k: run.metrics[k] for k in (BUSY_METRIC, "prompts_per_min", "http_rps") if k in run.metrics},
+        | {k: run.metrics[k] for k in (BUSY_METRIC, WAIT_METRIC, "prompts_per_min", "http_rps") if k in run.metrics},
         "medians": medians,
     }
 
@@ -200,9 +201,11 @@ def print_report(console: Console, report: GateReport, path: Path) -> None:
             else f"{len(report.inconclusive())} regression(s) are inconclusive, not failures; rerun on a quiet "
             "machine, or pass --strict. Contract limits are enforced all the same."
         )
+        wait = f"{report.run_wait:.2f}" if report.run_wait is not None else "–"
         console.print(
-            f"[yellow]busy machine: other processes used {report.other_cores:.2f} cores during this run "
-            f"(the baseline allows {report.baseline.max_other_cores:g}). {verdict}[/]"
+            f"[yellow]busy machine: other processes used {report.other_cores or 0:.2f} cores and this run's "
+            f"threads waited {wait} s per second for a CPU (the baseline allows: {report.baseline.busy_limit()}). "
+            f"{verdict}[/]"
         )
     if not report.ok:
         console.print(f"[bold red]gate FAILED[/] against {path}:")

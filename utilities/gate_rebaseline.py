@@ -41,11 +41,13 @@ def rebaseline(template: Baseline, runs: Sequence[RunData]) -> tuple[Baseline, l
     wrong = [str(r.path) for r in runs if r.profile != template.profile]
     if wrong:
         raise RebaselineError(f"runs of another profile than {template.profile!r}: {wrong}")
-    limit = template.max_other_cores
-    quiet = [r for r in runs if limit is None or r.other_cores is None or r.other_cores <= limit]
+    quiet = [r for r in runs if not template.busy(r.metrics)]
     for run in runs:
         if run not in quiet:
-            notes.append(f"left out {run.path}: other processes used {run.other_cores:.2f} cores (> {limit:g})")
+            notes.append(
+                f"left out {run.path}: busy (other processes {run.other_cores or 0:.2f} cores, run waited "
+                f"{run.metrics.get('host_run_wait', 0):.2f} s/s; {template.busy_limit()})"
+            )
     if len(quiet) < MIN_RUNS:
         raise RebaselineError(f"{len(quiet)} quiet runs; a baseline needs at least {MIN_RUNS} to know its spread")
     calibration = median_calibration(quiet)
@@ -74,6 +76,7 @@ def rebaseline(template: Baseline, runs: Sequence[RunData]) -> tuple[Baseline, l
         "at": [r.summary.get("at") for r in quiet],
         "rebaselined_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "other_cores": [round(r.other_cores or 0.0, 2) for r in quiet],
+        "run_wait": [round(r.metrics.get("host_run_wait", 0.0), 2) for r in quiet],
         "speed_factors": [round(s, 3) for s in speeds],
         "machine": quiet[0].summary.get("machine"),
     }

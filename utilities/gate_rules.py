@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BASELINES_DIR = REPO_ROOT / "fixtures" / "baselines"
 BUSY_METRIC = "host_other_cores"
+WAIT_METRIC = "host_run_wait"
 FAMILY_ALPHA = 0.01
 MIN_EFFECT_PCT = 10.0
 
@@ -114,8 +115,10 @@ class Baseline:
     """A baseline file: the profile's contract limits and regression rules, the calibration of the machine
     the distributions were measured on, and when a machine counts as busy.
 
-    ``max_other_cores``: when other processes used more CPU than this during the run, a regression is
-    inconclusive rather than a failure — a neighbour's job slows every request as much as a regression.
+    The machine was busy for a run — its regressions inconclusive rather than failures, since a neighbour's
+    job slows every request as much as a regression — when the run's threads waited for a CPU more than
+    ``max_run_wait`` (seconds per second, ``host_run_wait``) or, for a baseline without that limit, when
+    other processes used more than ``max_other_cores`` (``host_other_cores``).
     """
 
     profile: str
@@ -127,6 +130,18 @@ class Baseline:
     max_other_cores: float | None = None
     contention: str = ""
     family_alpha: float = FAMILY_ALPHA
+    max_run_wait: float | None = None
+
+    def busy(self, metrics: Mapping[str, float]) -> bool:
+        wait, other = metrics.get(WAIT_METRIC), metrics.get(BUSY_METRIC)
+        if self.max_run_wait is not None and wait is not None:
+            return float(wait) > self.max_run_wait
+        return self.max_other_cores is not None and other is not None and float(other) > self.max_other_cores
+
+    def busy_limit(self) -> str:
+        if self.max_run_wait is not None:
+            return f"its threads may wait for a CPU {self.max_run_wait:g} s per second"
+        return f"other processes may use {self.max_other_cores:g} cores"
 
     @classmethod
     def load(cls, path: Path) -> Baseline:
@@ -145,14 +160,16 @@ class Baseline:
             busy.get("max_other_cores"),
             busy.get("why", ""),
             float(data.get("family_alpha", FAMILY_ALPHA)),
+            busy.get("max_run_wait"),
         )
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"profile": self.profile, "description": self.description, "measured": self.measured}
         if self.calibration is not None:
             data["calibration"] = self.calibration.as_dict()
-        if self.max_other_cores is not None:
-            data["contention"] = {"max_other_cores": self.max_other_cores, "why": self.contention}
+        if self.max_other_cores is not None or self.max_run_wait is not None:
+            limits = {"max_run_wait": self.max_run_wait, "max_other_cores": self.max_other_cores}
+            data["contention"] = {k: v for k, v in limits.items() if v is not None} | {"why": self.contention}
         data["family_alpha"] = self.family_alpha
         data["contract"] = {rule.name: rule.as_dict() for rule in self.contract}
         data["regression"] = {rule.name: rule.as_dict() for rule in self.regression}
@@ -212,15 +229,16 @@ class GateReport:
     limits: list[LimitCheck]
     regressions: list[RegressionCheck]
     other_cores: float | None = None
+    run_wait: float | None = None
     speed: float = 1.0
     alpha: float = FAMILY_ALPHA
     strict: bool = False
 
     @property
     def busy(self) -> bool:
-        """Other processes used more CPU during the run than the baseline allows for."""
-        limit = self.baseline.max_other_cores
-        return limit is not None and self.other_cores is not None and self.other_cores > limit
+        """Contention during the run was more than the baseline allows for (see ``Baseline``)."""
+        metrics = {BUSY_METRIC: self.other_cores, WAIT_METRIC: self.run_wait}
+        return self.baseline.busy({k: v for k, v in metrics.items() if v is not None})
 
     def inconclusive(self) -> list[RegressionCheck]:
         return [c for c in self.regressions if c.status == "inconclusive"]
@@ -263,12 +281,18 @@ def evaluate(
     where the rule normalises) against its distribution at ``family_alpha / rules`` (Bonferroni), with
     the rule's floor raised to ``min_effect_pct`` when given. On a busy machine (see ``Baseline``) a
     regression is inconclusive unless ``strict``."""
-    other = metrics.get(BUSY_METRIC)
+    other, wait = metrics.get(BUSY_METRIC), metrics.get(WAIT_METRIC)
     speed = speed_factor(calibration, baseline.calibration)
     judged = [r for r in baseline.regression if r.distribution is not None]
     alpha = bonferroni(baseline.family_alpha, len(judged))
     report = GateReport(
-        baseline, check_limits(metrics, baseline.contract), [], None if other is None else float(other), speed, alpha
+        baseline,
+        check_limits(metrics, baseline.contract),
+        [],
+        None if other is None else float(other),
+        None if wait is None else float(wait),
+        speed,
+        alpha,
     )
     report.strict = strict
     for rule in baseline.regression:
