@@ -24,7 +24,7 @@ from utilities.load import FAULTS_ENV, REPORTS_DIR, perf_module, run_load, wait_
 log = logging.getLogger(__name__)
 
 DETECTION_GOAL = 0.95
-QUIET_WAIT_S = 120.0
+QUIET_WAIT_S = 0.0
 
 
 def _run_once(profile_name: str, directory: Path, fault: str, baseline: Baseline, wait_s: float) -> float | None:
@@ -197,7 +197,7 @@ def audit_runs(
     default=QUIET_WAIT_S,
     show_default=True,
     help="Before each run, wait up to this many seconds for other processes to use at most the baseline's "
-    "max_other_cores (0: do not wait).",
+    "max_other_cores (0, the default: do not wait).",
 )
 @click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option(
