@@ -83,7 +83,7 @@ def test_gate_fails_on_a_backend_made_slower_by_the_fault_switch(tmp_path: Path)
     (several times an upload's own time). --strict, so a busy machine cannot turn it into inconclusive."""
     run = tmp_path / "slow"
     load = _run(
-        ["utilities.load", "--profile", "smoke", "--run-time", "12s", "--out", str(run), "--no-plots"],
+        ["utilities.load", "--profile", "smoke", "--out", str(run), "--no-plots"],
         timeout=180,
         faults=f"slow_requests={SLOW_REQUESTS_MS}",
     )
