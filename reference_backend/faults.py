@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +36,8 @@ CATALOGUE: dict[str, Fault] = {
             "slow_requests",
             "latency",
             "Every HTTP request under /api/ waits VALUE ms (a real asyncio sleep, so the event loop stays free) "
-            "before it is handled. For proving that a latency gate detects a slower API.",
+            "before it is handled (/healthz, pages and static files are not delayed). For proving that a latency gate "
+            "detects a slower API.",
             unit="ms",
         ),
         Fault(
@@ -48,6 +46,136 @@ CATALOGUE: dict[str, Fault] = {
             "Each row costs VALUE ms more in the provider call (a chunk of n rows waits n x VALUE ms). For proving "
             "that a gate detects slower batch processing.",
             unit="ms",
+        ),
+        Fault(
+            "drop_first_row",
+            "results",
+            "The first prompt of every upload is lost when the batch is created: the batch holds n-1 rows, "
+            "its total says n-1, and the download starts with the second prompt.",
+        ),
+        Fault(
+            "swap_rows",
+            "order",
+            "Downloads (CSV, JSON and the ZIP's files) give input rows 1 and 2 in each other's place.",
+        ),
+        Fault(
+            "drop_field",
+            "fields",
+            "Downloads give the last original column of every row as an empty value, in every format.",
+        ),
+        Fault(
+            "hide_errors",
+            "error marking",
+            "Downloads report failed rows as succeeded and drop their error text.",
+        ),
+        Fault(
+            "wrong_percent",
+            "counts",
+            "The status body's percent uses integer division (1 of 3 processed says 33.0, not 33.3).",
+        ),
+        Fault(
+            "miscount",
+            "counts",
+            "The status body's processed counts succeeded rows only, so processed != succeeded + failed once a "
+            "row fails.",
+        ),
+        Fault(
+            "complete_early",
+            "completion",
+            "A batch is marked completed while its last row is still pending or running.",
+        ),
+        Fault(
+            "limit_off_by_one",
+            "limits",
+            "The prompt limit is checked one too high: an upload of max_prompts + 1 prompts (1001) is accepted.",
+        ),
+        Fault(
+            "skip_type_sniffing",
+            "hostile input",
+            "Uploads are not checked for binary content under a text extension: a PNG, PDF or HTML page named "
+            ".csv/.txt is parsed as text instead of being refused with 415.",
+        ),
+        Fault(
+            "leak_batches",
+            "isolation",
+            "Any signed-in user reaches any batch by its id: status, actions, downloads and the progress socket "
+            "stop checking the owner.",
+        ),
+        Fault(
+            "no_csv_neutralise",
+            "neutralisation",
+            "CSV downloads keep cells starting with =, +, -, @, tab or CR as they are (formula injection).",
+        ),
+        Fault(
+            "mangle_unicode",
+            "encoding",
+            "Downloads encode non-ASCII text twice (UTF-8 read back as Latin-1): 'café' comes back as 'cafÃ©'.",
+        ),
+        Fault(
+            "bad_manifest_checksum",
+            "manifest",
+            "The ZIP manifest's SHA-256 of each file leaves out the file's first chunk, so it never matches.",
+        ),
+        Fault(
+            "ignore_pause",
+            "pause",
+            "Pause answers 200 but changes nothing: the batch keeps running and the body says so.",
+        ),
+        Fault(
+            "ignore_cancel",
+            "cancel",
+            "Cancel answers 200 but changes nothing: the pending rows still run and the batch completes.",
+        ),
+        Fault(
+            "retry_all_rows",
+            "retry",
+            "Retry re-runs the succeeded rows too, not only the failed ones (their attempts go up).",
+        ),
+        Fault(
+            "replay_skips_event",
+            "replay",
+            "A progress socket opened with last_seq=N replays from N+2: the first event after N is never sent.",
+        ),
+        Fault(
+            "no_heartbeat_when_paused",
+            "heartbeat",
+            "Progress sockets send no heartbeat while the batch is paused: the socket falls silent.",
+        ),
+        Fault(
+            "origin_check_off",
+            "origin",
+            "Progress sockets accept any Origin header (cross-site WebSocket hijacking).",
+        ),
+        Fault(
+            "ui_frozen_progress",
+            "UI",
+            "The batch page draws the progress bar once and never moves it (the numbers below it still update).",
+        ),
+        Fault(
+            "ui_wrong_download",
+            "UI",
+            "The batch page's Download CSV button downloads the JSON export.",
+        ),
+        Fault(
+            "no_security_headers",
+            "security headers",
+            "Responses go out without Content-Security-Policy, X-Content-Type-Options, X-Frame-Options, "
+            "Referrer-Policy and the other security headers.",
+        ),
+        Fault(
+            "no_login_throttle",
+            "login throttling",
+            "Failed logins are never throttled: any number of wrong passwords in a row are answered 401, none 429.",
+        ),
+        Fault(
+            "logout_keeps_token",
+            "logout",
+            "Logout only clears the cookie in the browser: a copied bearer token or cookie keeps working.",
+        ),
+        Fault(
+            "log_tokens",
+            "token logging",
+            "Tokens in logged URLs (the progress socket's ?token=) are written to the server log as they are.",
         ),
     )
 }
@@ -145,16 +273,3 @@ def on(name: str) -> bool:
 def value(name: str, default: int = 0) -> int:
     """The value of the named valued fault in this process, or ``default`` when it is off."""
     return _active.value(name, default)
-
-
-class SlowRequests:
-    """ASGI middleware for ``slow_requests``: each HTTP request under ``/api/`` waits before it is handled."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        delay_ms = value("slow_requests")
-        if delay_ms and scope["type"] == "http" and scope["path"].startswith("/api/"):
-            await asyncio.sleep(delay_ms / 1000)
-        await self.app(scope, receive, send)

@@ -11,13 +11,21 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from utilities.calibration import Calibration, speed_factor
-from utilities.gate import BASELINES_DIR, Baseline, ContractLimit, RegressionRule, evaluate, gate_command, read_history
-from utilities.gate_rebaseline import RebaselineError, rebaseline
-from utilities.gate_runs import RunData, read_run
-from utilities.gate_stats import Distribution
-from utilities.load import memory_growth, percentile, summarize_entries
-from utilities.scaling import linear_fit
+from utilities.perf.calibration import Calibration, speed_factor
+from utilities.perf.gate import (
+    BASELINES_DIR,
+    Baseline,
+    ContractLimit,
+    RegressionRule,
+    evaluate,
+    gate_command,
+    read_history,
+)
+from utilities.perf.gate_rebaseline import RebaselineError, rebaseline
+from utilities.perf.gate_runs import RunData, read_run
+from utilities.perf.gate_stats import Distribution
+from utilities.perf.load import memory_growth, percentile, summarize_entries
+from utilities.perf.scaling import linear_fit
 
 UPLOAD = "POST /api/v1/batch/upload [50 prompts]"
 P95_UPLOAD = "http_p95_ms[POST /api/v1/batch/upload]"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from utilities.gate_audit import Audit, Outcome, markdown
-from utilities.gate_runs import read_samples
-from utilities.load import join_samples
+from utilities.perf.gate_audit import Audit, Outcome, markdown
+from utilities.perf.gate_runs import read_samples
+from utilities.perf.load import join_samples
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from utilities.gate_stats import Distribution, bonferroni, compare_shift, spread_floor
+from utilities.perf.gate_stats import Distribution, bonferroni, compare_shift, spread_floor
 
 
 def _latencies(rng: np.random.Generator, n: int, scale: float = 1.0) -> np.ndarray:

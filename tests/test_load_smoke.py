@@ -43,7 +43,7 @@ def _explain(result: subprocess.CompletedProcess[str], run: Path | None = None) 
 def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
     run = tmp_path_factory.mktemp("load") / "smoke"
     started = time.monotonic()
-    result = _run(["utilities.load", "--profile", "smoke", "--out", str(run)], timeout=180)
+    result = _run(["utilities.perf.load", "--profile", "smoke", "--out", str(run)], timeout=180)
     elapsed = time.monotonic() - started
     assert result.returncode == 0, _explain(result, run)
     return run, elapsed
@@ -71,7 +71,7 @@ def test_gate_passes_the_smoke_run_against_its_baseline(smoke_run: tuple[Path, f
     """Contract limits strictly; regression rules only for a calibrated slowdown of 2x or more, so that a
     neighbour's load cannot fail the suite (on a busy machine a regression is inconclusive anyway)."""
     run, _ = smoke_run
-    result = _run(["utilities.gate", "--run", str(run), "--no-record", "--min-effect", "100"], timeout=60)
+    result = _run(["utilities.perf.gate", "--run", str(run), "--no-record", "--min-effect", "100"], timeout=60)
 
     assert result.returncode == 0, _explain(result)
     assert "gate passed" in result.stdout
@@ -83,14 +83,16 @@ def test_gate_fails_on_a_backend_made_slower_by_the_fault_switch(tmp_path: Path)
     (several times an upload's own time). --strict, so a busy machine cannot turn it into inconclusive."""
     run = tmp_path / "slow"
     load = _run(
-        ["utilities.load", "--profile", "smoke", "--out", str(run), "--no-plots"],
+        ["utilities.perf.load", "--profile", "smoke", "--out", str(run), "--no-plots"],
         timeout=180,
         faults=f"slow_requests={SLOW_REQUESTS_MS}",
     )
     assert load.returncode == 0, _explain(load, run)
     assert json.loads((run / "summary.json").read_text(encoding="utf-8"))["faults"] == "slow_requests=200"
 
-    result = _run(["utilities.gate", "--run", str(run), "--no-record", "--min-effect", "100", "--strict"], timeout=60)
+    result = _run(
+        ["utilities.perf.gate", "--run", str(run), "--no-record", "--min-effect", "100", "--strict"], timeout=60
+    )
 
     assert result.returncode == 1, _explain(result)
     assert "gate FAILED" in result.stdout

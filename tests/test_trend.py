@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from click.testing import CliRunner
 
-from utilities.trend import change_points, series, trend_command
+from utilities.perf.trend import change_points, series, trend_command
 
 
 def _noisy(rng: np.random.Generator, level: float, n: int) -> list[float]:

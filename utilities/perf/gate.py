@@ -1,0 +1,347 @@
+"""``batchqa gate``: hold a load run to its baseline's contract limits and regression rules; record it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from utilities.perf.gate_rebaseline import MIN_RUNS, RebaselineError
+from utilities.perf.gate_rebaseline import rebaseline as rebuild
+from utilities.perf.gate_rules import (
+    BASELINES_DIR,
+    BUSY_METRIC,
+    WAIT_METRIC,
+    Baseline,
+    ContractLimit,
+    GateReport,
+    LimitCheck,
+    RegressionCheck,
+    RegressionRule,
+    default_baseline,
+    evaluate,
+)
+from utilities.perf.gate_runs import RunData, RunError, read_run
+
+__all__ = [
+    "BASELINES_DIR",
+    "BUSY_METRIC",
+    "Baseline",
+    "ContractLimit",
+    "GateReport",
+    "RegressionRule",
+    "checks_table",
+    "default_baseline",
+    "evaluate",
+    "gate_run",
+    "wide_console",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RUN = Path("reports/perf/smoke")
+DEFAULT_HISTORY = Path("reports/perf/history.jsonl")
+
+
+def gate_run(
+    run: RunData, baseline: Baseline, *, strict: bool = False, min_effect_pct: float | None = None
+) -> GateReport:
+    """One run against ``baseline``: its metrics, samples and calibration."""
+    return evaluate(
+        run.metrics,
+        baseline,
+        samples=run.samples,
+        calibration=run.calibration,
+        strict=strict,
+        min_effect_pct=min_effect_pct,
+    )
+
+
+# History
+
+
+def read_history(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    entries = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            try:
+                entries.append(json.loads(line))
+            except json.JSONDecodeError:
+                log.warning("%s:%d is not JSON; skipped", path, number)
+    return entries
+
+
+def append_history(path: Path, entry: Mapping[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(entry, sort_keys=True) + "\n")
+
+
+def history_entry(run: RunData, report: GateReport) -> dict[str, Any]:
+    """What ``batchqa trend`` reads: the contract metrics, each regression rule's (normalised) run median
+    and change, the verdicts, the machine's state."""
+    medians = {}
+    for check in report.regressions:
+        if check.comparison is not None:
+            baseline = check.rule.distribution.median if check.rule.distribution else None
+            medians[check.rule.name] = {
+                "median": round(check.comparison.median_ratio * baseline, 4) if baseline else None,
+                "median_change_pct": round(check.comparison.median_change_pct, 2),
+                "shift_pct": round(check.comparison.change_pct, 2),
+                "status": check.status,
+            }
+    return {
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "run_at": run.summary.get("at"),
+        "profile": run.profile,
+        "target": run.summary.get("target"),
+        "faults": run.summary.get("faults", ""),
+        "run": str(run.path),
+        "passed": report.ok,
+        "verdict": report.verdict,
+        "busy": report.busy,
+        "speed_factor": round(report.speed, 4),
+        "metrics": {c.rule.name: c.value for c in report.limits if c.value is not None}
+        | {k: run.metrics[k] for k in (BUSY_METRIC, WAIT_METRIC, "prompts_per_min", "http_rps") if k in run.metrics},
+        "medians": medians,
+    }
+
+
+# Rendering
+
+
+def fmt_num(value: float | None) -> str:
+    if value is None:
+        return "–"
+    if value == 0 or abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}" if abs(value) < 1 else f"{value:.1f}"
+
+
+_STYLE = {
+    "pass": "green",
+    "fail": "bold red",
+    "missing": "bold red",
+    "regression": "bold red",
+    "skipped": "yellow",
+    "inconclusive": "yellow",
+}
+
+
+def limits_table(checks: list[LimitCheck], title: str) -> Table:
+    table = Table(title=f"{title}: contract limits (always enforced)")
+    for column, justify in (("metric", "left"), ("value", "right"), ("limit", "right"), ("result", "left")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for check in sorted(checks, key=lambda c: (c.status == "pass", c.rule.name)):
+        value = f"{fmt_num(check.value)}{check.rule.unit}" if check.value is not None else "–"
+        table.add_row(escape(check.rule.name), value, check.rule.bound, f"[{_STYLE[check.status]}]{check.status}[/]")
+    return table
+
+
+def regressions_table(report: GateReport) -> Table:
+    table = Table(
+        title=f"regression rules: the run's times vs the baseline's, machine speed factor {report.speed:.2f}; "
+        f"shift = Hodges–Lehmann ratio with its {1 - 2 * report.alpha:.2%} Mann–Whitney interval (false-alarm "
+        f"rate ≤ {report.baseline.family_alpha:.0%} for the whole gate)"
+    )
+    for column in ("rule", "run p50", "baseline p50", "p50 change", "shift [interval]", "floor", "result"):
+        table.add_column(column, justify="left" if column in ("rule", "result") else "right")
+    for check in report.regressions:
+        table.add_row(*_regression_cells(check))
+    return table
+
+
+def _regression_cells(check: RegressionCheck) -> tuple[str, ...]:
+    rule, comparison = check.rule, check.comparison
+    baseline = rule.distribution.median if rule.distribution else None
+    result = f"[{_STYLE[check.status]}]{'no regression' if check.status == 'pass' else check.status}[/]"
+    if check.note:
+        result += f" ({escape(check.note)})"
+    if comparison is None or baseline is None:
+        base = f"{fmt_num(baseline)}{rule.unit}"
+        return escape(rule.label), "–", base, "–", "–", f"{rule.min_effect_pct:.0f} %", result
+    return (
+        escape(rule.label),
+        f"{fmt_num(comparison.median_ratio * baseline)}{rule.unit}",
+        f"{fmt_num(baseline)}{rule.unit}",
+        f"{comparison.median_change_pct:+.0f} %",
+        comparison.describe(),
+        f"{comparison.floor * 100:.0f} %",
+        result,
+    )
+
+
+def checks_table(report: GateReport) -> Table:
+    """The contract limits; ``regressions_table`` shows the regression rules."""
+    return limits_table(report.limits, f"gate: {report.baseline.profile}")
+
+
+def print_report(console: Console, report: GateReport, path: Path) -> None:
+    console.print(checks_table(report))
+    if report.regressions:
+        console.print(regressions_table(report))
+        for check in report.regressions:
+            if check.comparison is not None:
+                console.print(f"  {escape(check.line())}")
+    if report.busy:
+        verdict = (
+            "--strict: regressions fail anyway."
+            if report.strict
+            else f"{len(report.inconclusive())} regression(s) are inconclusive, not failures; rerun on a quiet "
+            "machine, or pass --strict. Contract limits are enforced all the same."
+        )
+        wait = f"{report.run_wait:.2f}" if report.run_wait is not None else "–"
+        console.print(
+            f"[yellow]busy machine: other processes used {report.other_cores or 0:.2f} cores and this run's "
+            f"threads waited {wait} s per second for a CPU (the baseline allows: {report.baseline.busy_limit()}). "
+            f"{verdict}[/]"
+        )
+    if not report.ok:
+        console.print(f"[bold red]gate FAILED[/] against {path}:")
+        for problem in report.problems():
+            console.print(f"  - {escape(problem)}")
+    elif report.inconclusive():
+        console.print(f"[yellow]gate passed, inconclusive[/]: contract limits hold; regressions unjudged ({path})")
+    else:
+        console.print(
+            f"[green]gate passed[/] ({len(report.limits)} contract limits, {len(report.regressions)} "
+            f"regression rules against {path})"
+        )
+
+
+def wide_console(*, stderr: bool = False) -> Console:
+    """A console that does not squeeze the tables to 80 columns when output goes to a CI log."""
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, width=None if stream.isatty() else 160)
+
+
+def _read(path: Path) -> RunData:
+    try:
+        return read_run(path)
+    except RunError as error:
+        raise click.ClickException(str(error)) from error
+
+
+def _rebaseline(console: Console, runs: tuple[Path, ...], baseline: Path | None) -> None:
+    data = [_read(p) for p in runs]
+    path = baseline or default_baseline(data[0].profile)
+    try:
+        updated, notes = rebuild(Baseline.load(path), data)
+    except RebaselineError as error:
+        raise click.ClickException(str(error)) from error
+    updated.write(path)
+    console.print(f"wrote {path} from {updated.measured['runs']} runs")
+    for rule in updated.regression:
+        if rule.distribution is not None:
+            spread = ", ".join(fmt_num(m) for m in rule.distribution.run_medians)
+            floor = f"floor {rule.min_effect_pct:.0f} %"
+            console.print(f"  {rule.label}: n={rule.distribution.n}, run medians {spread}, {floor}")
+    for note in notes:
+        console.print(f"[yellow]{escape(note)}[/]")
+
+
+@click.command("gate")
+@click.option(
+    "--run",
+    "run_path",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_RUN,
+    show_default=True,
+    help="A run directory (or its summary.json) from `batchqa load` or `batchqa scaling`.",
+)
+@click.option(
+    "--baseline", type=click.Path(path_type=Path), default=None, help="Default fixtures/baselines/PROFILE.json."
+)
+@click.option("--history", type=click.Path(path_type=Path), default=DEFAULT_HISTORY, show_default=True)
+@click.option("--record/--no-record", default=True, show_default=True, help="Append this run to the history.")
+@click.option(
+    "--trend/--no-trend",
+    "with_trend",
+    default=True,
+    show_default=True,
+    help="After recording, redraw the change points in a trend/ folder beside the history (batchqa trend).",
+)
+@click.option("--strict", is_flag=True, help="Fail regressions even when the machine was busy.")
+@click.option(
+    "--min-effect",
+    "min_effect_pct",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Raise every regression rule's effect-size floor to this percent (100 = only a 2x slowdown fails).",
+)
+@click.option(
+    "--rebaseline",
+    is_flag=True,
+    help=f"Instead of gating: rebuild the baseline's distributions from {MIN_RUNS}+ runs (--from or --collect).",
+)
+@click.option(
+    "--from",
+    "rebaseline_runs",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="With --rebaseline: a run directory to build from (repeat).",
+)
+@click.option(
+    "--collect",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --rebaseline: run the profile this many times first (each after a quiet spell) and build from them.",
+)
+@click.option("--profile", "profile_name", default="smoke", show_default=True, help="With --collect.")
+def gate_command(
+    run_path: Path,
+    baseline: Path | None,
+    history: Path,
+    record: bool,
+    with_trend: bool,
+    strict: bool,
+    min_effect_pct: float | None,
+    rebaseline: bool,
+    rebaseline_runs: tuple[Path, ...],
+    collect: int | None,
+    profile_name: str,
+) -> None:
+    """Hold a run to its baseline: contract limits always; regression rules by comparing the run's samples
+    with the baseline's distribution. Exit 1 when a limit is breached or a regression is shown."""
+    console = wide_console()
+    if rebaseline:
+        if collect:
+            from utilities.perf.gate_audit import collect_runs
+
+            path = baseline or default_baseline(profile_name)
+            rebaseline_runs += tuple(collect_runs(profile_name, collect, Baseline.load(path), console=console))
+        if not rebaseline_runs:
+            raise click.UsageError("--rebaseline needs runs: --from RUN (repeat) or --collect N")
+        _rebaseline(console, rebaseline_runs, baseline)
+        return
+    if rebaseline_runs or collect:
+        raise click.UsageError("--from and --collect go with --rebaseline")
+    run = _read(run_path)
+    path = baseline or default_baseline(run.profile)
+    if not path.exists():
+        raise click.ClickException(f"no baseline for profile {run.profile!r} at {path}")
+    report = gate_run(run, Baseline.load(path), strict=strict, min_effect_pct=min_effect_pct)
+    print_report(console, report, path)
+    if record:
+        append_history(history, history_entry(run, report))
+        if with_trend:
+            from utilities.perf.trend import series, write_trend
+
+            write_trend(series(read_history(history)), history.parent / "trend")
+    if not report.ok:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    gate_command()
