@@ -15,11 +15,12 @@ from pathlib import Path
 from locust import events
 from locust.argument_parser import LocustArgumentParser
 from locust.env import Environment
-from locust.runners import WorkerRunner
+from locust.runners import MasterRunner, WorkerRunner
 
 # Locust imports this file by path; the users live in the perf package beside it.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from perf.samples import SampleWriter
 from perf.users.batch_user import BatchUser
 from perf.users.mixed_user import MixedUser
 from perf.users.socket_user import SocketUser
@@ -89,6 +90,12 @@ def _options(parser: LocustArgumentParser) -> None:
         env_var="BATCHQA_LOAD_MAX_FAIL_RATIO",
         help="Exit 1 when more of the operations fail (requests, socket opens, batches).",
     )
+    add(
+        "--samples",
+        default="",
+        env_var="BATCHQA_LOAD_SAMPLES",
+        help="Write every request's exact time to PREFIX.<pid>.csv (each process that runs users).",
+    )
 
 
 @events.init.add_listener
@@ -107,6 +114,10 @@ def _fixed_counts(environment: Environment, **_kwargs: object) -> None:
         if not environment.user_classes:
             raise ValueError("every user count is 0: give --batch-users, --socket-users or --mixed-users")
         log.info("user classes: %s", ", ".join(f"{u.__name__}={u.fixed_count}" for u in environment.user_classes))
+    if options.samples and not isinstance(environment.runner, MasterRunner):
+        writer = SampleWriter(options.samples)
+        environment.events.request.add_listener(writer.on_request)
+        environment.events.quitting.add_listener(lambda **_kw: writer.close())
 
 
 def run_problems(environment: Environment, max_fail_ratio: float) -> list[str]:

@@ -52,8 +52,10 @@ def _register_optional() -> None:
     main.add_command(report_command, "report")
 
     from utilities.perf.gate import gate_command
+    from utilities.perf.gate_audit import gate_audit_command
     from utilities.perf.load import load_command
     from utilities.perf.scaling import scaling_command
+    from utilities.perf.trend import trend_command
 
     main.add_command(load_command, "load")
 
@@ -61,6 +63,8 @@ def _register_optional() -> None:
 
     main.add_command(selfcheck_command, "selfcheck")
     main.add_command(gate_command, "gate")
+    main.add_command(gate_audit_command, "gate-audit")
+    main.add_command(trend_command, "trend")
     main.add_command(scaling_command, "scaling")
 
 

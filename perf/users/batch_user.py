@@ -38,7 +38,7 @@ class BatchUser(HttpUser):
         try:
             if self.token is None:
                 self.token = log_in(self.client, "load-batch")
-            batch_id = upload(self.client, content, Path(path).name)["batch_id"]
+            batch_id = upload(self.client, content, Path(path).name, variant=f"{size} prompts")["batch_id"]
             final, seen_at = follow(env, self.client, self.host, self.token, batch_id)
             if final.get("status") != "completed":
                 raise BatchFailed(f"batch {batch_id} ended {final.get('status')}")

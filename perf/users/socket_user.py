@@ -47,7 +47,7 @@ class SocketUser(HttpUser):
         started = time.perf_counter()
         try:
             token = self.account.use(self.client)
-            batch_id = upload(self.client, _prompts(size), f"socket-{size}.csv")["batch_id"]
+            batch_id = upload(self.client, _prompts(size), f"socket-{size}.csv", variant=f"{size} prompts")["batch_id"]
             seen = watch(
                 env,
                 self.host,
