@@ -54,7 +54,9 @@ class DownloadLinks:
         self, batch_id: str, fmt: str, seq: int, expires: int, signature: str, *, now: float | None = None
     ) -> None:
         """``Forbidden`` for a forged, altered or expired link; the signature is checked first."""
-        if not hmac.compare_digest(self._sign(batch_id, fmt, seq, expires), signature.lower()):
+        # Bytes, not str: compare_digest refuses non-ASCII text, and a forged link may carry any.
+        given = signature.lower().encode("utf-8", errors="surrogatepass")
+        if not hmac.compare_digest(self._sign(batch_id, fmt, seq, expires).encode(), given):
             raise Forbidden("This download link is not valid (altered or not issued here).", code="invalid_link")
         current = now if now is not None else time.time()
         if current >= expires:

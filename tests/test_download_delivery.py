@@ -186,3 +186,5 @@ def test_a_link_is_refused_once_expired_or_altered_and_keys_differ_per_server() 
         assert caught.value.code == "invalid_link"
     with pytest.raises(Forbidden):
         DownloadLinks("other-key").check("b1", "csv", 7, link.expires, link.signature, now=1000)
+    with pytest.raises(Forbidden):  # any text a forger sends is refused, not a server error
+        links.check("b1", "csv", 7, link.expires, "\u0082y\u00e3i\ud800", now=1000)
