@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from . import faults
 from .models import Event
 
 #: Message types that carry a stored event, and so a new ``seq``.
@@ -168,6 +169,9 @@ class ProgressStream:
             pending, self._pending = self._pending, None
             return [self._emit(event_message(pending), now)]
         if self._state is not None and now >= self._last_sent_at + self.heartbeat_s:
+            if self._state.get("status") == "paused" and faults.on("no_heartbeat_when_paused"):
+                self._last_sent_at = now
+                return []
             self._last_sent_at = now
             return [{**self._state, "type": "heartbeat", "seq": self.seq}]
         return []

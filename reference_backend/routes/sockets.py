@@ -234,14 +234,8 @@ async def _send_loop(
             else:
                 out.extend(stream.offer(event, now))
         out.extend(stream.due(now))
-        out = [m for m in out if not _silenced(m)]
         for message in out:
             await websocket.send_text(_encoder.encode(message))
-
-
-def _silenced(message: dict[str, Any]) -> bool:
-    paused_heartbeat = message["type"] == "heartbeat" and message.get("status") == "paused"
-    return paused_heartbeat and faults.on("no_heartbeat_when_paused")
 
 
 async def _receive_loop(websocket: WebSocket, guard: InboundGuard) -> Refused | None:
