@@ -5,10 +5,16 @@ PY := $(VENV)/bin/python
 BASE_URL ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup qa report test serve lint format bench clean
+.PHONY: setup promtool system-packages qa report test serve lint format bench clean
 
 setup: $(VENV)/.installed node_modules/.installed
-	@$(PY) -m utilities.browser ensure
+	@$(PY) -m utilities.procs.browser ensure
+	-@$(PY) -m utilities.procs.promtool ensure
+
+# Prometheus's promtool checks and unit-tests deploy/alerts.yaml. Setup tries it and goes on without it
+# (those tests then skip, or fail in CI); this target fails when promtool cannot be installed.
+promtool: $(VENV)/.installed
+	@$(PY) -m utilities.procs.promtool ensure
 
 # The Allure 3 report generator, pinned in package.json/package-lock.json. Without Node the kit still runs;
 # only `batchqa report` (and the HTML step of `make qa`) is skipped, with a note.
@@ -25,10 +31,17 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	@touch $@
 
+# What a bare CI runner lacks that the tests start themselves: redis-server (each test's own Redis) and
+# Debian's prometheus package (promtool). Through sudo when not root, as on GitHub's runners.
+SYSTEM_PACKAGES ?= redis-server prometheus
+system-packages:
+	$(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive sh -c \
+		'apt-get update -q && apt-get install -y -q --no-install-recommends $(SYSTEM_PACKAGES)'
+
 # Failure videos need Debian's ffmpeg linked where Playwright looks: installed here (once, about 20 s, as
 # root), not in setup, so `make test` and CI do not pay for what only the qa run records.
 qa: setup
-	@$(PY) -m utilities.video ensure
+	@$(PY) -m utilities.procs.video ensure
 	$(VENV)/bin/batchqa qa $(if $(BASE_URL),--base-url $(BASE_URL))
 
 report: setup

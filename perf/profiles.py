@@ -1,6 +1,6 @@
 """Load profiles (smoke, nightly, soak): users per class, run time and the bundled backend's settings.
 
-Plain data with no Locust import, so ``utilities/load.py`` (and the tests) can read it outside a
+Plain data with no Locust import, so ``utilities/perf/load.py`` (and the tests) can read it outside a
 gevent-patched process. ``locust_options`` is the single place a profile becomes a command line.
 """
 

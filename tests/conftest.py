@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from utilities.api_client import BatchApi
-from utilities.backend_process import BackendProcess
+from utilities.client.api import BatchApi
+from utilities.procs.backend import BackendProcess
 
 # Service fixtures (redis_server, postgres_url, moto_server, s3_bucket, make_cluster) for the distributed tests.
 from .conftest_services import *  # noqa: F403

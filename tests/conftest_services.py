@@ -13,7 +13,7 @@ from typing import NoReturn
 
 import pytest
 
-from utilities.services import Cluster, MotoServer, PostgresDatabase, RedisServer
+from utilities.procs.services import Cluster, MotoServer, PostgresDatabase, RedisServer
 
 __all__ = ["make_cluster", "moto_server", "postgres_url", "redis_server", "s3_bucket", "service_missing"]
 

@@ -1,10 +1,10 @@
-"""The Allure wiring (issue 9): labels, failure evidence, environment and categories land in the results, and
+"""The Allure wiring: labels, failure evidence, environment and categories land in the results, and
 ``batchqa report`` turns them into one HTML file.
 
 A tiny pytest session runs in a child process with ``--alluredir`` on sample tests written here: one passes,
 one fails a check in a real browser after uploading a file, one breaks in test code, one times out waiting
-on the page, one fails while a bundled backend logs, one cannot start its server. The root conftest.py is
-loaded into that session with ``-p conftest`` (the samples live outside the repository).
+on the page, one fails while a bundled backend logs, one cannot start its server. The kit's pytest plugin is
+loaded into that session by its entry point, as in any project that installs batchqa.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from typing import Any
 
 import pytest
 
-from utilities.allure_labels import (
+from utilities.procs.video import video_available
+from utilities.reporting.allure_report import CATEGORIES, REPO_ROOT, generate
+from utilities.reporting.labels import (
     E2E_PARAM_STORIES,
     EPIC,
     ERRORS,
@@ -34,8 +36,6 @@ from utilities.allure_labels import (
     labels_for,
     title_for,
 )
-from utilities.report import CATEGORIES, REPO_ROOT, generate
-from utilities.video import video_available
 
 pytestmark = pytest.mark.slow
 
@@ -45,10 +45,10 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, Route, expect
 
-from utilities import evidence
-from utilities.api_client import BatchApi
-from utilities.backend_process import BackendProcess
-from utilities.browser import SYSTEM_ARGS, find_chromium
+from utilities.reporting import evidence
+from utilities.client.api import BatchApi
+from utilities.procs.backend import BackendProcess
+from utilities.procs.browser import SYSTEM_ARGS, find_chromium
 
 SITE = "http://batchqa.test"
 
@@ -152,8 +152,6 @@ def allure_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "-m",
         "pytest",
         "-p",
-        "conftest",  # the repository's root conftest.py, importable from the working directory
-        "-p",
         "no:cacheprovider",
         "-p",
         "no:locust",
@@ -246,23 +244,24 @@ def test_environment_and_categories_are_written_for_the_report(allure_run: dict[
 
 def test_e2e_tests_map_to_the_spec_groups_and_self_tests_to_their_area() -> None:
     picker = labels_for(
-        "e2e/test_us003_batch_processing.py::test_file_chosen_with_the_picker_is_processed_completely[chromium-xlsx]",
+        "e2e/browser/test_us003_batch_processing.py::test_file_chosen_with_the_picker_is_processed_completely[chromium-xlsx]",
         "chromium-xlsx",
     )
     assert (picker.feature, picker.story, picker.severity) == ("File upload", "Excel file (.xlsx) support", "critical")
     happy = labels_for(
-        "e2e/test_us003_batch_processing.py::test_user_logs_in_uploads_ten_prompts_and_downloads_the_results[chromium]",
+        "e2e/browser/test_us003_batch_processing.py::test_user_logs_in_uploads_ten_prompts_and_downloads_the_results[chromium]",
         "chromium",
     )
     assert (happy.feature, happy.severity) == ("Happy path", "blocker")
     assert labels_for("tests/test_api_upload.py::test_x").feature == "Self-tests: API"
-    assert labels_for("e2e/test_something_new.py::test_y[chromium]", "chromium").feature == "Something new"
+    assert labels_for("e2e/browser/test_something_new.py::test_y[chromium]", "chromium").feature == "Something new"
+    assert labels_for("e2e/api/test_upload.py::test_x").feature == "Black-box API: Upload"
     assert title_for("e2e/t.py::test_pause_holds_progress[chromium]", "chromium") == "Pause holds progress"
 
 
 def test_every_collected_browser_test_lands_in_a_spec_group_with_its_own_story() -> None:
     collected = subprocess.run(
-        [sys.executable, "-m", "pytest", "e2e", "--collect-only", "-q", "-p", "no:cacheprovider"],
+        [sys.executable, "-m", "pytest", "e2e/browser", "--collect-only", "-q", "-p", "no:cacheprovider"],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from utilities.bench import (
+from utilities.perf.bench import (
     Profile,
     Run,
     Spread,

@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import create_engine, text
 
-from utilities.api_client import BatchApi
-from utilities.chaos import SocketWatcher, audit, prompts
-from utilities.services import Cluster, MotoServer
+from utilities.client.api import BatchApi
+from utilities.perf.chaos import SocketWatcher, audit, prompts
+from utilities.procs.services import Cluster, MotoServer
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 

@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 import pytest
 
-from utilities.api_client import BatchApi
-from utilities.chaos import audit, prompts
-from utilities.services import Cluster
+from utilities.client.api import BatchApi
+from utilities.perf.chaos import audit, prompts
+from utilities.procs.services import Cluster
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from utilities.csv_generator import (
+from utilities.gen import (
     BOMB_SHEET,
     CP1252_SAFE_MIXES,
     FORMATS,

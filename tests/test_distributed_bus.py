@@ -15,7 +15,7 @@ from reference_backend.models import Batch, User
 from reference_backend.redis_bus import RedisBus
 from reference_backend.redis_queue import WorkDoorbell
 from reference_backend.store import Store
-from utilities.services import RedisServer
+from utilities.procs.services import RedisServer
 
 pytestmark = pytest.mark.distributed
 

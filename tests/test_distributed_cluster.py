@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 
 from reference_backend.worker import worker_command
-from utilities.api_client import TERMINAL_STATUSES, BatchApi
-from utilities.chaos import SocketWatcher, audit, prompts
-from utilities.services import Cluster, RedisServer
+from utilities.client.api import TERMINAL_STATUSES, BatchApi
+from utilities.perf.chaos import SocketWatcher, audit, prompts
+from utilities.procs.services import Cluster, RedisServer
 
 from .conftest_services import service_missing
 

@@ -14,14 +14,14 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from utilities.download_validator import (
+from utilities.check.download_validator import (
     assert_download_matches,
     compare_downloads,
     load_download,
     validate,
     validate_command,
 )
-from utilities.input_reader import InputTable
+from utilities.check.input_reader import InputTable
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CSV_COLUMNS_AFTER = ["enhanced_prompt", "techniques", "row_status", "row_error"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from utilities.gate import (
+from utilities.perf.gate import (
     BASELINES_DIR,
     Baseline,
     MetricRule,
@@ -19,8 +19,8 @@ from utilities.gate import (
     read_history,
     rebaseline,
 )
-from utilities.load import memory_growth, percentile, summarize_entries
-from utilities.scaling import linear_fit
+from utilities.perf.load import memory_growth, percentile, summarize_entries
+from utilities.perf.scaling import linear_fit
 
 P95_UPLOAD = "http_p95_ms[POST /api/v1/batch/upload]"
 

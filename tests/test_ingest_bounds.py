@@ -250,9 +250,9 @@ def test_a_sheet_with_a_prompt_in_the_last_row_is_read_sparsely_and_fast() -> No
         + b"</row>"
         + SHEET_CLOSE
     )
-    started = time.perf_counter()
+    started = time.thread_time()  # CPU time: unaffected by other processes on the machine
     table = _parse("p.xlsx", _with_parts(_workbook([["x"]]), {"xl/worksheets/sheet1.xml": sheet}))
-    assert time.perf_counter() - started < 0.5
+    assert time.thread_time() - started < 0.5
     assert table.rows == [{"prompt": "far down"}]
     assert table.columns == ["prompt"]
 

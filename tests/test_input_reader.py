@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from utilities.input_reader import InputFormatError, read_input, read_pasted
+from utilities.check.input_reader import InputFormatError, read_input, read_pasted
 
 REAL_SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "real" / "awesome-chatgpt-prompts-2025-01.csv"
 

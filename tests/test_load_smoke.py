@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from utilities.gate import Baseline, MetricRule, default_baseline
+from utilities.perf.gate import Baseline, MetricRule, default_baseline
 
 pytestmark = [pytest.mark.perf, pytest.mark.slow]
 
@@ -42,7 +42,7 @@ def _explain(result: subprocess.CompletedProcess[str], run: Path | None = None) 
 def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
     run = tmp_path_factory.mktemp("load") / "smoke"
     started = time.monotonic()
-    result = _run(["utilities.load", "--profile", "smoke", "--out", str(run)], timeout=180)
+    result = _run(["utilities.perf.load", "--profile", "smoke", "--out", str(run)], timeout=180)
     elapsed = time.monotonic() - started
     assert result.returncode == 0, _explain(result, run)
     return run, elapsed
@@ -66,7 +66,7 @@ def test_smoke_profile_runs_within_budget_and_collects_every_artifact(smoke_run:
 
 def test_gate_passes_the_smoke_run_against_its_baseline(smoke_run: tuple[Path, float], tmp_path: Path) -> None:
     run, _ = smoke_run
-    result = _run(["utilities.gate", "--run", str(run), "--history", str(tmp_path / "history.jsonl")], timeout=60)
+    result = _run(["utilities.perf.gate", "--run", str(run), "--history", str(tmp_path / "history.jsonl")], timeout=60)
 
     assert result.returncode == 0, _explain(result)
     assert "gate passed" in result.stdout
@@ -94,7 +94,7 @@ def test_gate_fails_with_a_table_of_breaches_on_a_tightened_baseline(
     )
 
     result = _run(
-        ["utilities.gate", "--run", str(run), "--baseline", str(tight), "--no-record"],
+        ["utilities.perf.gate", "--run", str(run), "--baseline", str(tight), "--no-record"],
         timeout=60,
     )
 

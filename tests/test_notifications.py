@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from utilities.api_client import BatchApi
-from utilities.backend_process import BackendProcess
-from utilities.mailbox import Mailbox, WebhookReceiver, body_text, free_port, header_equals
+from utilities.client.api import BatchApi
+from utilities.procs.backend import BackendProcess
+from utilities.procs.mailbox import Mailbox, WebhookReceiver, body_text, free_port, header_equals
 
 FAST_RETRY = {"BATCHQA_NOTIFY_RETRY_BASE_SECONDS": "0.2", "BATCHQA_NOTIFY_RETRY_MAX_SECONDS": "1"}
 SECRET = "whsec-0123456789abcdef"

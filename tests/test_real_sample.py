@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from utilities.api_client import BatchApi
-from utilities.download_validator import Download, compare_downloads, load_download, validate
-from utilities.input_reader import read_input
+from utilities.check.download_validator import Download, compare_downloads, load_download, validate
+from utilities.check.input_reader import read_input
+from utilities.client.api import BatchApi
 
 FORMATS = ("csv", "json", "zip")
 REAL_ROWS = 175

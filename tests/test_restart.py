@@ -7,8 +7,8 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from utilities.api_client import BatchApi
-from utilities.backend_process import BackendProcess
+from utilities.client.api import BatchApi
+from utilities.procs.backend import BackendProcess
 
 from .helpers import csv_bytes, prompt_rows
 

@@ -1,6 +1,6 @@
 """parse(render(table)) == table: any prompt table written as CSV, TXT or XLSX parses back to the same rows.
 
-Tables come from hypothesis; files from ``utilities.csv_generator.render`` (the writer of the committed
+Tables come from hypothesis; files from ``utilities.gen.render`` (the writer of the committed
 fixtures: every delimiter, line ending and encoding it offers) and are read by the backend's own
 ``parse_upload``. What a format cannot carry by its nature is kept out of the strategies, each with its
 reason next to it.
@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reference_backend.ingest import RESERVED_COLUMNS, IngestLimits, parse_upload
-from utilities.csv_generator import DELIMITERS, LINE_ENDINGS, GenSpec, render
+from utilities.gen import DELIMITERS, LINE_ENDINGS, GenSpec, render
 
 LIMITS = IngestLimits()
 EXAMPLES = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

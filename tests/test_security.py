@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from utilities.api_client import BatchApi, Credentials
-from utilities.async_helpers import probe_socket
-from utilities.backend_process import BackendProcess
+from utilities.client.api import BatchApi, Credentials
+from utilities.client.recorders import probe_socket
+from utilities.procs.backend import BackendProcess
 
 LOGIN = "/api/v1/auth/login"
 ME = "/api/v1/auth/me"

@@ -20,9 +20,9 @@ from reference_backend.storage import (
     sweep_orphans,
 )
 from reference_backend.store import Store
-from utilities.api_client import BatchApi
-from utilities.backend_process import BackendProcess
-from utilities.services import MotoServer
+from utilities.client.api import BatchApi
+from utilities.procs.backend import BackendProcess
+from utilities.procs.services import MotoServer
 
 
 def _s3(moto: MotoServer, bucket: str, prefix: str = "") -> S3Storage:

@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from utilities.api_client import BatchApi
-from utilities.async_helpers import PollingRecorder, WebSocketRecorder, parse_time, probe_socket
-from utilities.backend_process import BackendProcess
+from utilities.client.api import BatchApi
+from utilities.client.recorders import PollingRecorder, WebSocketRecorder, parse_time, probe_socket
+from utilities.procs.backend import BackendProcess
 
 from .helpers import csv_bytes, prompt_rows
 

@@ -23,20 +23,19 @@ def serve(host: str | None, port: int | None, data_dir: str | None) -> None:
 
 def _register_optional() -> None:
     """Subcommands that live beside their utility; each module exports one click command."""
-    from .bench import bench_command
-    from .csv_generator import gen_command
-    from .download_validator import validate_command
+    from utilities.check.download_validator import validate_command
+    from utilities.gen import gen_command
+    from utilities.perf.bench import bench_command
 
     main.add_command(validate_command, "validate")
     main.add_command(gen_command, "gen")
     main.add_command(bench_command, "bench")
 
     from reference_backend.worker import worker_command
-
-    from .chaos import chaos_command, scale_command
-    from .qa import qa_command
-    from .watch import watch_command
-    from .ws_bench import ws_bench_command
+    from utilities.client.watch import watch_command
+    from utilities.perf.chaos import chaos_command, scale_command
+    from utilities.perf.ws_bench import ws_bench_command
+    from utilities.qa import qa_command
 
     main.add_command(qa_command, "qa")
     main.add_command(worker_command, "worker")
@@ -45,15 +44,19 @@ def _register_optional() -> None:
     main.add_command(watch_command, "watch")
     main.add_command(ws_bench_command, "ws-bench")
 
-    from .report import report_command
+    from utilities.reporting.allure_report import report_command
 
     main.add_command(report_command, "report")
 
-    from .gate import gate_command
-    from .load import load_command
-    from .scaling import scaling_command
+    from utilities.perf.gate import gate_command
+    from utilities.perf.load import load_command
+    from utilities.perf.scaling import scaling_command
 
     main.add_command(load_command, "load")
+
+    from utilities.selfcheck import selfcheck_command
+
+    main.add_command(selfcheck_command, "selfcheck")
     main.add_command(gate_command, "gate")
     main.add_command(scaling_command, "scaling")
 

@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from utilities.video import NO_VIDEO, video_available
+from utilities.procs.video import NO_VIDEO, video_available
 
 console = Console(width=None if sys.stdout.isatty() else 140)
 
@@ -43,8 +43,8 @@ HEADLINE_METRICS = (
     "validation_failures",
     "memory_growth_mb",
 )
-HUNDRED_PROMPTS_BUDGET_S = 60.0  # US-003: "100 prompts process in <60s" (e2e/test_batch_performance.py)
-UPDATE_EVERY_S, TIMER_SLACK_S = 2.0, 0.35  # US-003: "Progress every 2s", with e2e/support.py's timer slack
+HUNDRED_PROMPTS_BUDGET_S = 60.0  # US-003: "100 prompts process in <60s" (e2e/browser/test_batch_performance.py)
+UPDATE_EVERY_S, TIMER_SLACK_S = 2.0, 0.35  # US-003: "Progress every 2s", with e2e/browser/support.py's timer slack
 
 
 @dataclass
@@ -215,13 +215,13 @@ def gate_rows(paths: Paths) -> list[dict[str, Any]]:
     summary = _perf_summary(paths)
     if summary is None:
         return []
-    from utilities.report import key_figures
+    from utilities.reporting.allure_report import key_figures
 
     return key_figures(summary)
 
 
 def _no_node() -> str | None:
-    from utilities.report import REPO_ROOT
+    from utilities.reporting.allure_report import REPO_ROOT
 
     if shutil.which("node") is None:
         return "Node.js is not installed, so no Allure HTML (the results are in reports/allure-results)"
@@ -236,7 +236,7 @@ def build_stages(base_url: str | None, paths: Paths) -> list[Stage]:
     video = ["--video=retain-on-failure"] if video_available() else []
     return [
         Stage(
-            "browser suite (e2e)",
+            "black-box suites (e2e: api, sockets, browser)",
             [
                 python,
                 "-m",
@@ -254,12 +254,12 @@ def build_stages(base_url: str | None, paths: Paths) -> list[Stage]:
         ),
         Stage(
             "load: smoke profile",
-            [python, "-m", "utilities.load", "--profile", "smoke", "--out", str(paths.perf_run), *target],
+            [python, "-m", "utilities.perf.load", "--profile", "smoke", "--out", str(paths.perf_run), *target],
             _load_figures,
         ),
         Stage(
             "gate: smoke against its baseline",
-            [python, "-m", "utilities.gate", "--run", str(paths.perf_run)],
+            [python, "-m", "utilities.perf.gate", "--run", str(paths.perf_run)],
             _gate_figures,
             log=paths.gate_output,
         ),
@@ -270,7 +270,7 @@ def report_stage(paths: Paths, gate: StageResult | None) -> Stage:
     command = [
         sys.executable,
         "-m",
-        "utilities.report",
+        "utilities.reporting.allure_report",
         "--results",
         str(paths.allure_results),
         "--out",

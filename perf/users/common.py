@@ -16,9 +16,9 @@ from locust.clients import HttpSession
 from locust.env import Environment
 
 from perf.names import BATCH, validate_name
-from utilities.api_client import TERMINAL_STATUSES, Credentials
-from utilities.download_validator import load_download, validate
-from utilities.input_reader import InputTable, read_input
+from utilities.check.download_validator import load_download, validate
+from utilities.check.input_reader import InputTable, read_input
+from utilities.client.api import TERMINAL_STATUSES, Credentials
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from perf.users.common import (
     upload,
 )
 from perf.users.progress import SocketBroken, follow
-from utilities.input_reader import InputTable
+from utilities.check.input_reader import InputTable
 
 SMALL_FILE = REPO_ROOT / "fixtures" / "files" / "valid-100.csv"
 PASTED_FILE = REPO_ROOT / "fixtures" / "files" / "valid-10.txt"

@@ -12,7 +12,7 @@ from requests import RequestException
 from perf.names import BATCH, WS, WS_CONNECT, complete_name
 from perf.users.common import AccountPool, BatchFailed, option, record, upload
 from perf.users.progress import SocketBroken, SocketRefused, watch
-from utilities.bench import prompt_csv
+from utilities.perf.bench import prompt_csv
 
 RETRY_AFTER_S = 1.0
 

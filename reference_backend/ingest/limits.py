@@ -3,7 +3,7 @@
 The derived bounds keep a hostile file's cost in proportion to what a real batch can hold: parsers stop
 reading at ``max_records_read`` records, a value may be at most ``max_value_chars`` long (the CSV reader's
 buffer stays a few MB), a worksheet may hold at most ``max_cells`` cells and a JSON document ``max_values``
-values. The hostile files that forced each bound are in ``utilities/adversarial.py``.
+values. The hostile files that forced each bound are in ``utilities/gen/adversarial.py``.
 """
 
 from __future__ import annotations

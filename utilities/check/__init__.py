@@ -1,0 +1,58 @@
+"""Independent oracles: read an uploaded file and a results download without the backend's code, and judge them.
+
+Names load on first use (PEP 562), so importing one piece does not pull in the dependencies of
+the others (aiosmtpd, matplotlib, Locust's gevent).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "CSV_HEAD": "download_reader",
+    "CSV_TAIL": "download_reader",
+    "DANGEROUS_PREFIXES": "download_reader",
+    "Download": "download_reader",
+    "DownloadRow": "download_reader",
+    "FORMATS": "download_reader",
+    "InputFormatError": "input_reader",
+    "InputTable": "input_reader",
+    "NEUTRALISER": "download_reader",
+    "RESERVED_COLUMNS": "download_reader",
+    "TECHNIQUE_SEPARATOR": "download_reader",
+    "ZIP_MEMBERS": "download_reader",
+    "assert_error": "contract_checks",
+    "assert_rows_agree": "contract_checks",
+    "assert_status_invariants": "contract_checks",
+    "error_problems": "contract_checks",
+    "leaked": "contract_checks",
+    "own_prompt_problems": "contract_checks",
+    "progression_problems": "contract_checks",
+    "rows_agree_problems": "contract_checks",
+    "status_problems": "contract_checks",
+    "unique_marker": "contract_checks",
+    "assert_download_matches": "download_validator",
+    "compare_downloads": "download_validator",
+    "load_download": "download_reader",
+    "parse_csv": "download_reader",
+    "parse_json": "download_reader",
+    "parse_zip": "download_reader",
+    "primary_part": "download_reader",
+    "read_input": "input_reader",
+    "read_pasted": "input_reader",
+    "unneutralise": "download_reader",
+    "validate": "download_validator",
+    "validate_command": "download_validator",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

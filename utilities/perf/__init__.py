@@ -1,0 +1,71 @@
+"""Performance commands and their analysis: load runs, the gate, bench, ws-bench, scaling, chaos, plots.
+
+Names load on first use (PEP 562), so importing one piece does not pull in the dependencies of
+the others (aiosmtpd, matplotlib, Locust's gevent).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "BASELINES_DIR": "gate",
+    "Baseline": "gate",
+    "Distribution": "ws_bench",
+    "MIB": "load",
+    "MemorySampler": "load",
+    "MemorySource": "load",
+    "MetricRule": "gate",
+    "Point": "ws_bench",
+    "Profile": "bench",
+    "REPORTS_DIR": "load",
+    "Run": "bench",
+    "SocketWatcher": "chaos",
+    "Spread": "bench",
+    "audit": "chaos",
+    "bench_command": "bench",
+    "chaos_command": "chaos",
+    "checks_table": "gate",
+    "compare_history": "gate",
+    "default_baseline": "gate",
+    "evaluate": "gate",
+    "fmt_num": "gate",
+    "gate_command": "gate",
+    "ideal_schedule_s": "bench",
+    "linear_fit": "scaling",
+    "load_command": "load",
+    "machine_facts": "bench",
+    "measure": "bench",
+    "memory_growth": "load",
+    "percentile": "load",
+    "prompt_csv": "bench",
+    "prompts": "chaos",
+    "raise_fd_limit": "ws_bench",
+    "read_history": "gate",
+    "read_row_numbers": "bench",
+    "rebaseline": "gate",
+    "render_markdown": "ws_bench",
+    "row_number_problems": "bench",
+    "scale_command": "chaos",
+    "scaling_command": "scaling",
+    "summarize": "bench",
+    "summarize_entries": "load",
+    "target": "load",
+    "wide_console": "gate",
+    "write_index": "report",
+    "write_load_report": "report",
+    "write_scaling_report": "report",
+    "ws_bench_command": "ws_bench",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,626 @@
+"""``batchqa load``: run a Locust profile from perf/ against a target and collect what it measured."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import logging
+import math
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import click
+import httpx
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from utilities.paths import PERF_DIR, REPO_ROOT
+from utilities.perf.bench import machine_facts
+from utilities.procs.backend import BackendProcess
+
+log = logging.getLogger(__name__)
+
+REPORTS_DIR = Path("reports/perf")
+SUMMARY_FILE = "summary.json"
+MIB = 1024 * 1024
+SAMPLE_INTERVAL_S = 0.5
+LOCUST_GRACE_S = 90.0
+PERCENTILES = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
+
+
+def perf_module(name: str) -> ModuleType:
+    """``perf/<name>.py`` by path: perf/ is beside the installed package, not part of it."""
+    key = f"_batchqa_perf_{name}"
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, PERF_DIR / f"{name}.py")
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {PERF_DIR / name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module
+        spec.loader.exec_module(module)
+    return sys.modules[key]
+
+
+# Server memory
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it (a backend's workers, Locust's --processes children)."""
+    found, stack = [], [pid]
+    while stack:
+        current = stack.pop()
+        if current in found:
+            continue
+        found.append(current)
+        for children in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                stack.extend(int(child) for child in children.read_text().split())
+            except OSError:
+                continue
+    return found
+
+
+def _proc_rss(pid: int) -> int | None:
+    """VmRSS of ``pid`` plus its descendants, in bytes; None when ``pid`` is gone."""
+    total = 0
+    for current in descendants(pid):
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+        except OSError:
+            if current == pid:
+                return None
+            continue
+        if match := re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE):
+            total += int(match.group(1)) * 1024
+    return total
+
+
+def _cpu_ticks(pid: int) -> int | None:
+    """utime + stime of one process, in clock ticks."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return int(fields[11]) + int(fields[12])
+
+
+def _busy_ticks() -> int:
+    """Ticks every CPU spent on anything but idle and iowait since boot (/proc/stat)."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
+    return user + nice + system + irq + softirq + steal
+
+
+class CpuShare:
+    """How many cores this run (the kit, its backend, Locust) and everything else used meanwhile.
+
+    On a shared machine another job's CPU use inflates every latency this run measures; the gate
+    reads ``host_other_cores`` to tell a slow build from a busy neighbour.
+    """
+
+    def __init__(self, root: int | None = None) -> None:
+        self.root = root or os.getpid()
+        self.tick = os.sysconf("SC_CLK_TCK")
+        self.own_s = self.other_s = self.wall_s = 0.0
+        self._last: tuple[float, int, dict[int, int]] | None = None
+
+    def sample(self) -> None:
+        now, busy = time.monotonic(), _busy_ticks()
+        tree = {pid: ticks for pid in descendants(self.root) if (ticks := _cpu_ticks(pid)) is not None}
+        if self._last is not None:
+            then, busy_then, tree_then = self._last
+            own = sum(ticks - tree_then[pid] for pid, ticks in tree.items() if pid in tree_then)
+            self.own_s += own / self.tick
+            self.other_s += max(0, busy - busy_then - own) / self.tick
+            self.wall_s += now - then
+        self._last = (now, busy, tree)
+
+    def metrics(self) -> dict[str, float]:
+        if not self.wall_s:
+            return {}
+        return {
+            "host_own_cores": self.own_s / self.wall_s,
+            "host_other_cores": self.other_s / self.wall_s,
+            "host_cpus": float(len(os.sched_getaffinity(0))),
+        }
+
+
+def metrics_value(text: str, metric: str) -> float | None:
+    """The sum of every sample of ``metric`` in a Prometheus text page, None when absent."""
+    pattern = re.compile(rf"^{re.escape(metric)}(?:\{{[^}}]*\}})?\s+([0-9.eE+-]+)", re.MULTILINE)
+    values = [float(v) for v in pattern.findall(text)]
+    return sum(values) if values else None
+
+
+class MemorySource:
+    """Where server memory comes from: /proc for a backend the kit started, else the target's /metrics."""
+
+    def __init__(self, *, pid: int | None = None, base_url: str | None = None) -> None:
+        self.pid = pid
+        self.base_url = base_url
+        self.description = (
+            f"VmRSS of PID {pid} (/proc)" if pid else f"process_resident_memory_bytes of {base_url}/metrics"
+        )
+
+    def read(self) -> int | None:
+        if self.pid:
+            return _proc_rss(self.pid)
+        try:
+            text = httpx.get(f"{self.base_url}/metrics", timeout=2).text
+        except httpx.HTTPError:
+            return None
+        value = metrics_value(text, "process_resident_memory_bytes")
+        return int(value) if value is not None else None
+
+
+class MemorySampler(threading.Thread):
+    """Samples ``source`` every ``interval_s`` into ``samples`` as (seconds since start, bytes), and
+    ``cpu`` alongside when given."""
+
+    def __init__(
+        self, source: MemorySource, interval_s: float = SAMPLE_INTERVAL_S, *, cpu: CpuShare | None = None
+    ) -> None:
+        super().__init__(daemon=True, name="memory-sampler")
+        self.source = source
+        self.cpu = cpu
+        self.interval_s = interval_s
+        self.samples: list[tuple[float, int]] = []
+        self._halt = threading.Event()
+        self._t0 = time.monotonic()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            value = self.source.read()
+            if value is not None:
+                self.samples.append((time.monotonic() - self._t0, value))
+            if self.cpu is not None:
+                self.cpu.sample()
+            self._halt.wait(self.interval_s)
+
+    def stop(self) -> list[tuple[float, int]]:
+        self._halt.set()
+        self.join(timeout=5)
+        return self.samples
+
+
+def memory_growth(samples: list[tuple[float, int]], warmup_s: float) -> float | None:
+    """MiB between the median just after warm-up and the median at the end (windows of 10%, >= 2 s)."""
+    after = [(t, v) for t, v in samples if t >= warmup_s]
+    if len(after) < 2:
+        return None
+    span = after[-1][0] - after[0][0]
+    window = max(2.0, span / 10)
+    first = [v for t, v in after if t <= after[0][0] + window]
+    last = [v for t, v in after if t >= after[-1][0] - window]
+    return (statistics.median(last) - statistics.median(first)) / MIB
+
+
+# Summary of a run
+
+
+def percentile(histogram: Mapping[str | int | float, int], fraction: float) -> float | None:
+    """Locust's percentile over its rounded response-time histogram (``response_times``)."""
+    points = sorted((float(k), n) for k, n in histogram.items())
+    total = sum(n for _, n in points)
+    if not total:
+        return None
+    rank = max(1, math.ceil(fraction * total))
+    seen = 0
+    for value, count in points:
+        seen += count
+        if seen >= rank:
+            return value
+    return points[-1][0]
+
+
+def summarize_entries(
+    entries: list[dict[str, Any]], *, memory: list[tuple[float, int]], warmup_s: float
+) -> dict[str, float]:
+    """The flat metrics ``batchqa gate`` compares, from Locust's JSON stats and the memory samples."""
+    names = perf_module("names")
+    metrics: dict[str, float] = {}
+    starts = [e["start_time"] for e in entries if e["num_requests"]]
+    ends = [e["last_request_timestamp"] for e in entries if e["last_request_timestamp"]]
+    duration = max(ends) - min(starts) if starts and ends else 0.0
+    operations = failures = http_requests = prompts = completed = 0
+    by_name = {(e["method"], e["name"]): e for e in entries}
+    for entry in entries:
+        method, name, count = entry["method"], entry["name"], entry["num_requests"]
+        if names.is_operation(method, name):
+            operations += count
+            failures += entry["num_failures"]
+        if method in names.HTTP_METHODS:
+            http_requests += count
+            key = f"{method} {name}"
+            metrics[f"http_count[{key}]"] = count
+            for label, fraction in PERCENTILES.items():
+                if (value := percentile(entry["response_times"], fraction)) is not None:
+                    metrics[f"http_{label}_ms[{key}]"] = value
+        elif method == names.BATCH and (size := names.completed_size(name)) is not None:
+            ok = count - entry["num_failures"]
+            completed += ok
+            prompts += ok * size
+            metrics[f"batch_count[{size}]"] = ok
+            for label, fraction in PERCENTILES.items():
+                if (value := percentile(entry["response_times"], fraction)) is not None:
+                    metrics[f"batch_{label}_s[{size}]"] = value / 1000
+            if entry["num_requests"]:
+                metrics[f"batch_max_s[{size}]"] = entry["max_response_time"] / 1000
+    metrics["failure_ratio"] = failures / operations if operations else 0.0
+    metrics["validation_failures"] = sum(
+        e["num_failures"] for e in entries if e["method"] == names.BATCH and e["name"].startswith("validate")
+    )
+    metrics["batches_completed"] = completed
+    if duration > 0:
+        metrics["duration_s"] = duration
+        metrics["http_rps"] = http_requests / duration
+        metrics["prompts_per_min"] = prompts / duration * 60
+    _socket_metrics(metrics, by_name, duration, names)
+    _memory_metrics(metrics, memory, warmup_s)
+    return metrics
+
+
+def _socket_metrics(
+    metrics: dict[str, float], by_name: dict[tuple[str, str], Any], duration: float, names: Any
+) -> None:
+    lag = by_name.get((names.WS, names.WS_LAG))
+    gap = by_name.get((names.WS, names.WS_GAP))
+    held = by_name.get((names.WS, names.WS_HELD))
+    connect = by_name.get((names.WS, names.WS_CONNECT))
+    if lag and lag["num_requests"]:
+        for label, fraction in PERCENTILES.items():
+            metrics[f"socket_lag_{label}_ms"] = percentile(lag["response_times"], fraction) or 0.0
+        metrics["socket_lag_max_ms"] = lag["max_response_time"]
+    if gap and gap["num_requests"]:
+        metrics["socket_gap_p95_ms"] = percentile(gap["response_times"], 0.95) or 0.0
+        metrics["socket_gap_p99_ms"] = percentile(gap["response_times"], 0.99) or 0.0
+        metrics["socket_gap_max_ms"] = gap["max_response_time"]
+        metrics["socket_messages"] = gap["num_requests"]
+    if connect and connect["num_requests"]:
+        metrics["socket_connects"] = connect["num_requests"]
+        metrics["socket_connect_p95_ms"] = percentile(connect["response_times"], 0.95) or 0.0
+    if held and duration > 0:
+        metrics["sockets_open_avg"] = held["total_response_time"] / 1000 / duration
+    failures = (
+        ("socket_silences", names.WS_SILENCE),
+        ("socket_order_errors", names.WS_ORDER),
+        ("socket_missing_ranges", names.WS_MISSING),
+    )
+    for metric, entry_name in failures:
+        entry = by_name.get((names.WS, entry_name))
+        metrics[metric] = entry["num_failures"] if entry else 0
+
+
+def _memory_metrics(metrics: dict[str, float], memory: list[tuple[float, int]], warmup_s: float) -> None:
+    if not memory:
+        return
+    values = [v for _, v in memory]
+    metrics["memory_start_mb"] = values[0] / MIB
+    metrics["memory_peak_mb"] = max(values) / MIB
+    metrics["memory_end_mb"] = values[-1] / MIB
+    if (growth := memory_growth(memory, warmup_s)) is not None:
+        metrics["memory_growth_mb"] = growth
+
+
+# Running
+
+
+@dataclass
+class LoadRun:
+    """One ``batchqa load`` run: where its files are, what it measured, how Locust exited."""
+
+    out: Path
+    profile: dict[str, Any]
+    target: str
+    started_backend: bool
+    command: list[str]
+    exit_code: int
+    metrics: dict[str, float] = field(default_factory=dict)
+    memory_source: str | None = None
+    notes: list[str] = field(default_factory=list)
+    at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "out": str(self.out), "machine": machine_facts()}
+
+    def write(self) -> Path:
+        path = self.out / SUMMARY_FILE
+        path.write_text(json.dumps(self.as_dict(), indent=2, sort_keys=False) + "\n", encoding="utf-8")
+        return path
+
+
+@contextmanager
+def target(base_url: str | None, env: Mapping[str, str], out: Path) -> Iterator[tuple[str, BackendProcess | None]]:
+    """The given URL as is, or a bundled backend with ``env`` in a throwaway data dir (log in ``out``)."""
+    if base_url:
+        yield base_url.rstrip("/"), None
+        return
+    with tempfile.TemporaryDirectory(prefix="batchqa-load-") as data_dir:
+        server = BackendProcess(Path(data_dir), env=dict(env), log_path=out / "server.log")
+        url = server.start()
+        try:
+            yield url, server
+        finally:
+            server.stop()
+
+
+def _server_rows(url: str) -> float | None:
+    """Rows the target's workers have finished (its /metrics counter); 0 before the first one, None
+    when there is no /metrics."""
+    try:
+        response = httpx.get(f"{url}/metrics", timeout=5)
+    except httpx.HTTPError:
+        return None
+    if response.status_code != 200:
+        return None
+    return metrics_value(response.text, "batchqa_rows_processed_total") or 0.0
+
+
+def locust_command(profile: Any, url: str, out: Path, *, processes: int | None) -> list[str]:
+    profiles = perf_module("profiles")
+    prefix = str(out / "locust")
+    command = [sys.executable, "-m", "locust", "-f", str(profiles.LOCUSTFILE), "--headless", "--host", url]
+    command += profiles.locust_options(profile)
+    command += ["--csv", prefix, "--csv-full-history", "--json-file", prefix, "--html", f"{prefix}.html"]
+    command += ["--only-summary", "--loglevel", "INFO"]
+    if processes:
+        command += ["--processes", str(processes)]
+    return command
+
+
+class _HistoryTail:
+    """Reads the rows Locust appends to ``locust_stats_history.csv`` for the live display."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+        self.header: list[str] | None = None
+        self.latest: dict[str, dict[str, str]] = {}
+
+    def poll(self) -> None:
+        if not self.path.exists():
+            return
+        with open(self.path, encoding="utf-8", newline="") as handle:
+            handle.seek(self.offset)
+            chunk = handle.read()
+        end = chunk.rfind("\n")
+        if end < 0:
+            return
+        self.offset += len(chunk[: end + 1].encode("utf-8"))
+        rows = list(csv.reader(chunk[: end + 1].splitlines()))
+        if self.header is None and rows:
+            self.header, rows = rows[0], rows[1:]
+        for row in rows:
+            record = dict(zip(self.header or [], row, strict=False))
+            self.latest[f"{record.get('Type', '')} {record.get('Name', '')}".strip()] = record
+
+    def line(self, names: Any) -> str:
+        aggregated = self.latest.get("Aggregated", {})
+        http = [r for key, r in self.latest.items() if key.split(" ", 1)[0] in names.HTTP_METHODS]
+        rps = sum(_float(r.get("Requests/s")) for r in http)
+        fails = sum(_float(r.get("Total Failure Count")) for r in self.latest.values() if r.get("Name") != "Aggregated")
+        lag = self.latest.get(f"{names.WS} {names.WS_LAG}", {}).get("95%", "–")
+        done = self.latest.get(f"{names.BATCH} complete 1000", {}).get("Total Request Count", "0")
+        return (
+            f"users {aggregated.get('User Count', '0')} · HTTP {rps:.1f} req/s · failures {fails:.0f} "
+            f"· 1000-prompt batches {done} · socket lag p95 {lag} ms"
+        )
+
+
+def _float(value: str | None) -> float:
+    try:
+        return float(value or 0)
+    except ValueError:
+        return 0.0
+
+
+def run_load(
+    profile: Any,
+    *,
+    base_url: str | None,
+    out: Path,
+    processes: int | None = None,
+    console: Console | None = None,
+    plots: bool = True,
+) -> LoadRun:
+    """Start the target if needed, run Locust with a live progress line, then summarize and plot."""
+    console = console or Console(stderr=True)
+    names = perf_module("names")
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob("locust*"):
+        stale.unlink()
+    with target(base_url, profile.backend_env, out) as (url, server):
+        pid = server.process.pid if server and server.process else None
+        source = MemorySource(pid=pid, base_url=url)
+        command = locust_command(profile, url, out, processes=processes)
+        (out / "command.txt").write_text(" ".join(command) + "\n", encoding="utf-8")
+        rows_before = _server_rows(url)
+        cpu = CpuShare()
+        sampler = MemorySampler(source, cpu=cpu)
+        sampler.start()
+        exit_code = _run_locust(command, out, profile.run_time_s, console, lambda tail: tail.line(names))
+        samples = sampler.stop()
+        rows_after = _server_rows(url)
+    run = LoadRun(
+        out=out,
+        profile=asdict(profile),
+        target=base_url or "bundled backend",
+        started_backend=base_url is None,
+        command=command,
+        exit_code=exit_code,
+        memory_source=source.description if samples else None,
+    )
+    _write_memory(out / "memory.csv", samples)
+    stats_path = out / "locust.json"
+    if not stats_path.exists():
+        run.notes.append(f"Locust wrote no stats (exit code {exit_code}); see {out / 'locust.log'}")
+        run.write()
+        return run
+    entries = json.loads(stats_path.read_text(encoding="utf-8"))
+    run.metrics = summarize_entries(entries, memory=samples, warmup_s=profile.warmup_s) | cpu.metrics()
+    if not samples:
+        run.notes.append("server memory: not available (no /proc PID and no process_resident_memory_bytes)")
+    if rows_before is not None and rows_after and run.metrics.get("duration_s"):
+        run.metrics["server_prompts_per_min"] = (rows_after - rows_before) / run.metrics["duration_s"] * 60
+    run.write()
+    if plots:
+        from utilities.perf.report import write_index, write_load_report
+
+        write_load_report(out)
+        if out.parent.resolve() == REPORTS_DIR.resolve():
+            write_index(out.parent)
+    return run
+
+
+def _run_locust(
+    command: list[str], out: Path, run_time_s: float, console: Console, describe: Callable[[_HistoryTail], str]
+) -> int:
+    tail = _HistoryTail(out / "locust_stats_history.csv")
+    columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), TextColumn("{task.fields[line]}"))
+    deadline = time.monotonic() + run_time_s + LOCUST_GRACE_S
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with (
+        open(out / "locust.log", "w", encoding="utf-8") as log_file,
+        Progress(*columns, console=console, transient=False) as progress,
+    ):
+        task = progress.add_task("locust", total=run_time_s, line="starting")
+        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, cwd=REPO_ROOT, env=env)
+        started = time.monotonic()
+        while process.poll() is None:
+            if time.monotonic() > deadline:
+                process.terminate()
+                try:
+                    process.wait(15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+                console.print(f"[red]Locust overran its run time by {LOCUST_GRACE_S:.0f} s and was stopped[/]")
+                break
+            tail.poll()
+            progress.update(task, completed=min(run_time_s, time.monotonic() - started), line=describe(tail))
+            time.sleep(1.0)
+        tail.poll()
+        progress.update(task, completed=run_time_s, line=describe(tail))
+    return process.returncode
+
+
+def _write_memory(path: Path, samples: list[tuple[float, int]]) -> None:
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["elapsed_s", "rss_bytes"])
+        writer.writerows((f"{t:.2f}", v) for t, v in samples)
+
+
+# CLI
+
+HEADLINE = (
+    ("failure_ratio", "failure ratio", "{:.4f}"),
+    ("http_rps", "HTTP requests/s", "{:.1f}"),
+    ("prompts_per_min", "prompts/min (completed batches)", "{:,.0f}"),
+    ("server_prompts_per_min", "prompts/min (server counter)", "{:,.0f}"),
+    ("batch_p50_s[1000]", "1000-prompt batch p50 s", "{:.2f}"),
+    ("batch_p95_s[1000]", "1000-prompt batch p95 s", "{:.2f}"),
+    ("sockets_open_avg", "sockets open (time-weighted mean)", "{:.1f}"),
+    ("socket_lag_p95_ms", "socket lag p95 ms", "{:.0f}"),
+    ("socket_gap_max_ms", "socket max gap ms", "{:.0f}"),
+    ("memory_growth_mb", "server memory growth MiB (after warm-up)", "{:+.1f}"),
+    ("memory_peak_mb", "server memory peak MiB", "{:.0f}"),
+    ("host_own_cores", "CPU cores used by this run", "{:.2f}"),
+    ("host_other_cores", "CPU cores used by other processes meanwhile", "{:.2f}"),
+)
+
+
+def render_summary(run: LoadRun) -> Table:
+    table = Table(title=f"load profile {run.profile['name']} against {run.target}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, label, fmt in HEADLINE:
+        if key in run.metrics:
+            table.add_row(label, fmt.format(run.metrics[key]))
+    for key in sorted(k for k in run.metrics if k.startswith("http_p95_ms[")):
+        table.add_row(escape(f"p95 ms {key[len('http_p95_ms[') : -1]}"), f"{run.metrics[key]:.0f}")
+    return table
+
+
+_TIMESPAN = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
+
+
+def parse_timespan(_ctx: click.Context | None, _param: click.Parameter | None, value: str | None) -> int | None:
+    """``90``, ``90s``, ``2m``, ``1h30m`` as seconds."""
+    if value is None:
+        return None
+    match = _TIMESPAN.match(value.strip())
+    if not match or not any(match.groups()):
+        raise click.BadParameter(f"expected a time span like 90s, 2m or 1h30m, got {value!r}")
+    hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+@click.command("load")
+@click.option("--profile", "profile_name", default="smoke", show_default=True, help="smoke, nightly or soak.")
+@click.option("--base-url", envvar="BATCHQA_BASE_URL", default=None, help="Target; default: start the bundled backend.")
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), default=None, help="Default reports/perf/PROFILE."
+)
+@click.option("--processes", type=int, default=None, help="Locust worker processes on this machine (distributed).")
+@click.option("--run-time", callback=parse_timespan, default=None, help="Override the profile's run time (2m, 90s).")
+@click.option("--batch-users", type=click.IntRange(min=0), default=None, help="Override BatchUsers.")
+@click.option("--socket-users", type=click.IntRange(min=0), default=None, help="Override SocketUsers.")
+@click.option("--mixed-users", type=click.IntRange(min=0), default=None, help="Override MixedUsers.")
+@click.option("--plots/--no-plots", default=True, show_default=True, help="Write PNGs and index.html.")
+@click.option("--dry-run", is_flag=True, help="Print the Locust command line and exit.")
+def load_command(
+    profile_name: str,
+    base_url: str | None,
+    out: Path | None,
+    processes: int | None,
+    run_time: int | None,
+    batch_users: int | None,
+    socket_users: int | None,
+    mixed_users: int | None,
+    plots: bool,
+    dry_run: bool,
+) -> None:
+    """Run a load profile (Locust, headless) and collect its stats, socket lag/gaps and server memory.
+
+    Exits with Locust's code: 0, or 1 when a download was wrong, too many operations failed or no
+    batch completed. Compare the run with its baseline afterwards: ``batchqa gate``.
+    """
+    profiles = perf_module("profiles").PROFILES
+    if profile_name not in profiles:
+        raise click.BadParameter(f"unknown profile {profile_name!r}; one of {sorted(profiles)}", param_hint="--profile")
+    profile = profiles[profile_name].with_overrides(
+        run_time_s=run_time, batch_users=batch_users, socket_users=socket_users, mixed_users=mixed_users
+    )
+    out = out or REPORTS_DIR / profile.name
+    if dry_run:
+        click.echo(" ".join(locust_command(profile, base_url or "URL", out, processes=processes)))
+        return
+    console = Console(stderr=True)
+    run = run_load(profile, base_url=base_url, out=out, processes=processes, console=console, plots=plots)
+    console.print(render_summary(run))
+    for note in run.notes:
+        console.print(f"[yellow]{note}[/]")
+    console.print(f"run written to {out} (summary.json, locust_*.csv, locust.json, index.html)")
+    if run.exit_code != 0:
+        console.print(f"[red]Locust exited {run.exit_code}[/]; see {out / 'locust.log'}")
+    raise SystemExit(run.exit_code)
+
+
+if __name__ == "__main__":
+    load_command()

@@ -1,0 +1,584 @@
+"""``batchqa ws-bench``: server memory per held progress socket and fan-out lag at N sockets on one batch.
+
+Per point a fresh bundled backend is started, one batch is uploaded and paused, N sockets connect
+(one client process) and each reads its snapshot; memory per socket is the server's RSS growth over
+the second half of the connections (the first half absorbs one-off growth: thread pool, database
+connections). Then the batch resumes and every socket stamps each message's arrival time.
+Lag = arrival time - ``event_time`` (when the server stored the event), for live advancing messages.
+The provider is set so events come further apart than the coalescing window: every event is pushed
+at once, so the lag is fan-out (bus, encoding, sending, the client reading), not deliberate throttling.
+
+Client and server share this machine's CPUs, so the client's own reading is part of the measured
+lag. The client is therefore a minimal one (``_BenchSocket``: the handshake, then frames parsed in
+the protocol callback, no task per socket), so that at thousands of sockets the figure is the
+server's, not the client library's. Every recording is still checked with ``CadenceReport`` (seq
+coverage, counts) and a sample of the messages against the JSON Schemas. ``--busy-core`` runs a
+CPU burner pinned to the last CPU for the whole run; ``--compare-with`` measures the server of
+another checkout side by side (before/after in one run, under the same load).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import resource
+import secrets
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import click
+
+from utilities.client.api import TERMINAL_STATUSES, BatchApi
+from utilities.client.recorders import (
+    ADVANCING_TYPES,
+    CadenceReport,
+    Connection,
+    Received,
+    message_problems,
+    parse_time,
+)
+from utilities.client.recorders import percentile as _pct
+from utilities.perf.bench import machine_facts
+from utilities.procs.backend import BackendProcess
+
+CONNECT_CONCURRENCY = 100
+_TERMINAL_MARKERS = tuple(f'"status":"{status}"'.encode() for status in TERMINAL_STATUSES)
+FD_HEADROOM = 256
+SCHEMA_SAMPLE_SOCKETS = 20  # sockets whose every message is also checked against its JSON Schema
+
+
+def raise_fd_limit(needed: int) -> tuple[int, int]:
+    """Raise this process's soft open-files limit to ``needed`` (capped by the hard limit); children inherit it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time a process has used, from /proc (Linux); None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_bytes(pid: int) -> int | None:
+    """Resident set size of a process from /proc (Linux); None elsewhere."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """Milliseconds: p50, p95, p99 and max over ``samples`` values."""
+
+    samples: int
+    p50: float | None
+    p95: float | None
+    p99: float | None
+    max: float | None
+
+    @classmethod
+    def of_seconds(cls, values: Sequence[float]) -> Distribution:
+        ms = [v * 1000 for v in values]
+        return cls(len(ms), _pct(ms, 50), _pct(ms, 95), _pct(ms, 99), max(ms) if ms else None)
+
+
+@dataclass
+class Point:
+    """One measured socket count against one server (this checkout, or the one compared with)."""
+
+    sockets: int
+    server: str = "this checkout"
+    busy_core: bool = False
+    connected: int = 0
+    connect_s: float | None = None
+    rss_half_bytes: int | None = None  # server RSS with half the sockets held
+    rss_all_bytes: int | None = None  # ... and with all of them
+    memory_per_socket_bytes: float | None = None
+    lag_ms: Distribution | None = None
+    server_queue_ms: Distribution | None = None
+    delivery_ms: Distribution | None = None
+    max_gap_s: float | None = None
+    terminal_received: int = 0
+    messages: int = 0
+    load_average: tuple[float, float] | None = None  # 1-minute load before and after: others share the CPUs
+    streamed: int = 0  # messages the sockets received after the resume
+    server_cpu_s: float | None = None  # server CPU time from the resume until every socket saw the end
+    problems: list[str] = field(default_factory=list)
+    lags_s: list[float] = field(default_factory=list, repr=False)
+
+    @property
+    def cpu_us_per_message(self) -> float | None:
+        """Server CPU per message delivered: the fan-out cost of one socket, whatever else runs here."""
+        if self.server_cpu_s is None or not self.streamed:
+            return None
+        return self.server_cpu_s / self.streamed * 1e6
+
+    def as_dict(self) -> dict[str, Any]:
+        body = asdict(self)
+        body.pop("lags_s")
+        body["cpu_us_per_message"] = self.cpu_us_per_message
+        return body
+
+
+class _BenchSocket(asyncio.Protocol):
+    """A minimal WebSocket client: the handshake, then every frame parsed where it arrives.
+
+    Each text message is kept as (monotonic, wall, payload) stamped when its bytes arrived; pings
+    are answered (the server drops a socket that does not), everything else waits for the analysis.
+    """
+
+    def __init__(self, index: int, request: bytes) -> None:
+        self.index = index
+        self.request = request
+        self.transport: asyncio.Transport | None = None
+        self.raw: list[tuple[float, float, bytes]] = []
+        self.opened_at = 0.0
+        self.opened_wall = 0.0
+        self.error: str | None = None
+        self.first = asyncio.get_running_loop().create_future()  # the first message (the snapshot)
+        self.done = asyncio.get_running_loop().create_future()  # a terminal status, or the end
+        self._buffer = bytearray()
+        self._upgraded = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(self.request)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.error = self.error or f"closed early: {exc or 'by the server'}"
+            self.done.set_result(None)
+        if not self.first.done():
+            self.first.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        at, wall = time.monotonic(), time.time()
+        self._buffer += data
+        if not self._upgraded:
+            head, sep, rest = bytes(self._buffer).partition(b"\r\n\r\n")
+            if not sep:
+                return
+            if not head.startswith(b"HTTP/1.1 101"):
+                status_line = head.split(b"\r\n", 1)[0].decode(errors="replace")
+                self._fail(f"handshake answered {status_line}")
+                return
+            self._upgraded, self._buffer = True, bytearray(rest)
+            self.opened_at, self.opened_wall = at, wall
+        self._parse(at, wall)
+
+    def _parse(self, at: float, wall: float) -> None:
+        buffer = self._buffer
+        while len(buffer) >= 2:
+            opcode, length, offset = buffer[0] & 0x0F, buffer[1] & 0x7F, 2
+            if length == 126:
+                if len(buffer) < 4:
+                    return
+                length, offset = struct.unpack_from("!H", buffer, 2)[0], 4
+            elif length == 127:
+                if len(buffer) < 10:
+                    return
+                length, offset = struct.unpack_from("!Q", buffer, 2)[0], 10
+            if len(buffer) < offset + length:
+                return
+            payload = bytes(buffer[offset : offset + length])
+            del buffer[: offset + length]
+            if opcode == 0x1:
+                self.raw.append((at, wall, payload))
+                if not self.first.done():
+                    self.first.set_result(None)
+                elif not self.done.done() and any(marker in payload for marker in _TERMINAL_MARKERS):
+                    self.done.set_result(None)
+            elif opcode == 0x9:
+                self._send(0xA, payload)
+            elif opcode == 0x8:
+                code = struct.unpack_from("!H", payload)[0] if len(payload) >= 2 else 1005
+                self._fail(f"closed by the server: {code} {payload[2:].decode(errors='replace')}".rstrip())
+
+    def _send(self, opcode: int, payload: bytes) -> None:
+        """A masked frame (clients must mask) of up to 125 bytes: pongs and the close."""
+        assert self.transport is not None and len(payload) <= 125
+        mask = secrets.token_bytes(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.transport.write(bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + masked)
+
+    def _fail(self, reason: str) -> None:
+        self.error = self.error or reason
+        for future in (self.first, self.done):
+            if not future.done():
+                future.set_result(None)
+        if self.transport is not None:
+            self.transport.close()
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self._send(0x8, struct.pack("!H", 1000))
+            self.transport.close()
+
+
+def _upgrade_request(url: str, batch_id: str, token: str) -> tuple[str, int, bytes]:
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    key = base64.b64encode(secrets.token_bytes(16)).decode()
+    request = (
+        f"GET /api/v1/batch/ws/{batch_id} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        f"Authorization: Bearer {token}\r\n\r\n"
+    )
+    return host, port, request.encode()
+
+
+async def _open(url: str, batch_id: str, token: str, gate: asyncio.Semaphore, index: int) -> _BenchSocket:
+    """Connect and wait for the snapshot (``error`` says why not)."""
+    host, port, request = _upgrade_request(url, batch_id, token)
+    sock = _BenchSocket(index, request)
+    async with gate:
+        try:
+            await asyncio.wait_for(asyncio.get_running_loop().create_connection(lambda: sock, host, port), 60)
+            await asyncio.wait_for(sock.first, 60)
+        except (OSError, TimeoutError) as exc:
+            sock.error = f"connect: {type(exc).__name__}: {exc}"
+    return sock
+
+
+async def _connect_all(url: str, batch_id: str, token: str, indices: range) -> list[_BenchSocket]:
+    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    return list(await asyncio.gather(*(_open(url, batch_id, token, gate, i) for i in indices)))
+
+
+async def _measure(point: Point, server: BackendProcess | None, url: str, api: BatchApi, batch_id: str) -> list[Any]:
+    """Hold ``point.sockets`` sockets (RSS at half and at all of them), resume the batch, read to the end."""
+    assert api.token is not None
+    pid = server.process.pid if server is not None and server.process is not None else None
+    half = point.sockets // 2
+    started = time.monotonic()
+    # The first half also absorbs one-off growth (thread pool, database connections and caches), so
+    # memory per socket is the growth over the second half only.
+    sockets = await _connect_all(url, batch_id, api.token, range(half))
+    point.rss_half_bytes = rss_bytes(pid) if pid else None
+    second = await _connect_all(url, batch_id, api.token, range(half, point.sockets))
+    sockets += second
+    point.connect_s = time.monotonic() - started
+    point.rss_all_bytes = rss_bytes(pid) if pid else None
+    live = [s for s in sockets if s.error is None]
+    point.connected = len(live)
+    second_half = sum(1 for s in second if s.error is None)
+    if point.rss_half_bytes and point.rss_all_bytes and second_half:
+        point.memory_per_socket_bytes = (point.rss_all_bytes - point.rss_half_bytes) / second_half
+
+    before = {s.index: len(s.raw) for s in sockets}
+    cpu_before = cpu_seconds(pid) if pid else None
+    await asyncio.to_thread(api.resume, batch_id)
+    waiting = [s.done for s in live]
+    _done, pending = await asyncio.wait(waiting, timeout=120) if waiting else (set(), set())
+    cpu_after = cpu_seconds(pid) if pid else None
+    point.streamed = sum(len(s.raw) - before[s.index] for s in sockets)
+    if cpu_before is not None and cpu_after is not None:
+        point.server_cpu_s = cpu_after - cpu_before
+    for s in live:
+        if not s.done.done():
+            s.error = s.error or "no terminal status within 120 s"
+        s.close()
+    del pending
+    return sockets
+
+
+def _analyse(point: Point, sockets: Sequence[Any], batch_id: str) -> None:
+    lags, queue, delivery, gaps = [], [], [], []
+    for s in sockets:
+        if s.error:
+            point.problems.append(f"socket {s.index}: {s.error}")
+        if not s.raw:
+            continue
+        received = []
+        for at, wall, raw in s.raw:
+            message = json.loads(raw)
+            checked = message_problems(message) if s.index < SCHEMA_SAMPLE_SOCKETS else ()
+            received.append(Received(message, at, wall, 0, tuple(checked)))
+            event, sent = parse_time(message.get("event_time")), parse_time(message.get("server_time"))
+            live = event is not None and event >= s.opened_wall  # not history from before the socket opened
+            if message.get("type") in ADVANCING_TYPES and live and sent is not None:
+                lags.append(wall - event)
+                queue.append(sent - event)
+                delivery.append(wall - sent)
+        report = CadenceReport.build(
+            received, [Connection(0, s.opened_at, s.opened_wall)], source="ws-bench", batch_id=batch_id
+        )
+        point.messages += report.messages
+        point.terminal_received += report.terminal_status is not None
+        if report.gap_max_s is not None:
+            gaps.append(report.gap_max_s)
+        point.problems.extend(f"socket {s.index}: {p}" for p in report.problems())
+    point.lags_s = lags
+    point.lag_ms = Distribution.of_seconds(lags)
+    point.server_queue_ms = Distribution.of_seconds(queue)
+    point.delivery_ms = Distribution.of_seconds(delivery)
+    point.max_gap_s = max(gaps) if gaps else None
+
+
+def run_point(
+    sockets: int,
+    *,
+    rows: int,
+    latency_ms: float,
+    base_url: str | None,
+    out: Path,
+    server_path: Path | None = None,
+    busy_core: bool = False,
+) -> Point:
+    """Measure one socket count against a fresh bundled backend (of ``server_path``, if given) or ``base_url``."""
+    point = Point(sockets, server=server_path.name if server_path else "this checkout", busy_core=busy_core)
+    load_before = os.getloadavg()[0]
+    env = {
+        "BATCHQA_PROVIDER_LATENCY_MS": f"{latency_ms:g}",
+        "BATCHQA_PROVIDER_BATCH_SIZE": "1",
+        "BATCHQA_WORKER_CONCURRENCY": "1",
+        "BATCHQA_LOG_LEVEL": "WARNING",  # uvicorn logs two lines per socket at INFO
+    }
+    if server_path is not None:
+        # That checkout's reference_backend is imported first; PYTHONSAFEPATH keeps ``-m`` from putting
+        # the current directory (this checkout) ahead of it.
+        env.update(PYTHONPATH=str(server_path), PYTHONSAFEPATH="1")
+    with tempfile.TemporaryDirectory(prefix="batchqa-ws-bench-") as data_dir:
+        server = None
+        if base_url is None:
+            log_name = f"server-{point.server.replace(' ', '-')}-{sockets}.log"
+            server = BackendProcess(Path(data_dir), env=env, log_path=out / log_name)
+            base_url = server.start()
+        try:
+            with BatchApi.new_user(base_url, "ws-bench") as api:
+                batch_id = api.upload(text="\n".join(f"Describe benchmark topic {i}" for i in range(rows)))["batch_id"]
+                # A row claimed before the pause still finishes; let it, so its event is not
+                # held by the coalescing window right after the resume (throttling, not fan-out).
+                if api.pause(batch_id)["started_at"] is not None:
+                    api.wait_for_progress(batch_id, 1)
+                measured = asyncio.run(_measure(point, server, base_url, api, batch_id))
+                _analyse(point, measured, batch_id)
+        finally:
+            if server is not None:
+                server.stop()
+    point.load_average = (load_before, os.getloadavg()[0])
+    return point
+
+
+@contextmanager
+def cpu_burner(enabled: bool) -> Iterator[int | None]:
+    """A process spinning on the last CPU while the block runs (its pid), so one core is busy throughout."""
+    if not enabled:
+        yield None
+        return
+    burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        if hasattr(os, "sched_setaffinity") and (cpus := sorted(os.sched_getaffinity(0))):
+            os.sched_setaffinity(burner.pid, {cpus[-1]})
+        yield burner.pid
+    finally:
+        burner.kill()
+        burner.wait()
+
+
+def _load(load: tuple[float, float] | None) -> str:
+    return "–" if load is None else f"{load[0]:.1f}→{load[1]:.1f}"
+
+
+def render_markdown(points: Sequence[Point], settings: dict[str, Any]) -> str:
+    def num(value: float | None, digits: int = 1) -> str:
+        return "–" if value is None else f"{value:.{digits}f}"
+
+    lines = [
+        "| sockets | server | busy core | connected | memory/socket KiB | lag p50 ms | lag p95 ms | lag p99 ms "
+        "| lag max ms | server queue p95 ms | delivery p95 ms | server CPU µs/message | max gap s "
+        "| terminal received | problems | load avg |",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for p in points:
+        mem = None if p.memory_per_socket_bytes is None else p.memory_per_socket_bytes / 1024
+        lag, queue, delivery = p.lag_ms, p.server_queue_ms, p.delivery_ms
+        lines.append(
+            f"| {p.sockets} | {p.server} | {'yes' if p.busy_core else 'no'} | {p.connected} | {num(mem)} "
+            f"| {num(lag and lag.p50)} "
+            f"| {num(lag and lag.p95)} | {num(lag and lag.p99)} | {num(lag and lag.max)} | {num(queue and queue.p95)} "
+            f"| {num(delivery and delivery.p95)} | {num(p.cpu_us_per_message)} | {num(p.max_gap_s, 2)} "
+            f"| {p.terminal_received}/{p.connected} "
+            f"| {len(p.problems)} | {_load(p.load_average)} |"
+        )
+    lines += [
+        "",
+        f"One batch of {settings['rows']} rows, one provider call per row of {settings['latency_ms']:g} ms, so "
+        "events come further apart than the 250 ms coalescing window and each is pushed at once. "
+        "Lag = client arrival - event_time; server queue = server_time - event_time; delivery = arrival - "
+        "server_time. Memory/socket = server RSS growth over the second half of the connections. "
+        "Busy core: a CPU burner pinned to the last CPU ran throughout. "
+        "Client and server share the machine's CPUs; the load average column (1-minute, before→after) "
+        "says how busy it was. "
+        "Server CPU per message (CPU time from resume to the last terminal event / messages delivered) "
+        "does not depend on that load: N sockets x that cost is the time one event takes to reach all of "
+        "them on an otherwise idle core.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_reports(points: Sequence[Point], settings: dict[str, Any], out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    machine = machine_facts()
+    json_path, md_path = out / "ws-bench.json", out / "ws-bench.md"
+    document = {"settings": settings, "machine": machine, "points": [p.as_dict() for p in points]}
+    json_path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    md_path.write_text(
+        "# Progress socket benchmark: memory per socket and fan-out lag\n\n"
+        f"{machine['platform']}, Python {machine['python']}, {machine['cpu_count']} CPUs; {settings['at']}.\n\n"
+        + render_markdown(points, settings),
+        encoding="utf-8",
+    )
+    return [json_path, md_path, _plot(points, out / "ws-bench.png")]
+
+
+def _plot(points: Sequence[Point], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for p in points:
+        if not p.lags_s:
+            continue
+        ms = sorted(v * 1000 for v in p.lags_s)
+        share = [(i + 1) / len(ms) for i in range(len(ms))]
+        p95 = p.lag_ms.p95 if p.lag_ms and p.lag_ms.p95 is not None else 0.0
+        ax.step(ms, share, where="post", label=f"{p.sockets} sockets, {p.server} (p95 {p95:.0f} ms)")
+    ax.axhline(0.95, color="grey", linestyle=":", linewidth=1)
+    ax.axvline(50, color="red", linestyle="--", linewidth=1, label="aim at 1000 sockets: p95 < 50 ms")
+    ax.set_xlabel("fan-out lag, ms (arrival - event_time)")
+    ax.set_ylabel("share of messages")
+    ax.set_title("progress socket fan-out lag (cumulative)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _counts(_ctx: click.Context, _param: click.Parameter, value: str) -> list[int]:
+    try:
+        counts = [int(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers, got {value!r}") from None
+    if not counts or min(counts) < 1:
+        raise click.BadParameter("give at least one socket count, each at least 1")
+    return counts
+
+
+@click.command("ws-bench")
+@click.option(
+    "--sockets", default="100,1000,3000,5000", callback=_counts, show_default=True, help="Socket counts to measure."
+)
+@click.option("--rows", type=click.IntRange(min=2), default=20, show_default=True, help="Rows in the batch.")
+@click.option(
+    "--latency-ms",
+    type=click.FloatRange(min=0),
+    default=400.0,
+    show_default=True,
+    help="Provider latency per row, i.e. the spacing of events.",
+)
+@click.option("--busy-core", is_flag=True, help="Run a CPU burner pinned to the last CPU during every point.")
+@click.option(
+    "--compare-with",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Also measure the backend of this checkout (e.g. a worktree of main), each point side by side.",
+)
+@click.option("--base-url", envvar="BATCHQA_BASE_URL", default=None, help="Measure this target (no memory figure).")
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports/ws-bench"), show_default=True
+)
+@click.option("--max-p95-ms", type=click.FloatRange(min=0), default=None, help="Exit 1 if any point's p95 is above.")
+def ws_bench_command(
+    sockets: list[int],
+    rows: int,
+    latency_ms: float,
+    busy_core: bool,
+    compare_with: Path | None,
+    base_url: str | None,
+    out: Path,
+    max_p95_ms: float | None,
+) -> None:
+    """Memory per held progress socket and p95 fan-out lag at each socket count; writes reports/ws-bench/."""
+    if compare_with is not None and base_url is not None:
+        raise click.UsageError("--compare-with starts both backends itself; it cannot be used with --base-url")
+    if compare_with is not None and not (compare_with / "reference_backend").is_dir():
+        raise click.BadParameter(f"{compare_with} has no reference_backend/", param_hint="--compare-with")
+    out.mkdir(parents=True, exist_ok=True)
+    limit = raise_fd_limit(2 * max(sockets) + FD_HEADROOM)  # client and (inherited) server both hold N
+    servers: list[Path | None] = [None] if compare_with is None else [compare_with.resolve(), None]
+    points = []
+    with cpu_burner(busy_core):
+        for count in sockets:
+            for server_path in servers:
+                label = server_path.name if server_path else "this checkout"
+                click.echo(f"measuring {count} sockets ({label}) ...", err=True)
+                try:
+                    point = run_point(
+                        count,
+                        rows=rows,
+                        latency_ms=latency_ms,
+                        base_url=base_url,
+                        out=out,
+                        server_path=server_path,
+                        busy_core=busy_core,
+                    )
+                except Exception as exc:  # a server that cannot cope is a result, and the other points still run
+                    point = Point(count, server=label, busy_core=busy_core)
+                    point.problems.append(f"the run failed: {type(exc).__name__}: {exc}")
+                    point.load_average = (os.getloadavg()[0], os.getloadavg()[0])
+                points.append(point)
+    settings = {
+        "sockets": sockets,
+        "rows": rows,
+        "latency_ms": latency_ms,
+        "busy_core": busy_core,
+        "compare_with": str(compare_with) if compare_with else None,
+        "base_url": base_url,
+        "open_files_limit": list(limit),
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    written = write_reports(points, settings, out)
+    click.echo(render_markdown(points, settings))
+    click.echo("wrote " + ", ".join(str(p) for p in written))
+    failures = [f"{p.sockets} sockets ({p.server}): {problem}" for p in points for problem in p.problems]
+    if max_p95_ms is not None:
+        failures += [
+            f"{p.sockets} sockets ({p.server}): p95 lag {p.lag_ms.p95:.1f} ms > {max_p95_ms:g} ms"
+            for p in points
+            if p.lag_ms and p.lag_ms.p95 is not None and p.lag_ms.p95 > max_p95_ms
+        ]
+    if failures:
+        click.echo(f"{len(failures)} problem(s):\n  " + "\n  ".join(failures[:50]), err=True)
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    ws_bench_command()

@@ -1,0 +1,90 @@
+"""Find a Chromium for Playwright: Playwright's own where installed, else the system's (Debian's).
+
+``python -m utilities.procs.browser ensure`` installs Debian's ``chromium`` with apt when running as root
+and no browser is found, and otherwise says exactly what to install.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+SYSTEM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+# Flags for a sandbox-less machine with a closed network (see ../shared/TOOLCHAIN.md).
+SYSTEM_ARGS = (
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+)
+
+
+@dataclass(frozen=True)
+class Chromium:
+    kind: str  # "playwright" or "system"
+    path: Path
+
+
+def playwright_chromium() -> Path | None:
+    """Playwright's own build, if ``playwright install chromium`` was ever run on this machine."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return None
+    with sync_playwright() as playwright:
+        path = Path(playwright.chromium.executable_path)
+    return path if path.exists() else None
+
+
+def system_chromium() -> Path | None:
+    for name in SYSTEM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return Path(found)
+    return None
+
+
+def find_chromium() -> Chromium | None:
+    if override := os.environ.get("BATCHQA_CHROMIUM"):
+        return Chromium("system", Path(override))
+    if path := playwright_chromium():
+        return Chromium("playwright", path)
+    if path := system_chromium():
+        return Chromium("system", path)
+    return None
+
+
+def ensure() -> int:
+    found = find_chromium()
+    if found:
+        print(f"chromium: {found.path} ({found.kind})")
+        return 0
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print("chromium: none found; installing Debian's chromium with apt-get (about 40 s)...", flush=True)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        cmd = ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]
+        if subprocess.run(cmd, env=env).returncode != 0:
+            subprocess.run(["apt-get", "update"], env=env, check=False)
+            subprocess.run(cmd, env=env, check=False)
+        if found := find_chromium():
+            print(f"chromium: {found.path} ({found.kind})")
+            return 0
+    print(
+        "chromium: no browser found. Install one of: Debian/Ubuntu `sudo apt-get install chromium`, "
+        "or `python -m playwright install chromium` where downloads work; or set BATCHQA_CHROMIUM=/path/to/chrome.",
+        file=sys.stderr,
+    )
+    return 1
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["ensure"]:
+        print("usage: python -m utilities.procs.browser ensure", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(ensure())
