@@ -28,6 +28,8 @@ NO_WEBHOOK_RECEIVER = (
     "can listen on and the deployment can reach"
 )
 PROFILE = pytest.StashKey[TargetProfile]()
+# A backend starts in about a second; on a shared 2-core machine under heavy load it has taken over 30 s.
+START_TIMEOUT_S = 120.0
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -144,7 +146,7 @@ def bundled_backend(
         **_extra_env(),
     }
     server = BackendProcess(tmp_path_factory.mktemp("e2e-backend"), env=env)
-    server.start()
+    server.start(timeout=START_TIMEOUT_S)
     try:
         yield server
     finally:
@@ -193,7 +195,7 @@ def start_backend(
             tmp_path_factory.mktemp("e2e-own-backend"), env={**BUNDLED_BACKEND_ENV, **_extra_env(), **(env or {})}
         )
         started.append(server)
-        server.start()
+        server.start(timeout=START_TIMEOUT_S)
         return server
 
     yield start

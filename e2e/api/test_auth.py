@@ -13,7 +13,7 @@ from utilities.client.api import BatchApi, Credentials
 from utilities.client.schemas import assert_matches_schema
 from utilities.procs.backend import BackendProcess
 
-from ..harness import Target
+from ..harness import CLIENT_TIMEOUT_S, Target, http
 
 NO_BATCH = "0123456789abcdef0123456789abcdef"
 BATCH_ENDPOINTS = [
@@ -32,12 +32,12 @@ SESSION_COOKIE = "batchqa_session"
 
 def test_register_then_login_returns_a_bearer_token_and_an_httponly_lax_cookie(base_url: str) -> None:
     creds = Credentials.fresh("auth")
-    with httpx.Client(base_url=base_url) as http:
-        registered = http.post("/api/v1/auth/register", json=creds.__dict__)
+    with httpx.Client(base_url=base_url, timeout=CLIENT_TIMEOUT_S) as client:
+        registered = client.post("/api/v1/auth/register", json=creds.__dict__)
         assert registered.status_code == 201, f"register promise broken: {registered.status_code} {registered.text}"
         assert_matches_schema("user", registered.json())
         assert registered.json()["email"] == creds.email
-        login = http.post("/api/v1/auth/login", json=creds.__dict__)
+        login = client.post("/api/v1/auth/login", json=creds.__dict__)
     assert login.status_code == 200, f"login promise broken: {login.status_code} {login.text}"
     body = login.json()
     assert_matches_schema("login", body)
@@ -50,11 +50,11 @@ def test_register_then_login_returns_a_bearer_token_and_an_httponly_lax_cookie(b
 
 def test_me_answers_for_the_bearer_token_and_for_the_cookie_alone(base_url: str) -> None:
     creds = Credentials.fresh("auth")
-    with httpx.Client(base_url=base_url) as http:
-        http.post("/api/v1/auth/register", json=creds.__dict__).raise_for_status()
-        token = http.post("/api/v1/auth/login", json=creds.__dict__).json()["access_token"]
-        by_cookie = http.get("/api/v1/auth/me")
-    by_bearer = httpx.get(f"{base_url}/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
+    with httpx.Client(base_url=base_url, timeout=CLIENT_TIMEOUT_S) as client:
+        client.post("/api/v1/auth/register", json=creds.__dict__).raise_for_status()
+        token = client.post("/api/v1/auth/login", json=creds.__dict__).json()["access_token"]
+        by_cookie = client.get("/api/v1/auth/me")
+    by_bearer = http("GET", f"{base_url}/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
     for how, response in (("cookie", by_cookie), ("bearer token", by_bearer)):
         assert response.status_code == 200, f"auth promise broken: /me refused the {how}: {response.text}"
         assert_matches_schema("user", response.json())
@@ -63,14 +63,14 @@ def test_me_answers_for_the_bearer_token_and_for_the_cookie_alone(base_url: str)
 
 def test_logout_clears_the_cookie_and_the_session_no_longer_works(base_url: str) -> None:
     creds = Credentials.fresh("auth")
-    with httpx.Client(base_url=base_url) as http:
-        http.post("/api/v1/auth/register", json=creds.__dict__).raise_for_status()
-        http.post("/api/v1/auth/login", json=creds.__dict__).raise_for_status()
-        logout = http.post("/api/v1/auth/logout")
+    with httpx.Client(base_url=base_url, timeout=CLIENT_TIMEOUT_S) as client:
+        client.post("/api/v1/auth/register", json=creds.__dict__).raise_for_status()
+        client.post("/api/v1/auth/login", json=creds.__dict__).raise_for_status()
+        logout = client.post("/api/v1/auth/logout")
         assert logout.status_code == 204, f"logout promise broken: {logout.status_code} {logout.text}"
         cleared = logout.headers.get("set-cookie", "")
         assert SESSION_COOKIE in cleared, f"logout must clear the session cookie: {cleared!r}"
-        assert_error(http.get("/api/v1/auth/me"), 401, promise="a logged-out cookie session must be refused")
+        assert_error(client.get("/api/v1/auth/me"), 401, promise="a logged-out cookie session must be refused")
 
 
 @pytest.mark.parametrize(
@@ -79,14 +79,14 @@ def test_logout_clears_the_cookie_and_the_session_no_longer_works(base_url: str)
     ids=[f"{m} {p.split('?')[0].replace(NO_BATCH, '{id}')}" for m, p in BATCH_ENDPOINTS],
 )
 def test_every_batch_endpoint_without_credentials_answers_401(base_url: str, method: str, path: str) -> None:
-    assert_error(httpx.request(method, base_url + path), 401, promise="every batch endpoint needs credentials")
+    assert_error(http(method, base_url + path), 401, promise="every batch endpoint needs credentials")
 
 
 @pytest.mark.parametrize(
     "token", ["garbage", "a.b.c", "eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0."], ids=["garbage", "three-parts", "alg-none"]
 )
 def test_a_wrong_bearer_token_is_401(base_url: str, token: str) -> None:
-    response = httpx.get(f"{base_url}/api/v1/batch", headers={"Authorization": f"Bearer {token}"})
+    response = http("GET", f"{base_url}/api/v1/batch", headers={"Authorization": f"Bearer {token}"})
     assert_error(response, 401, promise="a token the target did not issue must be refused")
 
 
@@ -94,13 +94,13 @@ def test_a_tampered_token_is_401(api: BatchApi) -> None:
     assert api.token
     head, payload, signature = api.token.split(".") if api.token.count(".") == 2 else (api.token, "", "")
     tampered = ".".join([head, payload, signature[:-2] + ("AA" if not signature.endswith("AA") else "BB")])
-    response = httpx.get(f"{api.base_url}/api/v1/batch", headers={"Authorization": f"Bearer {tampered}"})
+    response = http("GET", f"{api.base_url}/api/v1/batch", headers={"Authorization": f"Bearer {tampered}"})
     assert_error(response, 401, promise="a token with a changed signature must be refused")
 
 
 def test_duplicate_email_is_409_and_a_wrong_password_is_401(base_url: str) -> None:
     creds = Credentials.fresh("auth")
-    with BatchApi(base_url) as api:
+    with BatchApi(base_url, timeout=CLIENT_TIMEOUT_S) as api:
         api.register(creds)
         taken = api.http.post("/api/v1/auth/register", json=creds.__dict__)
         assert_error(taken, 409, "email_taken", promise="a taken email must be refused")
@@ -120,14 +120,16 @@ def test_an_expired_token_is_401_token_expired(target: Target, start_backend: Ca
             token = api.token
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            response = httpx.get(f"{url}/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
+            response = http("GET", f"{url}/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
             if response.status_code != 200:
                 break
             time.sleep(0.2)  # the poll interval while the token's second runs out
     else:
         target.require("expired_token")
-        response = httpx.get(
-            f"{target.base_url}/api/v1/auth/me", headers={"Authorization": f"Bearer {target.profile.expired_token}"}
+        response = http(
+            "GET",
+            f"{target.base_url}/api/v1/auth/me",
+            headers={"Authorization": f"Bearer {target.profile.expired_token}"},
         )
     assert_error(response, 401, "token_expired", promise="an expired token must be refused as expired")
 
@@ -142,5 +144,5 @@ def test_closed_registration_is_403_registration_closed(
     else:
         target.require("registration_closed")
         url = str(target.profile.registration_closed_url)
-    response = httpx.post(f"{url}/api/v1/auth/register", json=Credentials.fresh("closed").__dict__)
+    response = http("POST", f"{url}/api/v1/auth/register", json=Credentials.fresh("closed").__dict__)
     assert_error(response, 403, "registration_closed", promise="a closed deployment must refuse registration")

@@ -9,11 +9,12 @@ from collections.abc import Callable
 
 import httpx
 
+from utilities.check.contract_checks import assert_error
 from utilities.client.api import BatchApi, Credentials
 from utilities.client.recorders import probe_socket
 from utilities.procs.backend import BackendProcess
 
-from ..harness import Target
+from ..harness import CLIENT_TIMEOUT_S, Target, http
 
 PAGES = ["/login", "/batches", "/batches/new", "/settings/notifications"]
 API_CALLS = [
@@ -56,9 +57,11 @@ def header_problems(response: httpx.Response) -> list[str]:
 def test_every_html_page_sends_the_secure_headers_and_no_inline_script(api: BatchApi, target: Target) -> None:
     target.require("security_headers")
     problems = []
-    with httpx.Client(base_url=api.base_url, cookies={"batchqa_session": api.token or ""}) as http:
+    with httpx.Client(
+        base_url=api.base_url, timeout=CLIENT_TIMEOUT_S, cookies={"batchqa_session": api.token or ""}
+    ) as client:
         for path in PAGES:
-            response = http.get(path)
+            response = client.get(path)
             assert response.status_code == 200, f"{path} answered {response.status_code}"
             problems += header_problems(response)
             if INLINE_SCRIPT.search(response.text):
@@ -71,7 +74,7 @@ def test_every_api_response_sends_the_secure_headers_errors_included(api: BatchA
     problems = []
     for method, path in API_CALLS:
         problems += header_problems(api.http.request(method, path))
-        problems += header_problems(httpx.request(method, api.base_url + path))  # the 401 answer too
+        problems += header_problems(http(method, api.base_url + path))  # the 401 answer too
     assert not problems, "secure headers promise broken:\n  " + "\n  ".join(problems)
 
 
@@ -90,11 +93,11 @@ def test_repeated_wrong_passwords_are_throttled_with_429_and_retry_after(
     url = _throttled_target(target, start_backend)
     creds = Credentials.fresh("throttle")
     answers = []
-    with httpx.Client(base_url=url) as http:
-        http.post("/api/v1/auth/register", json=creds.__dict__).raise_for_status()
+    with httpx.Client(base_url=url, timeout=CLIENT_TIMEOUT_S) as client:
+        client.post("/api/v1/auth/register", json=creds.__dict__).raise_for_status()
         for _ in range(WRONG_PASSWORDS):
-            answers.append(http.post("/api/v1/auth/login", json={"email": creds.email, "password": "wrong-" * 3}))
-        correct = http.post("/api/v1/auth/login", json=creds.__dict__)
+            answers.append(client.post("/api/v1/auth/login", json={"email": creds.email, "password": "wrong-" * 3}))
+        correct = client.post("/api/v1/auth/login", json=creds.__dict__)
     statuses = [a.status_code for a in answers]
     assert 429 in statuses, (
         f"login throttling promise broken: {WRONG_PASSWORDS} wrong passwords in a row were answered {statuses}"
@@ -105,6 +108,7 @@ def test_repeated_wrong_passwords_are_throttled_with_429_and_retry_after(
     assert retry_after.isdigit() and 0 < int(retry_after) <= LONGEST_FAIR_LOCKOUT_S, (
         f"login throttling promise broken: a 429 must say when to come back (Retry-After), got {retry_after!r}"
     )
+    assert_error(answers[first], 429, "too_many_attempts", promise="login throttling promise broken")
     assert correct.status_code == 429, (
         f"login throttling promise broken: during the lockout the right password got {correct.status_code}"
     )
@@ -113,14 +117,22 @@ def test_repeated_wrong_passwords_are_throttled_with_429_and_retry_after(
 def test_logout_revokes_the_bearer_token_on_the_server(api: BatchApi, target: Target) -> None:
     target.require("token_revocation")
     copied = api.token
+    batch = api.upload(text="a prompt about tides")["batch_id"]
     response = api.http.post("/api/v1/auth/logout")
     assert response.status_code == 204, response.text
-    replay = httpx.get(f"{api.base_url}/api/v1/auth/me", headers={"Authorization": f"Bearer {copied}"})
-    assert replay.status_code == 401, (
-        f"logout promise broken: a copied bearer token still works after logout ({replay.status_code})"
-    )
-    batch_list = httpx.get(f"{api.base_url}/api/v1/batch", headers={"Authorization": f"Bearer {copied}"})
-    assert batch_list.status_code == 401, f"logout promise broken: the batch list answered {batch_list.status_code}"
+    bearer = {"Authorization": f"Bearer {copied}"}
+    for path in ("/api/v1/auth/me", "/api/v1/batch", f"/api/v1/batch/status/{batch}"):
+        assert_error(
+            http("GET", api.base_url + path, headers=bearer),
+            401,
+            "token_revoked",
+            promise=f"logout promise broken: a copied bearer token still opens {path} after logout",
+        )
+    if target.profile.has("progress_socket"):
+        socket = probe_socket(api.base_url, batch, headers=bearer, until_messages=1, timeout=10)
+        assert socket.close_code == 4401, (
+            f"logout promise broken: the progress socket took a logged-out token ({socket.close_code})"
+        )
 
 
 def test_tokens_are_never_written_to_the_server_log(
@@ -135,7 +147,7 @@ def test_tokens_are_never_written_to_the_server_log(
         url, log = target.base_url, target.server_log
     assert log is not None
     creds = Credentials.fresh("logged")
-    with BatchApi(url) as api:
+    with BatchApi(url, timeout=CLIENT_TIMEOUT_S) as api:
         api.register(creds)
         api.login(creds)
         token = api.token or ""
@@ -144,7 +156,7 @@ def test_tokens_are_never_written_to_the_server_log(
         api.http.get("/api/v1/batch/status/" + "0" * 32)
         probe_socket(url, batch, query_token=token, until_messages=1, timeout=10)
         probe_socket(url, batch, headers={"Cookie": f"batchqa_session={token}"}, until_messages=1, timeout=10)
-        httpx.get(f"{url}/batches/{batch}", cookies={"batchqa_session": token})
+        http("GET", f"{url}/batches/{batch}", cookies={"batchqa_session": token})
         api.http.post("/api/v1/auth/logout")
     deadline = time.monotonic() + 2
     text = ""
