@@ -103,7 +103,7 @@ def build_state(settings: Settings) -> AppState:
     store.create_schema()
     metrics = Metrics()
     metrics.watch_store(_store_snapshot(store))
-    # Distributed mode (issue 6): progress fans out over Redis to every API process, and new work
+    # Distributed mode: progress fans out over Redis to every API process, and new work
     # rings every worker process; without a queue URL both stay in this process.
     bus: Bus = RedisBus(settings.queue_url, store=store) if settings.queue_url else LocalBus()
     metrics.watch_sockets(bus.subscriber_count)
@@ -140,7 +140,7 @@ async def _start_processing(state: AppState) -> list[asyncio.Task[Any]]:
         return tasks
     if settings.queue_url is None:
         # The only worker: rows left running died with the last process. With a queue, other workers
-        # may hold live leases, so only lapsed leases put rows back (issue 6).
+        # may hold live leases, so only lapsed leases put rows back.
         released = await asyncio.to_thread(state.pool.queue.release_orphans)
         if released:
             log.info("put %d rows left running by the last process back in the queue", released)

@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     worker_concurrency: int = 10
     lease_seconds: float = 60.0
 
-    # Real-time progress (issue 3).
+    # Real-time progress.
     heartbeat_seconds: float = Field(default=1.0, description="Longest silence on a progress socket.")
     ws_coalesce_ms: float = Field(default=250.0, description="Progress pushes are merged within this window.")
     allowed_origins: list[str] = Field(
@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     ws_max_message_bytes: int = 4096
     ws_max_messages_per_second: float = 20.0
 
-    # Distributed mode (issue 6): each is independent; unset means the embedded default.
+    # Distributed mode: each is independent; unset means the embedded default.
     queue_url: str | None = Field(default=None, description="redis://... to use Redis and worker processes.")
     storage_url: str | None = Field(default=None, description="s3://bucket[/prefix]; default: files in data_dir.")
     s3_endpoint_url: str | None = None
@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     user_quota_bytes: int = Field(default=1024 * 1024 * 1024, description="Stored bytes allowed per user.")
     embedded_workers: bool = Field(default=True, description="Run the worker pool inside the API process.")
 
-    # Notifications (issue 7). With no SMTP host, mail is written as .eml files to data_dir/mail-outbox.
+    # Notifications. With no SMTP host, mail is written as .eml files to data_dir/mail-outbox.
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_user: str | None = None

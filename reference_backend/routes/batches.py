@@ -112,7 +112,7 @@ async def upload(request: Request, user_id: CurrentUserId, state: State) -> JSON
             await form.close()
 
     def _create() -> dict[str, Any]:
-        # Quota, batch and the stored original commit together or not at all (issue 6): a refused or
+        # Quota, batch and the stored original commit together or not at all: a refused or
         # failed upload leaves no batch and no object behind.
         key = None
         try:
