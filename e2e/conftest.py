@@ -1,44 +1,23 @@
-"""Browser suite fixtures: the target (``--base-url`` or the bundled backend), Chromium, a fresh user per test,
-and the kit's own SMTP sink and webhook receiver for the notification tests."""
+"""Fixtures every black-box suite shares: the target (``--base-url`` or the bundled backend), its profile
+(``--target-profile``), fresh users, backends with settings of their own, and the kit's mail and webhook sinks.
+
+Everything reaches the target through the contract (HTTP, WebSocket, UI); nothing here imports the backend.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from playwright.sync_api import Page
 
-from page_objects import (
-    BatchListPage,
-    BatchUploadPage,
-    LoginPage,
-    NotificationBell,
-    NotificationPreferencesPage,
-    ProgressTracker,
-    ResultsDownloader,
-)
-from utilities.client.api import TERMINAL_STATUSES, BatchApi, Credentials
+from utilities.client.api import BatchApi
+from utilities.client.profile import ProfileError, TargetProfile, load_profile
 from utilities.procs.backend import BackendProcess
-from utilities.procs.browser import SYSTEM_ARGS, Chromium, find_chromium
 from utilities.procs.mailbox import Mailbox, WebhookReceiver
 
-from .support import Target, User
-
-# The bundled backend is slowed down so a batch takes visible time: 200 ms per provider call of 10 prompts,
-# 2 calls in flight, about 100 prompts a second. 1000 prompts then take ~10 s, long enough to see several
-# 2 s polls, an ETA that falls, and to pause or cancel from the page; 10 prompts still finish at once.
-BUNDLED_BACKEND_ENV = {
-    "BATCHQA_PROVIDER_LATENCY_MS": "200",
-    "BATCHQA_PROVIDER_BATCH_SIZE": "10",
-    "BATCHQA_WORKER_CONCURRENCY": "2",
-    "BATCHQA_LOG_LEVEL": "WARNING",
-    # Notifications (issue 7): a failed delivery is retried within a second, not after up to 30 s.
-    "BATCHQA_NOTIFY_RETRY_BASE_SECONDS": "0.2",
-    "BATCHQA_NOTIFY_RETRY_MAX_SECONDS": "1",
-}
+from .harness import BUNDLED_BACKEND_ENV, Target, User, cancel_unfinished, new_user
 
 NO_SMTP_SINK = (
     "needs the target's mail: pass --smtp-sink HOST:PORT (the kit's SMTP sink listens there) and configure "
@@ -48,13 +27,17 @@ NO_WEBHOOK_RECEIVER = (
     "needs the target to call the kit's webhook receiver: pass --webhook-receiver HOST:PORT, an address the kit "
     "can listen on and the deployment can reach"
 )
-
-SESSION_COOKIE = "batchqa_session"  # docs/contract.md, "Auth"
-CHROMIUM = pytest.StashKey[Chromium | None]()
+PROFILE = pytest.StashKey[TargetProfile]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("batchqa", "batchqa browser suite")
+    group = parser.getgroup("batchqa", "batchqa black-box suites")
+    group.addoption(
+        "--target-profile",
+        metavar="FILE",
+        help="with --base-url: a JSON or TOML file declaring the target's optional capabilities and limits "
+        "(e2e/README.md). A test skips only when the profile says a capability is absent.",
+    )
     group.addoption(
         "--smtp-sink",
         metavar="HOST:PORT",
@@ -70,13 +53,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # Failure artefacts for the browser suite by default, as if run with --tracing retain-on-failure
-    # --screenshot only-on-failure; an explicit --tracing/--screenshot (even "off") is left alone.
-    for option, value in (("tracing", "retain-on-failure"), ("screenshot", "only-on-failure")):
-        if getattr(config.option, option, None) == "off" and not _given(config, f"--{option}"):
-            setattr(config.option, option, value)
-    # Looked up here, before pytest-playwright starts its own driver: find_chromium() starts one too.
-    config.stash[CHROMIUM] = find_chromium()
+    path = config.getoption("target_profile", None)
+    if path is not None and not _target_given(config):
+        raise pytest.UsageError(
+            "--target-profile describes a --base-url target; the bundled backend has every capability"
+        )
+    try:
+        config.stash[PROFILE] = load_profile(Path(path)) if path else TargetProfile(name="bundled reference backend")
+    except ProfileError as exc:
+        raise pytest.UsageError(str(exc)) from exc
     for option in ("smtp_sink", "webhook_receiver"):
         address = config.getoption(option, None)
         if address is None:
@@ -96,28 +81,7 @@ def _address(value: str) -> tuple[str, int]:
 
 
 def _target_given(config: pytest.Config) -> bool:
-    return bool(config.getoption("base_url") or config.getini("base_url"))
-
-
-def _given(config: pytest.Config, flag: str) -> bool:
-    """Whether ``flag`` was passed on the command line or in PYTEST_ADDOPTS (ini addopts set the value itself)."""
-    words = [*config.invocation_params.args, *os.environ.get("PYTEST_ADDOPTS", "").split()]
-    return any(word == flag or word.startswith(f"{flag}=") for word in words)
-
-
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict[str, Any], pytestconfig: pytest.Config) -> dict[str, Any]:
-    """Debian's Chromium where Playwright's own browser is missing (TOOLCHAIN.md); untouched otherwise."""
-    chromium = pytestconfig.stash[CHROMIUM]
-    if chromium is None or chromium.kind == "playwright":
-        return browser_type_launch_args
-    args = [*browser_type_launch_args.get("args", []), *SYSTEM_ARGS]
-    return {**browser_type_launch_args, "executable_path": str(chromium.path), "args": args}
-
-
-@pytest.fixture(scope="session")
-def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
-    return {**browser_context_args, "accept_downloads": True, "viewport": {"width": 1280, "height": 900}}
+    return bool(config.getoption("base_url", None) or config.getini("base_url"))
 
 
 @pytest.fixture(scope="session")
@@ -160,103 +124,124 @@ def webhook_receiver(webhook_sink: WebhookReceiver | None) -> WebhookReceiver:
 
 
 @pytest.fixture(scope="session")
-def base_url(
+def bundled_backend(
     pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory, mail_sink: Mailbox | None
-) -> Iterator[str]:
-    """The target: ``--base-url`` as given, else the bundled backend on a free port (one per xdist worker).
+) -> Iterator[BackendProcess | None]:
+    """The bundled backend on a free port (one per xdist worker), or None when ``--base-url`` names the target.
 
-    The bundled backend mails to the session's sink, started first, so mail tests never skip against it.
+    It mails to the session's sink, started first, so mail tests never skip against it. Extra settings for
+    it (e.g. a fault to prove the suites catch it) come from ``BATCHQA_E2E_BACKEND_ENV``: ``K=V`` pairs
+    separated by spaces.
     """
     if _target_given(pytestconfig):
-        yield (pytestconfig.getoption("base_url") or pytestconfig.getini("base_url")).rstrip("/")
+        yield None
         return
     assert mail_sink is not None, "the bundled backend always gets a mail sink"
-    Target.bundled = True
-    env = {**BUNDLED_BACKEND_ENV, "BATCHQA_SMTP_HOST": mail_sink.host, "BATCHQA_SMTP_PORT": str(mail_sink.port)}
+    env = {
+        **BUNDLED_BACKEND_ENV,
+        "BATCHQA_SMTP_HOST": mail_sink.host,
+        "BATCHQA_SMTP_PORT": str(mail_sink.port),
+        **_extra_env(),
+    }
     server = BackendProcess(tmp_path_factory.mktemp("e2e-backend"), env=env)
     server.start()
     try:
-        yield server.url
+        yield server
     finally:
         server.stop()
+
+
+def _extra_env() -> dict[str, str]:
+    pairs = os.environ.get("BATCHQA_E2E_BACKEND_ENV", "").split()
+    bad = [pair for pair in pairs if "=" not in pair]
+    if bad:
+        raise pytest.UsageError(f"BATCHQA_E2E_BACKEND_ENV wants K=V pairs, got {bad}")
+    return dict(pair.split("=", 1) for pair in pairs)
+
+
+@pytest.fixture(scope="session")
+def base_url(pytestconfig: pytest.Config, bundled_backend: BackendProcess | None) -> str:
+    """The target's URL: ``--base-url`` as given, else the bundled backend's."""
+    if bundled_backend is None:
+        return (pytestconfig.getoption("base_url") or pytestconfig.getini("base_url")).rstrip("/")
+    Target.is_bundled = True
+    assert bundled_backend.url is not None
+    return bundled_backend.url
+
+
+@pytest.fixture(scope="session")
+def target(pytestconfig: pytest.Config, base_url: str, bundled_backend: BackendProcess | None) -> Target:
+    profile = pytestconfig.stash[PROFILE]
+    if bundled_backend is not None:
+        return Target(base_url, profile, bundled=True, server_log=bundled_backend.log_path)
+    return Target(base_url, profile, bundled=False, server_log=profile.server_log)
+
+
+@pytest.fixture
+def start_backend(
+    tmp_path_factory: pytest.TempPathFactory, bundled_backend: BackendProcess | None
+) -> Iterator[Callable[..., BackendProcess]]:
+    """A bundled backend of the test's own, with extra settings (closed registration, short tokens, ...).
+
+    Only for the bundled target: a test against ``--base-url`` takes what it needs from the profile.
+    """
+    started: list[BackendProcess] = []
+
+    def start(env: dict[str, str] | None = None) -> BackendProcess:
+        assert bundled_backend is not None, "start_backend is for the bundled target only"
+        server = BackendProcess(
+            tmp_path_factory.mktemp("e2e-own-backend"), env={**BUNDLED_BACKEND_ENV, **_extra_env(), **(env or {})}
+        )
+        started.append(server)
+        server.start()
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def make_user(base_url: str) -> Iterator[Callable[..., BatchApi]]:
+    """``make_user()`` registers and logs in a fresh user (on ``url``, default the target); all are cleaned up."""
+    users: list[BatchApi] = []
+
+    def make(url: str | None = None, prefix: str = "e2e") -> BatchApi:
+        api = new_user(url or base_url, prefix).api
+        users.append(api)
+        return api
+
+    yield make
+    for api in users:
+        try:
+            cancel_unfinished(api)
+        finally:
+            api.close()
+
+
+@pytest.fixture(scope="session")
+def shared_api(base_url: str) -> Iterator[BatchApi]:
+    """One user for the tests that neither list nor compare batches (a registration costs two password hashes)."""
+    registered = new_user(base_url, "shared")
+    try:
+        yield registered.api
+    finally:
+        cancel_unfinished(registered.api)
+        registered.api.close()
+
+
+@pytest.fixture
+def api(make_user: Callable[..., BatchApi]) -> BatchApi:
+    """A fresh user's session on the target."""
+    return make_user()
 
 
 @pytest.fixture
 def user(base_url: str) -> Iterator[User]:
     """A new user per test, registered through the API, so tests never share batches."""
-    credentials = Credentials.fresh("e2e")
-    api = BatchApi(base_url)
+    registered = new_user(base_url)
     try:
-        api.register(credentials)
-        api.login(credentials)
-        yield User(credentials, api)
-        _cancel_unfinished(api)
+        yield registered
+        cancel_unfinished(registered.api)
     finally:
-        api.close()
-
-
-def _cancel_unfinished(api: BatchApi) -> None:
-    """A batch a test left running would share the target's workers with the next test: stop it."""
-    for batch in api.list_batches():
-        if batch["status"] not in TERMINAL_STATUSES:
-            # 409 when it finished meanwhile: that is fine too.
-            api.action_raw(batch["batch_id"], "cancel")
-
-
-@pytest.fixture
-def signed_in_page(page: Page, user: User, base_url: str) -> Page:
-    """A page whose context holds the user's session, as after a login.
-
-    The contract's login sets the HttpOnly cookie ``batchqa_session`` to the bearer token it returns, so the
-    token of the user's API login is put into the cookie jar directly: one password check per test, not two
-    (Argon2 is slow on purpose). The login page itself is covered by the happy-path test.
-    """
-    page.context.add_cookies(
-        [
-            {
-                "name": SESSION_COOKIE,
-                "value": user.api.token or "",
-                "url": base_url,
-                "httpOnly": True,
-                "sameSite": "Lax",
-            }
-        ]
-    )
-    return page
-
-
-@pytest.fixture
-def login_page(page: Page) -> LoginPage:
-    return LoginPage(page)
-
-
-@pytest.fixture
-def upload_page(signed_in_page: Page) -> BatchUploadPage:
-    upload = BatchUploadPage(signed_in_page)
-    upload.open()
-    return upload
-
-
-@pytest.fixture
-def tracker(signed_in_page: Page) -> ProgressTracker:
-    return ProgressTracker(signed_in_page)
-
-
-@pytest.fixture
-def downloader(signed_in_page: Page, tmp_path: Path) -> ResultsDownloader:
-    return ResultsDownloader(signed_in_page, tmp_path / "downloads")
-
-
-@pytest.fixture
-def batch_list(signed_in_page: Page) -> BatchListPage:
-    return BatchListPage(signed_in_page)
-
-
-@pytest.fixture
-def bell(signed_in_page: Page) -> NotificationBell:
-    return NotificationBell(signed_in_page)
-
-
-@pytest.fixture
-def preferences_page(signed_in_page: Page) -> NotificationPreferencesPage:
-    return NotificationPreferencesPage(signed_in_page)
+        registered.api.close()

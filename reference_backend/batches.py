@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from . import faults
 from .errors import NotFound
 from .ingest import ParsedTable
 from .models import Batch, Event, Row, utcnow
@@ -58,11 +59,11 @@ def status_view(batch: Batch) -> dict[str, Any]:
         "status": batch.status,
         "filename": batch.filename,
         "total": batch.total,
-        "processed": batch.processed,
+        "processed": batch.succeeded if faults.on("miscount") else batch.processed,
         "succeeded": batch.succeeded,
         "failed": batch.failed,
         "cancelled": batch.cancelled,
-        "percent": round(100.0 * batch.processed / batch.total, 1) if batch.total else 0.0,
+        "percent": _percent(batch.processed, batch.total),
         "eta_seconds": eta_seconds(batch),
         "seq": batch.seq,
         "created_at": _iso(batch.created_at),
@@ -70,6 +71,14 @@ def status_view(batch: Batch) -> dict[str, Any]:
         "finished_at": _iso(batch.finished_at),
         "updated_at": _iso(batch.updated_at),
     }
+
+
+def _percent(processed: int, total: int) -> float:
+    if not total:
+        return 0.0
+    if faults.on("wrong_percent"):
+        return float(100 * processed // total)
+    return round(100.0 * processed / total, 1)
 
 
 def record_event(session: Session, batch: Batch, event_type: str) -> dict[str, Any]:
@@ -96,7 +105,15 @@ def _find_column(columns: list[str], name: str) -> str | None:
 
 
 def create_batch(session: Session, *, user_id: int, table: ParsedTable, filename: str | None) -> Batch:
+    """Store the batch and its rows; a row the table marks failed is stored failed, with its reason.
+
+    Such a row never reaches the provider (its ``attempts`` stays 0, which is how ``retry`` tells it
+    from a provider failure), and a batch made only of them finishes at once.
+    """
     category_column = _find_column(table.columns, "category")
+    rows = table.rows[1:] if faults.on("drop_first_row") and len(table.rows) > 1 else table.rows
+    skipped = len(table.rows) - len(rows)
+    failures = {number - skipped: failure for number, failure in table.failures.items() if number > skipped}
     batch = Batch(
         id=uuid.uuid4().hex,
         user_id=user_id,
@@ -106,9 +123,9 @@ def create_batch(session: Session, *, user_id: int, table: ParsedTable, filename
         prompt_column=table.prompt_column,
         category_column=category_column,
         status=BatchStatus.QUEUED.value,
-        total=len(table.rows),
+        total=len(rows),
         succeeded=0,
-        failed=0,
+        failed=len(failures),
         cancelled=0,
         seq=0,
         run_base_processed=0,
@@ -125,19 +142,23 @@ def create_batch(session: Session, *, user_id: int, table: ParsedTable, filename
                 "fields": fields,
                 "prompt": fields[table.prompt_column],
                 "category": fields.get(category_column) if category_column else None,
-                "status": RowStatus.PENDING.value,
+                "status": RowStatus.FAILED.value if number in failures else RowStatus.PENDING.value,
                 "attempts": 0,
+                "error": str(failures[number]) if number in failures else None,
             }
-            for number, fields in enumerate(table.rows, start=1)
+            for number, fields in enumerate(rows, start=1)
         ],
     )
     record_event(session, batch, "status")
+    finish_if_done(session, batch)
     return batch
 
 
 def get_owned_batch(session: Session, batch_id: str, user_id: int, *, lock: bool = False) -> Batch:
     """The batch if this user owns it; another user's batch is as missing as a nonexistent one."""
-    query = select(Batch).where(Batch.id == batch_id, Batch.user_id == user_id)
+    query = select(Batch).where(Batch.id == batch_id)
+    if not faults.on("leak_batches"):
+        query = query.where(Batch.user_id == user_id)
     if lock:
         query = query.with_for_update()
     batch = session.scalars(query).first()
@@ -176,6 +197,8 @@ def apply_action(session: Session, batch: Batch, action: str) -> list[dict[str, 
     if action == "resume" and current is BatchStatus.PAUSED and batch.started_at is None:
         target = BatchStatus.QUEUED  # paused before any row ran: back in the queue, not "running"
     check_transition(current, target, action=action)
+    if (action == "pause" and faults.on("ignore_pause")) or (action == "cancel" and faults.on("ignore_cancel")):
+        return []
     if action == "cancel":
         result = session.execute(
             update(Row)
@@ -184,14 +207,19 @@ def apply_action(session: Session, batch: Batch, action: str) -> list[dict[str, 
         )
         batch.cancelled += result.rowcount
     elif action == "retry":
+        again = [RowStatus.FAILED.value] + ([RowStatus.SUCCEEDED.value] if faults.on("retry_all_rows") else [])
+        # A row refused at upload (never attempted) would fail the same way again: it stays failed.
         result = session.execute(
             update(Row)
-            .where(Row.batch_id == batch.id, Row.status == RowStatus.FAILED.value)
+            .where(Row.batch_id == batch.id, Row.status.in_(again), Row.attempts > 0)
             .values(status=RowStatus.PENDING.value, error=None, enhanced_prompt=None, techniques=None)
         )
-        batch.failed -= result.rowcount
+        if faults.on("retry_all_rows"):
+            batch.succeeded = batch.failed = 0
+        else:
+            batch.failed -= result.rowcount
     events = [set_status(session, batch, target, action=action)]
-    if action == "resume":
+    if action in ("resume", "retry"):
         events.extend(finish_if_done(session, batch))
     return events
 
@@ -204,9 +232,10 @@ def rows_in_flight(session: Session, batch_id: str) -> int:
 def finish_if_done(session: Session, batch: Batch) -> list[dict[str, Any]]:
     """Close a batch whose every row is settled; a cancelled batch stays cancelled."""
     status = BatchStatus(batch.status)
-    if status.is_terminal or batch.processed + batch.cancelled < batch.total:
+    early = faults.on("complete_early") and batch.processed > 0
+    if status.is_terminal or (batch.processed + batch.cancelled < batch.total and not early):
         return []
-    if rows_in_flight(session, batch.id):
+    if rows_in_flight(session, batch.id) and not early:
         return []
     target = final_status(total=batch.total, succeeded=batch.succeeded, failed=batch.failed)
     return [set_status(session, batch, target)]

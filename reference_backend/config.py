@@ -5,8 +5,10 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .faults import parse_faults
 
 
 class Settings(BaseSettings):
@@ -24,10 +26,22 @@ class Settings(BaseSettings):
     token_ttl_seconds: int = 12 * 3600
     registration_open: bool = True
     cookie_secure: bool = False
+    # Login throttling (OWASP): consecutive failures per key before a lockout, and the lockout's bounds.
+    login_max_failures: int = Field(default=5, ge=1, description="Failed logins for one account from one address.")
+    login_max_failures_per_address: int = Field(default=50, ge=1, description="Failed logins from one address.")
+    login_max_failures_per_account: int = Field(default=50, ge=1, description="Failed logins for one account.")
+    login_lockout_seconds: float = Field(default=30.0, gt=0, description="First lockout; doubles each time.")
+    login_lockout_max_seconds: float = Field(default=300.0, gt=0, description="The longest lockout.")
+    login_forget_seconds: float = Field(default=900.0, gt=0, description="Failures older than this are forgotten.")
 
     max_prompts: int = 1000
     max_upload_bytes: int = 10 * 1024 * 1024
-    max_prompt_chars: int = 32_000
+    max_prompt_chars: int | None = Field(
+        default=None, description="Characters per prompt the provider takes; longer rows fail. Unset: no limit."
+    )
+
+    download_link_ttl_seconds: int = Field(default=900, description="Lifetime of a signed download link.")
+    download_link_max_ttl_seconds: int = Field(default=7 * 24 * 3600, description="Longest lifetime a client may ask.")
 
     provider_kind: str = Field(default="rules", description="rules (built-in enhancer) or openai (HTTP).")
     openai_base_url: str | None = Field(default=None, description="e.g. http://127.0.0.1:11434/v1")
@@ -74,6 +88,18 @@ class Settings(BaseSettings):
     notify_max_attempts: int = 20
 
     log_level: str = "INFO"
+
+    faults: str = Field(
+        default="",
+        description="Named defects to switch on for testing the tests, e.g. 'slow_requests=50,drop_first_row'; "
+        "see reference_backend/faults.py. Empty (the default) is a correct backend.",
+    )
+
+    @field_validator("faults")
+    @classmethod
+    def _known_faults(cls, value: str) -> str:
+        # Refuse a misspelt fault at start-up rather than run a backend that silently lacks it.
+        return ",".join(parse_faults(value).describe())
 
     @property
     def sqlalchemy_url(self) -> str:

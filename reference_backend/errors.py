@@ -10,6 +10,7 @@ class ApiError(Exception):
 
     status: int = 400
     code: str = "bad_request"
+    headers: dict[str, str] | None = None
 
     def __init__(self, message: str, *, code: str | None = None, status: int | None = None, **details: Any):
         super().__init__(message)
@@ -64,3 +65,14 @@ class InvalidContent(ApiError):
 
     status = 422
     code = "invalid_content"
+
+
+class TooManyRequests(ApiError):
+    """429 with ``Retry-After``: the client must wait ``retry_after`` seconds before trying again."""
+
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None, **details: Any):
+        super().__init__(message, code=code, retry_after=retry_after, **details)
+        self.headers = {"Retry-After": str(retry_after)}

@@ -11,9 +11,11 @@ import time
 import unicodedata
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, BinaryIO
 from urllib.parse import quote
+
+from . import faults
 
 RESERVED_COLUMNS = ("row_number", "enhanced_prompt", "techniques", "row_status", "row_error")
 TECHNIQUE_SEPARATOR = "; "
@@ -35,6 +37,7 @@ class ExportRow:
     techniques: tuple[str, ...]
     status: str
     error: str | None
+    attempts: int = 0  # how many times the row was sent to the provider (JSON only)
 
 
 @dataclass(frozen=True)
@@ -45,10 +48,15 @@ class ExportMeta:
     succeeded: int
     failed: int
     columns: list[str]
+    # The ZIP members' date (year, month, day, hour, minute, second); a finished batch passes its finish time,
+    # so its ZIP is the same bytes on every request (a strong ETag, resumable ranges). ``None``: now.
+    zip_date: tuple[int, int, int, int, int, int] | None = None
 
 
 def neutralise_cell(value: str) -> str:
     """Prefix ``'`` to a cell a spreadsheet would run as a formula; JSON exports keep the exact text."""
+    if faults.on("no_csv_neutralise"):
+        return value
     return f"'{value}" if value.startswith(_FORMULA_LEADS) else value
 
 
@@ -61,7 +69,7 @@ def iter_csv(meta: ExportMeta, rows: Iterable[ExportRow]) -> Iterator[bytes]:
     writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
     buffer.write("\ufeff")
     writer.writerow([neutralise_cell(name) for name in _csv_header(meta.columns)])
-    for row in rows:
+    for row in _served(meta, rows):
         writer.writerow([neutralise_cell(cell) for cell in _csv_cells(meta.columns, row)])
         if buffer.tell() >= CHUNK_BYTES:
             yield _encode(buffer.getvalue())
@@ -79,7 +87,7 @@ def iter_json(meta: ExportMeta, rows: Iterable[ExportRow]) -> Iterator[bytes]:
         f'"total": {meta.total}, "columns": {_dumps(meta.columns)}, "rows": ['
     )
     separator = "\n"
-    for row in rows:
+    for row in _served(meta, rows):
         buffer.write(separator)
         buffer.write(_dumps(_json_row(meta.columns, row)))
         separator = ",\n"
@@ -97,16 +105,17 @@ def write_zip(meta: ExportMeta, rows: Callable[[], Iterable[ExportRow]], out: Bi
     ``rows`` is called once per file so the rows stream from their source twice instead of being held.
     ``out`` need not be seekable.
     """
-    date_time = time.localtime()[:6]
+    date_time = meta.zip_date or time.localtime()[:6]
     files: list[dict[str, Any]] = []
     with zipfile.ZipFile(out, mode="w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, export in (("results.csv", iter_csv), ("results.json", iter_json)):
             digest = hashlib.sha256()
             size = 0
             with archive.open(_zip_entry(name, date_time), mode="w") as member:
-                for chunk in export(meta, rows()):
+                for index, chunk in enumerate(export(meta, rows())):
                     member.write(chunk)
-                    digest.update(chunk)
+                    if index or not faults.on("bad_manifest_checksum"):
+                        digest.update(chunk)
                     size += len(chunk)
             files.append({"name": name, "bytes": size, "sha256": digest.hexdigest()})
         manifest = {
@@ -141,6 +150,28 @@ def content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(printable, safe=_ATTR_CHAR_SAFE)}"
 
 
+def _served(meta: ExportMeta, rows: Iterable[ExportRow]) -> Iterator[ExportRow]:
+    """The rows as exported: as stored, unless a fault of the fault switch garbles them on the way out."""
+    if not (faults.on("swap_rows") or faults.on("drop_field") or faults.on("hide_errors")):
+        yield from rows
+        return
+    held: ExportRow | None = None
+    for row in rows:
+        if faults.on("drop_field") and meta.columns:
+            row = replace(row, fields={**row.fields, meta.columns[-1]: ""})
+        if faults.on("hide_errors") and row.status == "failed":
+            row = replace(row, status="succeeded", error=None)
+        if faults.on("swap_rows") and row.row_number == 1:
+            held = row
+            continue
+        yield row
+        if held is not None:
+            yield held
+            held = None
+    if held is not None:
+        yield held
+
+
 def _csv_header(columns: list[str]) -> list[str]:
     return ["row_number", *columns, "enhanced_prompt", "techniques", "row_status", "row_error"]
 
@@ -164,6 +195,7 @@ def _json_row(columns: list[str], row: ExportRow) -> dict[str, Any]:
         "techniques": list(row.techniques),
         "status": row.status,
         "error": row.error,
+        "attempts": row.attempts,
     }
 
 
@@ -173,6 +205,8 @@ def _dumps(value: Any) -> str:
 
 def _encode(text: str) -> bytes:
     # A lone surrogate cannot be UTF-8; replacing it beats failing a download that is half sent.
+    if faults.on("mangle_unicode"):
+        text = text.encode("utf-8", errors="replace").decode("latin-1")
     return text.encode("utf-8", errors="replace")
 
 

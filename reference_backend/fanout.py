@@ -25,6 +25,7 @@ from typing import Any
 from fastapi.concurrency import run_in_threadpool
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from . import faults
 from .events import Bus
 from .progress_stream import ADVANCING_TYPES, ProgressStream, encode, stored_events_after
 from .store import Store
@@ -92,9 +93,17 @@ class BatchFeed:
     """Every socket of one batch in this process, fed from one bus subscription."""
 
     def __init__(
-        self, batch_id: str, *, bus: Bus, store: Store, stream: ProgressStream, on_empty: Callable[[BatchFeed], None]
+        self,
+        batch_id: str,
+        *,
+        bus: Bus,
+        store: Store,
+        stream: ProgressStream,
+        on_empty: Callable[[BatchFeed], None],
+        on_sent: Callable[[Message], None] | None = None,
     ) -> None:
         self.batch_id = batch_id
+        self.on_sent = on_sent
         self.bus = bus
         self.store = store
         self.stream = stream
@@ -214,6 +223,10 @@ class BatchFeed:
                         out.extend(stream.offer(missing, time.monotonic()))
                 out.extend(stream.offer(event, time.monotonic()))
             out.extend(stream.due(time.monotonic()))
+            out = [m for m in out if not _silenced(m)]
+            if self.on_sent is not None:
+                for message in out:
+                    self.on_sent(message)
             self.broadcast(out)
 
     def _events_after(self, after_seq: int, before_seq: int) -> list[Message]:
@@ -221,10 +234,24 @@ class BatchFeed:
             return [e for e in stored_events_after(session, self.batch_id, after_seq) if e["seq"] < before_seq]
 
 
+def _silenced(message: Message) -> bool:
+    paused_heartbeat = message["type"] == "heartbeat" and message.get("status") == "paused"
+    return paused_heartbeat and faults.on("no_heartbeat_when_paused")
+
+
 class FeedRegistry:
     """The feeds of one app, created on a batch's first socket and dropped after its last."""
 
-    def __init__(self, *, bus: Bus, store: Store, coalesce_s: float, heartbeat_s: float) -> None:
+    def __init__(
+        self,
+        *,
+        bus: Bus,
+        store: Store,
+        coalesce_s: float,
+        heartbeat_s: float,
+        on_sent: Callable[[Message], None] | None = None,
+    ) -> None:
+        self.on_sent = on_sent
         self.bus = bus
         self.store = store
         self.coalesce_s = coalesce_s
@@ -235,7 +262,9 @@ class FeedRegistry:
         feed = self.feeds.get(batch_id)
         if feed is None:
             stream = ProgressStream(coalesce_s=self.coalesce_s, heartbeat_s=self.heartbeat_s)
-            feed = BatchFeed(batch_id, bus=self.bus, store=self.store, stream=stream, on_empty=self._drop)
+            feed = BatchFeed(
+                batch_id, bus=self.bus, store=self.store, stream=stream, on_empty=self._drop, on_sent=self.on_sent
+            )
             self.feeds[batch_id] = feed
         return feed
 

@@ -1,4 +1,4 @@
-"""Tables: users, batches, rows (one per input row), events, the provider-call ledger and stored originals."""
+"""Tables: users, revoked tokens, batches, rows (one per input row), events, the provider-call ledger, stored files."""
 
 from __future__ import annotations
 
@@ -136,3 +136,12 @@ class StoredFile(Base):
     key: Mapped[str] = mapped_column(String(500), unique=True)
     bytes: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RevokedToken(Base):
+    """A bearer token ended by logout before it expired; kept until ``expires_at``, when it dies anyway."""
+
+    __tablename__ = "revoked_tokens"
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from . import faults
 from .config import Settings
 from .enhancer import UnenhanceablePrompt, check_enhanceable, enhance
 
@@ -162,6 +163,19 @@ class OpenAICompatibleProvider:
         }
 
 
+class SlowRows:
+    """The ``slow_rows`` fault: every row of a chunk costs ``ms_per_row`` more before the real provider answers."""
+
+    def __init__(self, provider: Provider, *, ms_per_row: int, sleep: Sleep = asyncio.sleep) -> None:
+        self.provider = provider
+        self.ms_per_row = ms_per_row
+        self._sleep = sleep
+
+    async def enhance_many(self, items: Sequence[PromptInput]) -> list[EnhanceResult]:
+        await self._sleep(len(items) * self.ms_per_row / 1000)
+        return await self.provider.enhance_many(items)
+
+
 def build_provider(
     *,
     latency_ms: float,
@@ -184,7 +198,7 @@ def build_provider(
 
 def provider_from_settings(settings: Settings) -> Provider:
     """The provider ``BATCHQA_PROVIDER_*`` and ``BATCHQA_OPENAI_*`` describe (API and worker processes alike)."""
-    return build_provider(
+    provider = build_provider(
         latency_ms=settings.provider_latency_ms,
         failure_rate=settings.provider_failure_rate,
         seed=settings.provider_seed,
@@ -193,3 +207,5 @@ def provider_from_settings(settings: Settings) -> Provider:
         openai_api_key=settings.openai_api_key,
         openai_model=settings.openai_model,
     )
+    slow_ms = faults.parse_faults(settings.faults).value("slow_rows")
+    return SlowRows(provider, ms_per_row=slow_ms) if slow_ms else provider

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import uvicorn
 
+from . import log_redaction
 from .app import create_app
 from .config import Settings
 from .ws_protocol import PreframedWebSocketProtocol
@@ -45,4 +46,5 @@ def run(*, host: str | None = None, port: int | None = None, data_dir: str | Pat
         ws_per_message_deflate=False,
         ws=PreframedWebSocketProtocol,  # progress fan-out writes each message's frame once per batch
     )
+    log_redaction.install()  # after uvicorn.Config, which sets up uvicorn's loggers and handlers
     uvicorn.Server(config).run(sockets=[sock])

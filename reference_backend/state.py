@@ -5,13 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from .config import Settings
 from .errors import Unauthorized
 from .events import Bus
+from .login_throttle import LoginThrottle
 from .metrics import Metrics
 from .queue import WorkerPool
+from .revocation import Revocations
 from .security import SESSION_COOKIE, TokenSigner
 from .storage import Storage
 from .store import Store
@@ -26,6 +29,8 @@ class AppState:
     signer: TokenSigner
     pool: WorkerPool
     storage: Storage
+    login_throttle: LoginThrottle
+    revocations: Revocations
 
 
 def get_state(request: Request) -> AppState:
@@ -41,7 +46,18 @@ def token_from(authorization: str | None, cookie: str | None) -> str | None:
     return cookie or None
 
 
-def current_user_id(request: Request, state: Annotated[AppState, Depends(get_state)]) -> int:
+# Declared for the OpenAPI document (either one authenticates); the token itself is read below, so a
+# malformed Authorization header gets its own 401 instead of being ignored.
+_bearer = HTTPBearer(auto_error=False, description="The access_token from POST /api/v1/auth/login.")
+_cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="The session cookie set by login.")
+
+
+def current_user_id(
+    request: Request,
+    state: Annotated[AppState, Depends(get_state)],
+    _bearer_token: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+    _session_cookie: Annotated[str | None, Security(_cookie)],
+) -> int:
     token = token_from(request.headers.get("authorization"), request.cookies.get(SESSION_COOKIE))
     if token is None:
         raise Unauthorized("Log in first: send a bearer token or the session cookie.")

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 from prometheus_client import start_http_server
 
+from . import faults
 from .config import Settings
 from .metrics import Metrics
 from .provider import provider_from_settings
@@ -49,6 +50,7 @@ def run_worker(
         overrides["worker_concurrency"] = concurrency
     settings = Settings(**overrides)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    faults.install(faults.parse_faults(settings.faults))
     if not settings.queue_url:
         raise WorkerConfigError(
             "batchqa worker needs BATCHQA_QUEUE_URL=redis://...: without Redis no API process would hear "

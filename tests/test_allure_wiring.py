@@ -244,23 +244,24 @@ def test_environment_and_categories_are_written_for_the_report(allure_run: dict[
 
 def test_e2e_tests_map_to_the_spec_groups_and_self_tests_to_their_area() -> None:
     picker = labels_for(
-        "e2e/test_us003_batch_processing.py::test_file_chosen_with_the_picker_is_processed_completely[chromium-xlsx]",
+        "e2e/browser/test_us003_batch_processing.py::test_file_chosen_with_the_picker_is_processed_completely[chromium-xlsx]",
         "chromium-xlsx",
     )
     assert (picker.feature, picker.story, picker.severity) == ("File upload", "Excel file (.xlsx) support", "critical")
     happy = labels_for(
-        "e2e/test_us003_batch_processing.py::test_user_logs_in_uploads_ten_prompts_and_downloads_the_results[chromium]",
+        "e2e/browser/test_us003_batch_processing.py::test_user_logs_in_uploads_ten_prompts_and_downloads_the_results[chromium]",
         "chromium",
     )
     assert (happy.feature, happy.severity) == ("Happy path", "blocker")
     assert labels_for("tests/test_api_upload.py::test_x").feature == "Self-tests: API"
-    assert labels_for("e2e/test_something_new.py::test_y[chromium]", "chromium").feature == "Something new"
+    assert labels_for("e2e/browser/test_something_new.py::test_y[chromium]", "chromium").feature == "Something new"
+    assert labels_for("e2e/api/test_upload.py::test_x").feature == "Black-box API: Upload"
     assert title_for("e2e/t.py::test_pause_holds_progress[chromium]", "chromium") == "Pause holds progress"
 
 
 def test_every_collected_browser_test_lands_in_a_spec_group_with_its_own_story() -> None:
     collected = subprocess.run(
-        [sys.executable, "-m", "pytest", "e2e", "--collect-only", "-q", "-p", "no:cacheprovider"],
+        [sys.executable, "-m", "pytest", "e2e/browser", "--collect-only", "-q", "-p", "no:cacheprovider"],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from websockets.exceptions import ConnectionClosedError
 
 from utilities.client.api import BatchApi, Credentials
 from utilities.client.recorders import (
@@ -16,6 +17,8 @@ from utilities.client.recorders import (
     Connection,
     PollingRecorder,
     Received,
+    RecorderStopped,
+    WebSocketRecorder,
     message_problems,
     percentile,
     seq_ranges,
@@ -366,3 +369,30 @@ def test_watch_needs_credentials() -> None:
     result = CliRunner().invoke(watch_command, ["b1", "--base-url", "http://127.0.0.1:9"])
     assert result.exit_code == 2
     assert "give --token, or --email and --password" in result.output
+
+
+@pytest.mark.parametrize(
+    "reset",
+    [ConnectionResetError(104, "Connection reset by peer"), ConnectionClosedError(None, None)],
+    ids=["in-connect", "while-sending-the-handshake"],
+)
+def test_a_connection_reset_during_the_handshake_is_retried_like_a_refused_one(
+    reset: Exception, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that is (re)starting can reset the connection at any step of the opening handshake; when
+    the request is being sent, websockets reports it as ConnectionClosed rather than OSError."""
+    attempts: list[str] = []
+
+    def resetting_connect(url: str, **_kwargs: Any) -> None:
+        attempts.append(url)
+        raise reset
+
+    monkeypatch.setattr("utilities.client.recorders.connect", resetting_connect)
+    recorder = WebSocketRecorder("http://127.0.0.1:9", "b-1", token="t", reconnect_timeout_s=0.5).start()
+
+    with pytest.raises(RecorderStopped):
+        recorder.wait_for_terminal(timeout=30)
+
+    assert len(attempts) >= 2, "the reset attempt was retried"
+    assert [e for e in recorder.errors if e.startswith("could not connect for")], recorder.errors
+    assert not [e for e in recorder.errors if "crashed" in e], recorder.errors

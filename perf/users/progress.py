@@ -15,9 +15,9 @@ from locust.env import Environment
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.sync.client import connect
 
-from perf.names import WS, WS_CONNECT, WS_FIRST, WS_GAP, WS_HELD, WS_LAG, WS_MISSING, WS_ORDER, WS_SILENCE
 from perf.users.common import option, poll_until_terminal, record
 from utilities.client.api import TERMINAL_STATUSES
+from utilities.perf.names import WS, WS_CONNECT, WS_FIRST, WS_GAP, WS_HELD, WS_LAG, WS_MISSING, WS_ORDER, WS_SILENCE
 
 log = logging.getLogger(__name__)
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field, StringConstraints
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from ..errors import Conflict, Forbidden, NotFound, Unauthorized
+from .. import faults
+from ..errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized
 from ..models import User
+from ..openapi import errors
 from ..security import SESSION_COOKIE, hash_password, verify_password
-from ..state import CurrentUserId, State
+from ..state import CurrentUserId, State, token_from
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -36,7 +38,7 @@ def _user_view(user: User) -> dict[str, object]:
     return {"id": user.id, "email": user.email}
 
 
-@router.post("/register", status_code=201)
+@router.post("/register", status_code=201, responses=errors(400, 403, 409, 422))
 def register(body: Credentials, state: State) -> dict[str, object]:
     if not state.settings.registration_open:
         raise Forbidden("Registration is closed on this server.", code="registration_closed")
@@ -50,12 +52,22 @@ def register(body: Credentials, state: State) -> dict[str, object]:
     return _user_view(user)
 
 
-@router.post("/login")
-def login(body: LoginBody, response: Response, state: State) -> dict[str, object]:
+@router.post("/login", responses=errors(400, 401, 422, 429))
+def login(body: LoginBody, request: Request, response: Response, state: State) -> dict[str, object]:
+    throttle = None if faults.on("no_login_throttle") else state.login_throttle
+    address = request.client.host if request.client else "unknown"
+    if throttle is not None and (wait := throttle.wait_seconds(body.email, address)):
+        raise TooManyRequests(
+            f"Too many failed logins; try again in {wait} s.", retry_after=wait, code="too_many_attempts"
+        )
     with state.store.read() as session:
         user = session.scalars(select(User).where(User.email == body.email)).first()
     if user is None or not verify_password(user.password_hash, body.password):
+        if throttle is not None:
+            throttle.failed(body.email, address)
         raise Unauthorized("The email or the password is wrong.", code="invalid_credentials")
+    if throttle is not None:
+        throttle.succeeded(body.email, address)
     token = state.signer.issue(user.id)
     response.set_cookie(
         SESSION_COOKIE,
@@ -75,11 +87,19 @@ def login(body: LoginBody, response: Response, state: State) -> dict[str, object
 
 
 @router.post("/logout", status_code=204)
-def logout(response: Response) -> None:
+def logout(request: Request, response: Response, state: State) -> None:
+    """Ends the session on the server too: the token (bearer or cookie) is refused from now on."""
     response.delete_cookie(SESSION_COOKIE, path="/")
+    try:
+        token = token_from(request.headers.get("authorization"), request.cookies.get(SESSION_COOKIE))
+        claims = state.signer.claims(token) if token else None
+    except Unauthorized:
+        return  # nothing valid to end; logging out is idempotent
+    if claims is not None:
+        state.revocations.revoke(claims)
 
 
-@router.get("/me")
+@router.get("/me", responses=errors(401, 404))
 def me(user_id: CurrentUserId, state: State) -> dict[str, object]:
     with state.store.read() as session:
         user = session.get(User, user_id)

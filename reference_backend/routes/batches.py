@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from starlette.datastructures import UploadFile
 
+from .. import faults
 from ..batches import apply_action, create_batch, get_owned_batch, list_batches, status_view
 from ..errors import ApiError, BadRequest, PayloadTooLarge
 from ..ingest import IngestLimits, ParsedTable, parse_pasted_text, parse_upload, safe_filename
+from ..openapi import errors, links_to_batch
 from ..state import AppState, CurrentUserId, State
 from ..storage import check_quota, discard, keep_original, read_original
+from ..upload_form import UploadForm, read_upload_form
 
 log = logging.getLogger(__name__)
 
@@ -26,58 +28,88 @@ MULTIPART_OVERHEAD = 64 * 1024
 
 def _limits(state: AppState) -> IngestLimits:
     s = state.settings
-    return IngestLimits(max_prompts=s.max_prompts, max_prompt_chars=s.max_prompt_chars, max_bytes=s.max_upload_bytes)
+    return IngestLimits(
+        max_prompts=s.max_prompts + faults.on("limit_off_by_one"),
+        max_prompt_chars=s.max_prompt_chars,
+        max_bytes=s.max_upload_bytes,
+        max_value_chars=s.max_upload_bytes,
+    )
 
 
-async def _read_input(request: Request, state: AppState) -> tuple[ParsedTable, str | None]:
+async def _read_input(form: UploadForm, state: AppState) -> tuple[ParsedTable, str | None]:
     limit = state.settings.max_upload_bytes
-    form = await request.form(max_files=5, max_fields=20, max_part_size=limit + MULTIPART_OVERHEAD)
-    try:
-        files = [f for f in form.getlist("file") if isinstance(f, UploadFile)]
-        texts = [t for t in form.getlist("text") if isinstance(t, str)]
-        if len(files) > 1:
-            raise BadRequest(
-                f"Upload one file at a time; this request carried {len(files)}.",
-                code="multiple_files",
-                count=len(files),
-                filenames=[f.filename for f in files],
+    files, texts = form.files, form.texts
+    if len(files) > 1:
+        raise BadRequest(
+            f"Upload one file at a time; this request carried {len(files)}.",
+            code="multiple_files",
+            count=len(files),
+            filenames=[f.filename for f in files],
+        )
+    if files and texts:
+        raise BadRequest("Send either a file or pasted text, not both.", code="ambiguous_input")
+    if files:
+        upload = files[0]
+        filename = safe_filename(upload.filename or "upload")
+        data = await upload.read(limit + 1)
+        if len(data) > limit:
+            raise PayloadTooLarge(
+                f"{filename} is larger than the {limit:,}-byte limit.", filename=filename, limit=limit
             )
-        if files and texts:
-            raise BadRequest("Send either a file or pasted text, not both.", code="ambiguous_input")
-        if files:
-            upload = files[0]
-            filename = safe_filename(upload.filename or "upload")
-            data = await upload.read(limit + 1)
-            if len(data) > limit:
-                raise PayloadTooLarge(
-                    f"{filename} is larger than the {limit:,}-byte limit.", filename=filename, limit=limit
-                )
-            return await run_in_threadpool(parse_upload, filename, data, _limits(state)), filename
-        if texts:
-            text = texts[0]
-            size = len(text.encode("utf-8"))
-            if size > limit:
-                raise PayloadTooLarge(
-                    f"The pasted text is {size:,} bytes; the limit is {limit:,}.", limit=limit, actual=size
-                )
-            return await run_in_threadpool(parse_pasted_text, text, _limits(state)), None
-        raise BadRequest("Attach a file in the 'file' field or paste prompts in the 'text' field.", code="no_input")
-    finally:
-        await form.close()
+        return await run_in_threadpool(parse_upload, filename, data, _limits(state)), filename
+    if texts:
+        return await run_in_threadpool(parse_pasted_text, texts[0], _limits(state)), None
+    raise BadRequest("Attach a file in the 'file' field or paste prompts in the 'text' field.", code="no_input")
 
 
-@router.post("/upload", status_code=202)
+UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "description": "Exactly one of the two: a file, or pasted text with one prompt per line.",
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": ".csv .xlsx .txt .json .jsonl"},
+                        "text": {"type": "string", "description": "Pasted prompts, one per line."},
+                    },
+                    "minProperties": 1,
+                    "maxProperties": 1,
+                    "additionalProperties": False,
+                }
+            }
+        },
+    }
+}
+
+
+BATCH_OPERATIONS = ("batch_status", "download_batch", "pause_batch", "resume_batch", "cancel_batch", "retry_batch")
+
+
+@router.post(
+    "/upload",
+    status_code=202,
+    responses={202: {"description": "Accepted and queued.", "links": links_to_batch(*BATCH_OPERATIONS)}}
+    | errors(400, 401, 413, 415, 422),
+    openapi_extra=UPLOAD_BODY,
+)
 async def upload(request: Request, user_id: CurrentUserId, state: State) -> JSONResponse:
     settings = state.settings
     storage = state.storage
+    form: UploadForm | None = None
     try:
-        original = await read_original(
-            request, max_bytes=settings.max_upload_bytes, max_part_size=settings.max_upload_bytes + MULTIPART_OVERHEAD
+        form = await read_upload_form(
+            request, max_files=5, max_fields=20, max_part_size=settings.max_upload_bytes + MULTIPART_OVERHEAD
         )
-        table, filename = await _read_input(request, state)
+        original = await read_original(form, max_bytes=settings.max_upload_bytes)
+        table, filename = await _read_input(form, state)
     except ApiError as exc:
         state.metrics.uploads.labels(exc.code).inc()
         raise
+    finally:
+        if form is not None:
+            await form.close()
 
     def _create() -> dict[str, Any]:
         # Quota, batch and the stored original commit together or not at all (issue 6): a refused or
@@ -115,22 +147,19 @@ async def upload(request: Request, user_id: CurrentUserId, state: State) -> JSON
     return JSONResponse(body, status_code=202)
 
 
-@router.get("")
+@router.get("", responses=errors(401))
 def list_user_batches(user_id: CurrentUserId, state: State) -> dict[str, Any]:
     with state.store.read() as session:
         return {"batches": [status_view(b) for b in list_batches(session, user_id)]}
 
 
-@router.get("/status/{batch_id}")
+@router.get("/status/{batch_id}", operation_id="batch_status", responses=errors(401, 404))
 def batch_status(batch_id: str, user_id: CurrentUserId, state: State) -> dict[str, Any]:
     with state.store.read() as session:
         return status_view(get_owned_batch(session, batch_id, user_id))
 
 
-@router.post("/{batch_id}/{action}")
-def batch_action(
-    batch_id: str, action: Literal["pause", "resume", "cancel", "retry"], user_id: CurrentUserId, state: State
-) -> dict[str, Any]:
+def _act(batch_id: str, action: str, user_id: int, state: AppState) -> dict[str, Any]:
     with state.store.write() as session:
         batch = get_owned_batch(session, batch_id, user_id, lock=True)
         events = apply_action(session, batch, action)
@@ -140,3 +169,28 @@ def batch_action(
     if action in ("resume", "retry"):
         state.pool.notify()
     return view
+
+
+# One route per action, not ``/{batch_id}/{action}``: that pattern would also match ``POST /download/{id}``
+# and answer 422 where a method the path does not allow must get 405.
+ACTION_ERRORS = errors(401, 404, 409)
+
+
+@router.post("/{batch_id}/pause", operation_id="pause_batch", responses=ACTION_ERRORS)
+def pause_batch(batch_id: str, user_id: CurrentUserId, state: State) -> dict[str, Any]:
+    return _act(batch_id, "pause", user_id, state)
+
+
+@router.post("/{batch_id}/resume", operation_id="resume_batch", responses=ACTION_ERRORS)
+def resume_batch(batch_id: str, user_id: CurrentUserId, state: State) -> dict[str, Any]:
+    return _act(batch_id, "resume", user_id, state)
+
+
+@router.post("/{batch_id}/cancel", operation_id="cancel_batch", responses=ACTION_ERRORS)
+def cancel_batch(batch_id: str, user_id: CurrentUserId, state: State) -> dict[str, Any]:
+    return _act(batch_id, "cancel", user_id, state)
+
+
+@router.post("/{batch_id}/retry", operation_id="retry_batch", responses=ACTION_ERRORS)
+def retry_batch(batch_id: str, user_id: CurrentUserId, state: State) -> dict[str, Any]:
+    return _act(batch_id, "retry", user_id, state)

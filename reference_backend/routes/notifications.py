@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, WebSocket
+from fastapi import APIRouter, Path, WebSocket
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field, HttpUrl
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, TypeAdapter
 from sqlalchemy import func, select, update
 from starlette.websockets import WebSocketDisconnect
 
@@ -17,6 +17,7 @@ from ..errors import InvalidContent, NotFound
 from ..models import utcnow
 from ..notifications.models import Notification, NotificationPrefs, OutboxEntry
 from ..notifications.preferences import CHANNELS, EVENTS, load_preferences
+from ..openapi import errors
 from ..state import AppState, CurrentUserId, State
 from .sockets import MESSAGE_TOO_BIG, Refused, admit_socket
 
@@ -38,7 +39,7 @@ def _view(note: Notification) -> dict[str, Any]:
     }
 
 
-@router.get("")
+@router.get("", responses=errors(401, 422))
 def list_notifications(user_id: CurrentUserId, state: State, unread_only: bool = False) -> dict[str, Any]:
     with state.store.read() as session:
         query = select(Notification).where(Notification.user_id == user_id, Notification.in_app.is_(True))
@@ -53,8 +54,12 @@ def list_notifications(user_id: CurrentUserId, state: State, unread_only: bool =
     return {"notifications": [_view(n) for n in notes], "unread": unread or 0}
 
 
-@router.post("/{notification_id}/read")
-def mark_read(notification_id: int, user_id: CurrentUserId, state: State) -> dict[str, Any]:
+# Ids are 32-bit in every supported database; a larger one cannot exist and must not reach the query.
+NotificationId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+@router.post("/{notification_id}/read", responses=errors(401, 404, 422))
+def mark_read(notification_id: NotificationId, user_id: CurrentUserId, state: State) -> dict[str, Any]:
     with state.store.write() as session:
         note = session.get(Notification, notification_id)
         if note is None or note.user_id != user_id:
@@ -63,7 +68,7 @@ def mark_read(notification_id: int, user_id: CurrentUserId, state: State) -> dic
         return _view(note)
 
 
-@router.post("/read-all")
+@router.post("/read-all", responses=errors(401))
 def mark_all_read(user_id: CurrentUserId, state: State) -> dict[str, int]:
     with state.store.write() as session:
         result = session.execute(
@@ -74,7 +79,7 @@ def mark_all_read(user_id: CurrentUserId, state: State) -> dict[str, int]:
     return {"marked": result.rowcount}
 
 
-@router.get("/deliveries")
+@router.get("/deliveries", responses=errors(401, 422))
 def deliveries(user_id: CurrentUserId, state: State, batch_id: str | None = None) -> dict[str, Any]:
     """The outbox as this user's deliveries: what was sent where, what is being retried and why."""
     with state.store.read() as session:
@@ -98,19 +103,45 @@ def deliveries(user_id: CurrentUserId, state: State, batch_id: str | None = None
     }
 
 
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST = rf"({_OCTET}\.){{3}}{_OCTET}|({_LABEL}\.)*[A-Za-z]([A-Za-z0-9-]{{0,61}}[A-Za-z0-9])?"
+_PORT = r"(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+_PCHAR = r"[A-Za-z0-9._~!$&'()*+,;=:@-]"
+# An http(s) URL the schema can state exactly: every string it matches is a valid URL, so what the
+# OpenAPI document promises and what the server accepts agree.
+WEBHOOK_URL_PATTERN = rf"^https?://({_HOST})(:{_PORT})?(/{_PCHAR}*)*(\?({_PCHAR}|[/?])*)?$"
+_HTTP_URL = TypeAdapter(HttpUrl)
+WebhookUrl = Annotated[
+    str,
+    Field(max_length=2000, pattern=WEBHOOK_URL_PATTERN),
+    AfterValidator(lambda url: str(_HTTP_URL.validate_python(url))),
+]
+_CHANNELS_SCHEMA = {
+    "type": "object",
+    "properties": {channel: {"type": "array", "items": {"enum": list(EVENTS)}} for channel in CHANNELS},
+    "additionalProperties": False,
+}
+
+
 class PreferencesBody(BaseModel):
-    channels: dict[str, list[str]] = Field(default_factory=dict, description="channel -> events on it")
-    webhook_url: HttpUrl | None = None
+    model_config = ConfigDict(extra="forbid")
+
+    # Unknown channels and events are refused below with the lists of known ones (422 invalid_preferences).
+    channels: dict[str, list[str]] = Field(
+        default_factory=dict, description="channel -> events on it", json_schema_extra=_CHANNELS_SCHEMA
+    )
+    webhook_url: WebhookUrl | None = None
     webhook_secret: str | None = Field(default=None, min_length=16, max_length=200)
 
 
-@router.get("/preferences")
+@router.get("/preferences", responses=errors(401))
 def get_preferences(user_id: CurrentUserId, state: State) -> dict[str, Any]:
     with state.store.read() as session:
         return load_preferences(session, user_id).view()
 
 
-@router.put("/preferences")
+@router.put("/preferences", responses=errors(400, 401, 422))
 def put_preferences(body: PreferencesBody, user_id: CurrentUserId, state: State) -> dict[str, Any]:
     unknown_channels = sorted(set(body.channels) - set(CHANNELS))
     unknown_events = sorted({e for events in body.channels.values() for e in events} - set(EVENTS))

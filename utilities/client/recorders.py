@@ -384,7 +384,10 @@ class WebSocketRecorder(_Recording):
                 except InvalidStatus as exc:
                     self.errors.append(f"handshake refused: HTTP {exc.response.status_code}")
                     return
-                except (OSError, InvalidHandshake, TimeoutError) as exc:
+                # A server (re)starting can reset the connection at any step of the opening handshake: in
+                # connect() (OSError), while the request is sent (websockets turns that into ConnectionClosed)
+                # or while the response is awaited (InvalidHandshake). Each is a failed attempt, retried alike.
+                except (OSError, InvalidHandshake, ConnectionClosed, TimeoutError) as exc:
                     now = time.monotonic()
                     retry_until = retry_until or now + self.reconnect_timeout_s
                     if now >= retry_until:

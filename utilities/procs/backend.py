@@ -16,6 +16,20 @@ log = logging.getLogger(__name__)
 
 _URL_LINE = re.compile(r"listening on (http://\S+)")
 
+# How the black-box suites run the bundled backend: slowed down so a batch takes visible time (200 ms per
+# provider call of 10 prompts, 2 calls in flight, about 100 prompts a second: 1000 prompts take ~10 s, long
+# enough to pause, cancel or watch; 10 prompts still finish at once). Its enhancer fails a prompt without
+# letters or digits with a reason: the suites' failing prompt on demand. Failed notification deliveries are
+# retried within a second. ``batchqa selfcheck`` starts its faulty backends the same way.
+E2E_BACKEND_ENV = {
+    "BATCHQA_PROVIDER_LATENCY_MS": "200",
+    "BATCHQA_PROVIDER_BATCH_SIZE": "10",
+    "BATCHQA_WORKER_CONCURRENCY": "2",
+    "BATCHQA_LOG_LEVEL": "INFO",
+    "BATCHQA_NOTIFY_RETRY_BASE_SECONDS": "0.2",
+    "BATCHQA_NOTIFY_RETRY_MAX_SECONDS": "1",
+}
+
 
 class BackendProcess(ChildProcess):
     """``python -m reference_backend`` with its own data dir; the URL is the one the server printed.
@@ -54,7 +68,9 @@ class BackendProcess(ChildProcess):
             return True
         return False
 
-    def start(self, timeout: float = 30.0) -> str:
+    def start(self, timeout: float = 90.0) -> str:
+        """Start and wait until healthy. The wait is generous: a loaded CI runner can take tens of seconds to
+        import the app, and a start that never succeeds still fails, with the child's output."""
         if not self.spawn(timeout) or self.url is None:
             self.stop()
             raise RuntimeError(f"backend did not report its URL within {timeout:.0f} s:\n{self.output()}")

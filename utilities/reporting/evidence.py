@@ -40,7 +40,7 @@ MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
 SESSION_BUDGET_BYTES = 150 * 1024 * 1024
 SERVER_LOG_LINES = 200
 UPDATE_EVERY_S = 2.0  # US-003 "Progress every 2s"
-TIMER_SLACK_S = 0.35  # as e2e/support.py allows
+TIMER_SLACK_S = 0.35  # as e2e/browser/support.py allows
 
 MIME = {
     ".csv": "text/csv",

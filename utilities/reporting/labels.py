@@ -139,6 +139,9 @@ E2E_MODULES: dict[str, str] = {
     "test_notifications": NOTIFICATIONS,
 }
 
+# Black-box suites beside the browser's (e2e/<suite>/): the feature is "<suite name>: <module>".
+BLACK_BOX_SUITES: dict[str, str] = {"api": "Black-box API", "sockets": "Black-box sockets"}
+
 # Self-tests: module -> area (the feature is "Self-tests: <area>").
 SELF_TEST_AREAS: dict[str, str] = {
     "test_api_auth": "API",
@@ -177,6 +180,7 @@ SELF_TEST_AREAS: dict[str, str] = {
     "test_load_smoke": "Performance tooling",
     "test_csv_generator": "Generators",
     "test_allure_wiring": "Reporting",
+    "test_target_profile_and_selfcheck": "Reporting",
 }
 
 _BROWSERS = ("chromium", "firefox", "webkit")
@@ -218,6 +222,9 @@ def labels_for(nodeid: str, callspec_id: str | None = None) -> Labels:
     if top == "tests":
         area = SELF_TEST_AREAS.get(module, "Other")
         return _labels(f"Self-tests: {area}", _humane(module))
+    suite = path.split("/")[1] if path.count("/") >= 2 else ""
+    if top == "e2e" and suite in BLACK_BOX_SUITES:
+        return _labels(f"{BLACK_BOX_SUITES[suite]}: {_humane(module)}", _humane(function))
     known = E2E.get(function)
     if known is None:
         return _labels(E2E_MODULES.get(module, _humane(module)), _humane(function))

@@ -9,6 +9,9 @@ const $ = (id) => document.getElementById(id);
 const batchId = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop());
 const alerts = new Alerts($("error"));
 const api = (path) => `/api/v1/batch${path}`;
+// Defects the reference backend's fault switch asks this page to have (see docs/faults.md); normally none.
+const uiFaults = new Set((document.querySelector('meta[name="batchqa-faults"]')?.content ?? "").split(",").filter(Boolean));
+let barDrawn = false;
 
 let current = {};
 let previewFor = null; // the seq the preview was drawn for
@@ -75,10 +78,13 @@ function show(status) {
   const created = b.created_at ? new Date(b.created_at).toLocaleString("en-GB") : "";
   $("subtitle").textContent = `${formatCount(b.total)} prompts${created ? ` · created ${created}` : ""} · batch ${b.batch_id}`;
 
-  const bar = $("progressbar");
-  bar.setAttribute("aria-valuenow", String(percent));
-  bar.setAttribute("aria-valuetext", `${percent.toFixed(1)}% (${formatCount(b.processed)} of ${formatCount(b.total)} processed)`);
-  $("bar").style.width = `${Math.min(100, percent)}%`;
+  if (!(barDrawn && uiFaults.has("ui_frozen_progress"))) {
+    const bar = $("progressbar");
+    bar.setAttribute("aria-valuenow", String(percent));
+    bar.setAttribute("aria-valuetext", `${percent.toFixed(1)}% (${formatCount(b.processed)} of ${formatCount(b.total)} processed)`);
+    $("bar").style.width = `${Math.min(100, percent)}%`;
+    barDrawn = true;
+  }
 
   $("status").textContent = statusLabel(b.status);
   $("percent").textContent = `${percent.toFixed(1)}%`;
@@ -191,7 +197,8 @@ async function refresh() {
 
 async function main() {
   for (const format of ["csv", "json", "zip"]) {
-    $(`download-${format}`).href = `${api(`/download/${encodeURIComponent(batchId)}`)}?format=${format}`;
+    const served = format === "csv" && uiFaults.has("ui_wrong_download") ? "json" : format;
+    $(`download-${format}`).href = `${api(`/download/${encodeURIComponent(batchId)}`)}?format=${served}`;
   }
   $("pause").addEventListener("click", () => act("pause"));
   $("resume").addEventListener("click", () => act("resume"));

@@ -11,7 +11,8 @@ from page_objects import BatchUploadPage, ProgressTracker, ResultsDownloader
 from utilities.check.download_validator import assert_download_matches, load_download
 from utilities.check.input_reader import read_input
 
-from .support import FIXTURE_FILES, lacks_capability, require_running, update_cadence
+from ..harness import lacks_capability
+from .support import FIXTURE_FILES, require_running, update_cadence
 
 pytestmark = [pytest.mark.e2e, pytest.mark.perf]
 

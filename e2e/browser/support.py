@@ -9,49 +9,25 @@ import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import pytest
 from playwright.sync_api import BrowserContext, Page
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import connect
 
 from page_objects import ProgressSample, ProgressTracker
-from utilities.client.api import TERMINAL_STATUSES, BatchApi, Credentials
+from utilities.client.api import TERMINAL_STATUSES, BatchApi
+from utilities.paths import SAMPLE_FILES_DIR
 
-FIXTURE_FILES = Path(__file__).resolve().parents[1] / "fixtures" / "files"
+from ..harness import lacks_capability
+
+FIXTURE_FILES = SAMPLE_FILES_DIR
 
 # US-003: "Progress every 2s". Polling is drift-compensated at exactly 2 s, so consecutive page updates
 # are 2 s apart give or take one status request and the browser's timer slack on a busy 2-core machine.
 UPDATE_EVERY_S = 2.0
 TIMER_SLACK_S = 0.35
 TOO_FAST = "needs a target whose batches take visible time; this one went too fast to act on from the page"
-
-
-class Target:
-    """Whether the suite runs against the bundled backend, whose speed and features the kit sets itself."""
-
-    bundled = False
-
-
-def lacks_capability(reason: str) -> None:
-    """Skip for a foreign target that lacks what the test needs; fail for the bundled backend.
-
-    The bundled backend is configured to have every capability (slowed batches, the socket), so there
-    "missing" can only mean a regression, and a skip would hide it.
-    """
-    if Target.bundled:
-        pytest.fail(f"the bundled backend should have this, but: {reason}")
-    pytest.skip(reason)
-
-
-@dataclass(frozen=True)
-class User:
-    """A freshly registered user: its credentials (for the login page) and its own API session."""
-
-    credentials: Credentials
-    api: BatchApi
 
 
 @dataclass
@@ -142,7 +118,7 @@ def require_running(
     Pausing, cancelling, reloading or watching a batch from the browser needs a batch that is still going
     after the page has loaded and a few actions have been taken. The target's own estimate (``eta_seconds``)
     says whether it will be: below ``min_remaining_s`` the test is skipped with the reason, rather than left
-    to race the target. The bundled backend is slowed down for this (e2e/conftest.py); a foreign target
+    to race the target. The bundled backend is slowed down for this (e2e/harness.py); a foreign target
     needs the same, e.g. BATCHQA_PROVIDER_LATENCY_MS=200 BATCHQA_WORKER_CONCURRENCY=2 on a reference backend.
     """
     status = tracker.wait_until_status("running", timeout=timeout)

@@ -13,15 +13,8 @@ from utilities.check.download_validator import assert_download_matches, load_dow
 from utilities.check.input_reader import read_input, read_pasted
 from utilities.gen import INVALID_VARIANTS
 
-from .support import (
-    FIXTURE_FILES,
-    User,
-    ahead,
-    lacks_capability,
-    progress_problems,
-    progress_socket_available,
-    require_running,
-)
+from ..harness import User, lacks_capability
+from .support import FIXTURE_FILES, ahead, progress_problems, progress_socket_available, require_running
 
 pytestmark = pytest.mark.e2e
 

@@ -20,7 +20,8 @@ from page_objects import (
 from page_objects.notification_preferences_page import EVENTS
 from utilities.procs.mailbox import Mailbox, WebhookReceiver, body_text, header_equals
 
-from .support import FIXTURE_FILES, BrowserPush, User, wait_until_settled
+from ..harness import Target, User
+from .support import FIXTURE_FILES, BrowserPush, wait_until_settled
 
 pytestmark = pytest.mark.e2e
 
@@ -30,6 +31,11 @@ PASTED = "Explain how tides work\nPlan a picnic for six people\nWrite a haiku ab
 COMPLETED_PASTED = "Batch completed: pasted prompts"
 SECRET = "e2e-webhook-secret-0123456789"
 NOTIFICATION_SOCKET = re.compile(r"/api/v1/notifications/ws")
+
+
+@pytest.fixture(autouse=True)
+def _notifications_capability(target: Target) -> None:
+    target.require("notifications")
 
 
 def notifications(user: User) -> dict[str, Any]:

@@ -1,0 +1,78 @@
+"""What every black-box suite shares: the target (its URL, profile and, when bundled, its log), users, and skips."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from utilities.client.api import TERMINAL_STATUSES, BatchApi, Credentials
+from utilities.client.profile import TargetProfile
+from utilities.procs.backend import E2E_BACKEND_ENV
+
+BUNDLED_BACKEND_ENV = E2E_BACKEND_ENV
+
+
+@dataclass
+class Target:
+    """The target under test. ``server_log`` is known for the bundled backend or when the profile names it."""
+
+    base_url: str
+    profile: TargetProfile
+    bundled: bool
+    server_log: Path | None = None
+
+    # Set once per process by the base_url fixture; the browser helpers read it without a fixture.
+    is_bundled = False
+
+    def require(self, capability: str) -> None:
+        """Skip, with the profile's reason, when the target lacks ``capability``; the bundled backend has all."""
+        if not self.profile.has(capability):
+            if self.bundled:
+                pytest.fail(
+                    f"the bundled backend must have every capability, but: {self.profile.missing_reason(capability)}"
+                )
+            pytest.skip(self.profile.missing_reason(capability))
+
+
+def lacks_capability(reason: str) -> None:
+    """Skip for a foreign target that lacks what the test needs; fail for the bundled backend.
+
+    The bundled backend is configured to have every capability (slowed batches, the socket), so there
+    "missing" can only mean a regression, and a skip would hide it.
+    """
+    if Target.is_bundled:
+        pytest.fail(f"the bundled backend should have this, but: {reason}")
+    pytest.skip(reason)
+
+
+@dataclass(frozen=True)
+class User:
+    """A freshly registered user: its credentials (for the login page) and its own API session."""
+
+    credentials: Credentials
+    api: BatchApi
+
+
+def new_user(base_url: str, prefix: str = "e2e") -> User:
+    credentials = Credentials.fresh(prefix)
+    api = BatchApi(base_url)
+    try:
+        api.register(credentials)
+        api.login(credentials)
+    except BaseException:
+        api.close()
+        raise
+    return User(credentials, api)
+
+
+def cancel_unfinished(api: BatchApi) -> None:
+    """A batch a test left running would share the target's workers with the next test: stop it."""
+    listed = api.http.get("/api/v1/batch")
+    if listed.status_code == 401:  # the test logged the user out: nothing of theirs can be reached any more
+        return
+    for batch in listed.json()["batches"]:
+        if batch["status"] not in TERMINAL_STATUSES:
+            # 409 when it finished meanwhile: that is fine too.
+            api.action_raw(batch["batch_id"], "cancel")
