@@ -5,10 +5,16 @@ PY := $(VENV)/bin/python
 BASE_URL ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup qa report test serve lint format bench clean
+.PHONY: setup promtool system-packages qa report test serve lint format bench clean
 
 setup: $(VENV)/.installed node_modules/.installed
 	@$(PY) -m utilities.procs.browser ensure
+	-@$(PY) -m utilities.procs.promtool ensure
+
+# Prometheus's promtool checks and unit-tests deploy/alerts.yaml. Setup tries it and goes on without it
+# (those tests then skip, or fail in CI); this target fails when promtool cannot be installed.
+promtool: $(VENV)/.installed
+	@$(PY) -m utilities.procs.promtool ensure
 
 # The Allure 3 report generator, pinned in package.json/package-lock.json. Without Node the kit still runs;
 # only `batchqa report` (and the HTML step of `make qa`) is skipped, with a note.
@@ -19,11 +25,21 @@ node_modules/.installed: package.json package-lock.json
 		echo "note: Node.js/npm not found: the Allure HTML report is skipped (install Node 20+ and rerun make setup)"; \
 	fi
 
-$(VENV)/.installed: pyproject.toml
+# Everything this repository's tests and tools use: the load and distributed extras, the test extra, the
+# lint tools (dependency group `dev`, needs pip >= 25.1), with faker and openpyxl at the releases the
+# committed fixtures were generated with.
+$(VENV)/.installed: pyproject.toml constraints/fixtures.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet --upgrade 'pip>=25.1'
+	$(PY) -m pip install --quiet -c constraints/fixtures.txt -e '.[load,distributed,test]' --group dev
 	@touch $@
+
+# What a bare CI runner lacks that the tests start themselves: redis-server (each test's own Redis) and
+# Debian's prometheus package (promtool). Through sudo when not root, as on GitHub's runners.
+SYSTEM_PACKAGES ?= redis-server prometheus
+system-packages:
+	$(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive sh -c \
+		'apt-get update -q && apt-get install -y -q --no-install-recommends $(SYSTEM_PACKAGES)'
 
 # Failure videos need Debian's ffmpeg linked where Playwright looks: installed here (once, about 20 s, as
 # root), not in setup, so `make test` and CI do not pay for what only the qa run records.
@@ -40,9 +56,13 @@ test: setup
 serve: setup
 	$(VENV)/bin/batchqa serve
 
+# Style, the import layering contracts (pyproject.toml [tool.importlinter]) and imports against the
+# declared dependencies ([tool.deptry]).
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/deptry .
 
 format: setup
 	$(VENV)/bin/ruff format .

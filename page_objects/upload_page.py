@@ -13,7 +13,7 @@ from .steps import step
 
 BATCH_URL = re.compile(r"/batches/(?!new\b)([^/?#]+)$")
 
-# Build the DataTransfer a real drop carries (TOOLCHAIN.md: Playwright has no file drag from the OS).
+# Build the DataTransfer a real drop carries (Playwright has no file drag from the OS).
 _DATA_TRANSFER = """(files) => {
   const transfer = new DataTransfer();
   for (const file of files) {
@@ -75,7 +75,7 @@ class BatchUploadPage:
 
     @step("Paste prompts from the clipboard")
     def paste_from_clipboard(self, text: str) -> None:
-        """A real Ctrl+V: needs the context's clipboard permissions (TOOLCHAIN.md)."""
+        """A real Ctrl+V: needs the context's clipboard permissions."""
         self.page.context.grant_permissions(["clipboard-read", "clipboard-write"])
         self.page.evaluate("(text) => navigator.clipboard.writeText(text)", text)
         self.paste_box.click()

@@ -1,6 +1,7 @@
 """Locust entry point for US-003: BatchUser, SocketUser and MixedUser (see perf/README.md).
 
-Headless: ``batchqa load --profile smoke``; by hand:
+Headless: ``batchqa load --profile smoke``; with Locust alone, from the kit's root:
+``locust --config perf/smoke.conf`` (one ``.conf`` per profile), or
 ``locust -f perf/locustfile.py --headless --host URL --users 14 --spawn-rate 20 --run-time 20s
 --batch-users 2 --socket-users 10 --mixed-users 2 BatchUser SocketUser MixedUser``.
 """
@@ -14,16 +15,17 @@ from pathlib import Path
 from locust import events
 from locust.argument_parser import LocustArgumentParser
 from locust.env import Environment
-from locust.runners import WorkerRunner
+from locust.runners import MasterRunner, WorkerRunner
 
 # Locust imports this file by path; the users live in the perf package beside it.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from perf.names import BATCH, HTTP_METHODS, is_operation
-from perf.profiles import DEFAULT_BATCH_FILE
+from perf.samples import SampleWriter
 from perf.users.batch_user import BatchUser
 from perf.users.mixed_user import MixedUser
 from perf.users.socket_user import SocketUser
+from utilities.perf.names import BATCH, HTTP_METHODS, is_operation
+from utilities.perf.profiles import DEFAULT_BATCH_FILE
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,12 @@ def _options(parser: LocustArgumentParser) -> None:
     add("--batch-users", type=int, default=1, env_var="BATCHQA_LOAD_BATCH_USERS", help="BatchUsers (fixed count).")
     add("--socket-users", type=int, default=0, env_var="BATCHQA_LOAD_SOCKET_USERS", help="SocketUsers (fixed count).")
     add("--mixed-users", type=int, default=0, env_var="BATCHQA_LOAD_MIXED_USERS", help="MixedUsers (fixed count).")
-    add("--batch-file", default=str(DEFAULT_BATCH_FILE), env_var="BATCHQA_LOAD_BATCH_FILE", help="BatchUser's upload.")
+    add(
+        "--batch-file",
+        default=DEFAULT_BATCH_FILE,
+        env_var="BATCHQA_LOAD_BATCH_FILE",
+        help="BatchUser's upload: a path, or a name under the kit (fixtures/files/valid-1000.csv) or its samples.",
+    )
     add("--batch-wait", type=float, default=1.0, env_var="BATCHQA_LOAD_BATCH_WAIT", help="Seconds between batches.")
     add(
         "--progress",
@@ -83,6 +90,12 @@ def _options(parser: LocustArgumentParser) -> None:
         env_var="BATCHQA_LOAD_MAX_FAIL_RATIO",
         help="Exit 1 when more of the operations fail (requests, socket opens, batches).",
     )
+    add(
+        "--samples",
+        default="",
+        env_var="BATCHQA_LOAD_SAMPLES",
+        help="Write every request's exact time to PREFIX.<pid>.csv (each process that runs users).",
+    )
 
 
 @events.init.add_listener
@@ -94,6 +107,17 @@ def _fixed_counts(environment: Environment, **_kwargs: object) -> None:
     BatchUser.fixed_count = options.batch_users
     SocketUser.fixed_count = options.socket_users
     MixedUser.fixed_count = options.mixed_users
+    # Locust reads fixed_count 0 as "spawn by weight", so a class asked for 0 times is dropped instead. A
+    # worker keeps every class: it spawns whatever the master's counts ask for.
+    if not isinstance(environment.runner, WorkerRunner):
+        environment.user_classes[:] = [user for user in environment.user_classes if user.fixed_count > 0]
+        if not environment.user_classes:
+            raise ValueError("every user count is 0: give --batch-users, --socket-users or --mixed-users")
+        log.info("user classes: %s", ", ".join(f"{u.__name__}={u.fixed_count}" for u in environment.user_classes))
+    if options.samples and not isinstance(environment.runner, MasterRunner):
+        writer = SampleWriter(options.samples)
+        environment.events.request.add_listener(writer.on_request)
+        environment.events.quitting.add_listener(lambda **_kw: writer.close())
 
 
 def run_problems(environment: Environment, max_fail_ratio: float) -> list[str]:
@@ -123,7 +147,9 @@ def run_problems(environment: Environment, max_fail_ratio: float) -> list[str]:
 def _verdict(environment: Environment, **_kwargs: object) -> None:
     if isinstance(environment.runner, WorkerRunner) or environment.parsed_options is None:
         return
-    problems = run_problems(environment, environment.parsed_options.max_fail_ratio)
+    options = environment.parsed_options
+    problems = run_problems(environment, options.max_fail_ratio)
     for problem in problems:
         log.error("load check failed: %s", problem)
-    environment.process_exit_code = 1 if problems else 0
+    # Failures within --max-fail-ratio pass; a failed check exits with Locust's own --exit-code-on-error.
+    environment.process_exit_code = options.exit_code_on_error if problems else 0

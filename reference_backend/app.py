@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import Scope
@@ -24,11 +26,11 @@ from .config import Settings
 from .errors import ApiError
 from .events import Bus, LocalBus
 from .login_throttle import LoginThrottle, ThrottleRules
-from .metrics import Metrics
+from .metrics import HttpResponseCounter, Metrics, QueueSnapshot
 from .models import Batch, Row
 from .notifications.delivery import OutboxDispatcher, build_senders
 from .provider import provider_from_settings
-from .queue import WorkerPool, new_worker_id, work_queue_from
+from .queue import RUNNABLE, WorkerPool, new_worker_id, work_queue_from
 from .redis_bus import RedisBus
 from .redis_queue import WorkDoorbell
 from .revocation import Revocations
@@ -48,12 +50,38 @@ UPLOAD_PATH = "/api/v1/batch/upload"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
-def _store_snapshot(store: Store):  # type: ignore[no-untyped-def]
-    def snapshot() -> tuple[dict[str, int], int]:
+def _store_snapshot(store: Store) -> Callable[[], QueueSnapshot]:
+    def snapshot() -> QueueSnapshot:
+        now = time.time()
         with store.read() as session:
             by_status = dict(session.execute(select(Batch.status, func.count()).group_by(Batch.status)).all())
-            depth = session.scalar(select(func.count()).where(Row.status == RowStatus.PENDING.value)) or 0
-        return by_status, depth
+            # Pending rows of paused batches wait for their user, not for a worker: not in the queue.
+            pending = session.scalar(
+                select(func.count())
+                .select_from(Row)
+                .join(Batch, Row.batch_id == Batch.id)
+                .where(Row.status == RowStatus.PENDING.value, Batch.status.in_(RUNNABLE))
+            )
+            running = session.scalar(select(func.count()).where(Row.status == RowStatus.RUNNING.value))
+            lapsed = session.scalar(
+                select(func.count()).where(Row.status == RowStatus.RUNNING.value, Row.lease_until < now)
+            )
+            waiting = session.execute(
+                select(Batch.last_claimed_at, Batch.updated_at).where(
+                    Batch.status.in_(RUNNABLE),
+                    exists().where(Row.batch_id == Batch.id, Row.status == RowStatus.PENDING.value),
+                )
+            ).all()
+        # SQLite hands back naive datetimes; they were written as UTC.
+        served = [(c, u if u.tzinfo else u.replace(tzinfo=UTC)) for c, u in waiting]
+        last_served = [max(claimed or 0.0, updated.timestamp()) for claimed, updated in served]
+        return QueueSnapshot(
+            batches_by_status=by_status,
+            pending=pending or 0,
+            running=running or 0,
+            lease_lapsed=lapsed or 0,
+            oldest_wait_seconds=max(now - min(last_served), 0.0) if last_served else 0.0,
+        )
 
     return snapshot
 
@@ -75,9 +103,10 @@ def build_state(settings: Settings) -> AppState:
     store.create_schema()
     metrics = Metrics()
     metrics.watch_store(_store_snapshot(store))
-    # Distributed mode (issue 6): progress fans out over Redis to every API process, and new work
+    # Distributed mode: progress fans out over Redis to every API process, and new work
     # rings every worker process; without a queue URL both stay in this process.
     bus: Bus = RedisBus(settings.queue_url, store=store) if settings.queue_url else LocalBus()
+    metrics.watch_sockets(bus.subscriber_count)
     doorbell = WorkDoorbell(settings.queue_url, outbox=bus.outbox) if isinstance(bus, RedisBus) else None
     queue = work_queue_from(settings, store, worker_id=new_worker_id())
     provider = provider_from_settings(settings)
@@ -111,7 +140,7 @@ async def _start_processing(state: AppState) -> list[asyncio.Task[Any]]:
         return tasks
     if settings.queue_url is None:
         # The only worker: rows left running died with the last process. With a queue, other workers
-        # may hold live leases, so only lapsed leases put rows back (issue 6).
+        # may hold live leases, so only lapsed leases put rows back.
         released = await asyncio.to_thread(state.pool.queue.release_orphans)
         if released:
             log.info("put %d rows left running by the last process back in the queue", released)
@@ -215,6 +244,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(SlowRequests)
     app.add_middleware(SecureHeaders, https=settings.cookie_secure)
+    app.add_middleware(HttpResponseCounter, counter=state.metrics.http_responses)
     routers = (auth, batches, downloads, sockets, notifications, health, pages)
     for router in (module.router for module in routers):
         app.include_router(router)

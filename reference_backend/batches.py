@@ -105,8 +105,15 @@ def _find_column(columns: list[str], name: str) -> str | None:
 
 
 def create_batch(session: Session, *, user_id: int, table: ParsedTable, filename: str | None) -> Batch:
+    """Store the batch and its rows; a row the table marks failed is stored failed, with its reason.
+
+    Such a row never reaches the provider (its ``attempts`` stays 0, which is how ``retry`` tells it
+    from a provider failure), and a batch made only of them finishes at once.
+    """
     category_column = _find_column(table.columns, "category")
     rows = table.rows[1:] if faults.on("drop_first_row") and len(table.rows) > 1 else table.rows
+    skipped = len(table.rows) - len(rows)
+    failures = {number - skipped: failure for number, failure in table.failures.items() if number > skipped}
     batch = Batch(
         id=uuid.uuid4().hex,
         user_id=user_id,
@@ -118,7 +125,7 @@ def create_batch(session: Session, *, user_id: int, table: ParsedTable, filename
         status=BatchStatus.QUEUED.value,
         total=len(rows),
         succeeded=0,
-        failed=0,
+        failed=len(failures),
         cancelled=0,
         seq=0,
         run_base_processed=0,
@@ -135,13 +142,15 @@ def create_batch(session: Session, *, user_id: int, table: ParsedTable, filename
                 "fields": fields,
                 "prompt": fields[table.prompt_column],
                 "category": fields.get(category_column) if category_column else None,
-                "status": RowStatus.PENDING.value,
+                "status": RowStatus.FAILED.value if number in failures else RowStatus.PENDING.value,
                 "attempts": 0,
+                "error": str(failures[number]) if number in failures else None,
             }
             for number, fields in enumerate(rows, start=1)
         ],
     )
     record_event(session, batch, "status")
+    finish_if_done(session, batch)
     return batch
 
 
@@ -199,9 +208,10 @@ def apply_action(session: Session, batch: Batch, action: str) -> list[dict[str, 
         batch.cancelled += result.rowcount
     elif action == "retry":
         again = [RowStatus.FAILED.value] + ([RowStatus.SUCCEEDED.value] if faults.on("retry_all_rows") else [])
+        # A row refused at upload (never attempted) would fail the same way again: it stays failed.
         result = session.execute(
             update(Row)
-            .where(Row.batch_id == batch.id, Row.status.in_(again))
+            .where(Row.batch_id == batch.id, Row.status.in_(again), Row.attempts > 0)
             .values(status=RowStatus.PENDING.value, error=None, enhanced_prompt=None, techniques=None)
         )
         if faults.on("retry_all_rows"):
@@ -209,7 +219,7 @@ def apply_action(session: Session, batch: Batch, action: str) -> list[dict[str, 
         else:
             batch.failed -= result.rowcount
     events = [set_status(session, batch, target, action=action)]
-    if action == "resume":
+    if action in ("resume", "retry"):
         events.extend(finish_if_done(session, batch))
     return events
 

@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     cookie_secure: bool = False
     # Login throttling (OWASP): consecutive failures per key before a lockout, and the lockout's bounds.
     login_max_failures: int = Field(default=5, ge=1, description="Failed logins for one account from one address.")
-    login_max_failures_per_address: int = Field(default=20, ge=1, description="Failed logins from one address.")
+    login_max_failures_per_address: int = Field(default=50, ge=1, description="Failed logins from one address.")
     login_max_failures_per_account: int = Field(default=50, ge=1, description="Failed logins for one account.")
     login_lockout_seconds: float = Field(default=30.0, gt=0, description="First lockout; doubles each time.")
     login_lockout_max_seconds: float = Field(default=300.0, gt=0, description="The longest lockout.")
@@ -36,7 +36,12 @@ class Settings(BaseSettings):
 
     max_prompts: int = 1000
     max_upload_bytes: int = 10 * 1024 * 1024
-    max_prompt_chars: int = 32_000
+    max_prompt_chars: int | None = Field(
+        default=None, description="Characters per prompt the provider takes; longer rows fail. Unset: no limit."
+    )
+
+    download_link_ttl_seconds: int = Field(default=900, description="Lifetime of a signed download link.")
+    download_link_max_ttl_seconds: int = Field(default=7 * 24 * 3600, description="Longest lifetime a client may ask.")
 
     provider_kind: str = Field(default="rules", description="rules (built-in enhancer) or openai (HTTP).")
     openai_base_url: str | None = Field(default=None, description="e.g. http://127.0.0.1:11434/v1")
@@ -49,7 +54,7 @@ class Settings(BaseSettings):
     worker_concurrency: int = 10
     lease_seconds: float = 60.0
 
-    # Real-time progress (issue 3).
+    # Real-time progress.
     heartbeat_seconds: float = Field(default=1.0, description="Longest silence on a progress socket.")
     ws_coalesce_ms: float = Field(default=250.0, description="Progress pushes are merged within this window.")
     allowed_origins: list[str] = Field(
@@ -58,7 +63,7 @@ class Settings(BaseSettings):
     ws_max_message_bytes: int = 4096
     ws_max_messages_per_second: float = 20.0
 
-    # Distributed mode (issue 6): each is independent; unset means the embedded default.
+    # Distributed mode: each is independent; unset means the embedded default.
     queue_url: str | None = Field(default=None, description="redis://... to use Redis and worker processes.")
     storage_url: str | None = Field(default=None, description="s3://bucket[/prefix]; default: files in data_dir.")
     s3_endpoint_url: str | None = None
@@ -68,7 +73,7 @@ class Settings(BaseSettings):
     user_quota_bytes: int = Field(default=1024 * 1024 * 1024, description="Stored bytes allowed per user.")
     embedded_workers: bool = Field(default=True, description="Run the worker pool inside the API process.")
 
-    # Notifications (issue 7). With no SMTP host, mail is written as .eml files to data_dir/mail-outbox.
+    # Notifications. With no SMTP host, mail is written as .eml files to data_dir/mail-outbox.
     smtp_host: str | None = None
     smtp_port: int = 25
     smtp_user: str | None = None

@@ -48,6 +48,9 @@ class ExportMeta:
     succeeded: int
     failed: int
     columns: list[str]
+    # The ZIP members' date (year, month, day, hour, minute, second); a finished batch passes its finish time,
+    # so its ZIP is the same bytes on every request (a strong ETag, resumable ranges). ``None``: now.
+    zip_date: tuple[int, int, int, int, int, int] | None = None
 
 
 def neutralise_cell(value: str) -> str:
@@ -102,7 +105,7 @@ def write_zip(meta: ExportMeta, rows: Callable[[], Iterable[ExportRow]], out: Bi
     ``rows`` is called once per file so the rows stream from their source twice instead of being held.
     ``out`` need not be seekable.
     """
-    date_time = time.localtime()[:6]
+    date_time = meta.zip_date or time.localtime()[:6]
     files: list[dict[str, Any]] = []
     with zipfile.ZipFile(out, mode="w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, export in (("results.csv", iter_csv), ("results.json", iter_json)):

@@ -34,7 +34,7 @@ class _Record:
 @dataclass(frozen=True)
 class ThrottleRules:
     per_account_and_address: int = 5
-    per_address: int = 20
+    per_address: int = 50
     per_account: int = 50
     lockout_seconds: float = 30.0
     max_lockout_seconds: float = 300.0

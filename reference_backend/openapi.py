@@ -12,8 +12,10 @@ _DESCRIPTIONS = {
     403: "Forbidden.",
     404: "Not found, or another user's.",
     409: "Conflict with the current state.",
+    410: "Gone: what this signed link stood for has changed.",
     413: "Too large.",
     415: "Unsupported file type.",
+    416: "Range not satisfiable: the range starts past the end (Content-Range names the size).",
     422: "The content breaks a rule.",
     429: "Too many failed attempts; wait the Retry-After seconds.",
 }

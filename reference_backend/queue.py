@@ -439,12 +439,13 @@ class WorkerPool:
     async def _renew_leases(self) -> None:
         interval = max(self.queue.lease_seconds / 3, 0.05)
         while True:
+            self.metrics.worker_seen(self.queue.worker_id)
             await asyncio.sleep(interval)
             row_ids = [row_id for chunk in self._in_flight.values() for row_id in chunk.row_ids]
             if not row_ids:
                 continue
             try:
-                await asyncio.to_thread(self.queue.renew, row_ids)
+                self.metrics.lease_renewals.inc(await asyncio.to_thread(self.queue.renew, row_ids))
             except Exception:
                 # Not fatal: a lapsed row may run twice, and the fencing in ``complete`` stores one result.
                 log.warning("renewing %d leases failed", len(row_ids), exc_info=True)
@@ -461,6 +462,7 @@ class WorkerPool:
             results = await self.provider.enhance_many(chunk.items)
         except Exception as exc:  # the provider broke as a whole: every row of the call fails, visibly
             log.exception("provider call failed for batch %s", chunk.batch_id)
+            self.metrics.provider_call_errors.inc()
             results = [
                 EnhanceResult(key=i.key, enhanced_prompt=None, techniques=(), error=f"provider error: {exc}")
                 for i in chunk.items

@@ -3,7 +3,8 @@
 ``RedisBus`` has ``LocalBus``'s interface (``bind``, ``subscribe``, ``unsubscribe``, ``publish``), so
 the socket handler does not know which one it has. Whichever process stores an event (a worker, or
 an API process acting on pause/cancel) publishes it on ``batchqa:events:<batch_id>``; every API
-process subscribes to all of them and delivers to its own sockets. Pub/sub is the fast path only:
+process subscribes to all of them and delivers to its own subscribers, one per watched batch (the
+batch's feed, ``fanout.py``, which writes to all of that batch's sockets). Pub/sub is the fast path only:
 
 - each batch's events are delivered in ``seq`` order, without duplicates; a gap (two processes'
   messages crossing, or one lost) is filled from the ``events`` table before the later event;

@@ -15,17 +15,25 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-
-import redis
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry as AsyncRetry
-from redis.backoff import NoBackoff
-from redis.retry import Retry
+from types import ModuleType
 
 log = logging.getLogger(__name__)
 
 WORK_CHANNEL = "batchqa:work"
 RECONNECT_SECONDS = 0.2
+
+
+def _redis() -> ModuleType:
+    """Redis's client, imported where distributed mode uses it: embedded mode runs without the extra."""
+    try:
+        import redis
+        import redis.asyncio
+        import redis.asyncio.retry
+        import redis.backoff
+        import redis.retry
+    except ImportError as exc:
+        raise ImportError(f"{exc}: distributed mode needs the client, pip install 'batchqa[distributed]'") from exc
+    return redis
 
 
 def redacted(url: str) -> str:
@@ -47,10 +55,15 @@ class RedisOutbox:
     """
 
     def __init__(self, url: str, *, retry_seconds: float = 10.0) -> None:
+        redis = _redis()
         # No client-side retries: this loop decides, so one failing message cannot hold the thread for long.
         self._client = redis.Redis.from_url(
-            url, socket_timeout=2, socket_connect_timeout=2, retry=Retry(NoBackoff(), 0)
+            url,
+            socket_timeout=2,
+            socket_connect_timeout=2,
+            retry=redis.retry.Retry(redis.backoff.NoBackoff(), 0),
         )
+        self._errors = (redis.RedisError, OSError)
         self.retry_seconds = retry_seconds
         self.dropped = 0
         self._queue: queue.SimpleQueue[tuple[str, str] | None] = queue.SimpleQueue()
@@ -81,7 +94,7 @@ class RedisOutbox:
         while True:
             try:
                 self._client.publish(channel, payload)
-            except (redis.RedisError, OSError) as exc:
+            except self._errors as exc:
                 now = time.monotonic()
                 if self._down_since is None:
                     self._down_since = now
@@ -111,7 +124,9 @@ async def listen_forever(
     ``on_connect`` runs after every (re)subscription: whatever was published meanwhile is gone, so
     the caller looks at the database instead.
     """
-    client = aioredis.Redis.from_url(url, socket_connect_timeout=2, retry=AsyncRetry(NoBackoff(), 0))
+    redis = _redis()
+    retry = redis.asyncio.retry.Retry(redis.backoff.NoBackoff(), 0)
+    client = redis.asyncio.Redis.from_url(url, socket_connect_timeout=2, retry=retry)
     failing = False
     try:
         while True:

@@ -11,6 +11,7 @@ import uvicorn
 from . import log_redaction
 from .app import create_app
 from .config import Settings
+from .ws_protocol import PreframedWebSocketProtocol
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ def run(*, host: str | None = None, port: int | None = None, data_dir: str | Pat
         access_log=False,
         ws_max_size=64 * 1024,
         ws_per_message_deflate=False,
+        ws=PreframedWebSocketProtocol,  # progress fan-out writes each message's frame once per batch
     )
     log_redaction.install()  # after uvicorn.Config, which sets up uvicorn's loggers and handlers
     uvicorn.Server(config).run(sockets=[sock])

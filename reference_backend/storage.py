@@ -11,18 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from starlette.datastructures import UploadFile
-from starlette.requests import Request
 
 from .config import Settings
 from .errors import ApiError
 from .models import StoredFile, User
 from .store import Store
+from .upload_form import UploadForm
 
 log = logging.getLogger(__name__)
 
@@ -120,16 +116,29 @@ class S3Storage:
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.description = f"s3://{bucket}/{self.prefix}" + (f" at {endpoint_url}" if endpoint_url else "")
+        # Imported here: only S3 storage needs boto3 (the distributed extra).
+        try:
+            import boto3
+            from botocore.config import Config
+        except ImportError as exc:
+            raise StorageUnavailable(f"{exc}: S3 storage needs boto3, pip install 'batchqa[distributed]'") from exc
         self._client = boto3.client(
             "s3",
             endpoint_url=endpoint_url,
             region_name=region,
             aws_access_key_id=access_key_id,
             aws_secret_access_key=secret_access_key,
-            config=Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"}),
+            config=Config(
+                signature_version="s3v4",
+                connect_timeout=5,
+                read_timeout=30,
+                retries={"max_attempts": 3, "mode": "standard"},
+            ),
         )
 
     def check(self) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         try:
             self._client.head_bucket(Bucket=self.bucket)
         except (ClientError, BotoCoreError) as exc:
@@ -143,6 +152,19 @@ class S3Storage:
 
     def delete(self, key: str) -> None:
         self._client.delete_object(Bucket=self.bucket, Key=self.prefix + key)
+
+    def presigned_url(self, key: str, *, ttl_seconds: int, content_type: str, disposition: str) -> str:
+        """A GET URL for ``key`` that S3 itself serves, and refuses once ``ttl_seconds`` have passed."""
+        return self._client.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": self.prefix + key,
+                "ResponseContentType": content_type,
+                "ResponseContentDisposition": disposition,
+            },
+            ExpiresIn=ttl_seconds,
+        )
 
     def list(self, prefix: str = "") -> list[StoredObject]:
         found = []
@@ -187,22 +209,18 @@ def original_key(user_id: int, batch_id: str, filename: str | None) -> str:
     return f"{UPLOADS}{user_id}/{batch_id}/original.{match.group(1) if match else 'txt'}"
 
 
-async def read_original(request: Request, *, max_bytes: int, max_part_size: int) -> bytes | None:
-    """The uploaded file's bytes, or the pasted text as UTF-8: what is kept as the batch's original.
+async def read_original(form: UploadForm, *, max_bytes: int) -> bytes | None:
+    """The uploaded file's bytes, or the pasted text's: what is kept as the batch's original.
 
-    Reads the multipart form before the route's parser does; Starlette keeps the parsed form on the
-    request, so the parser sees the same form, and the file is rewound for it. ``None`` when the
-    request is one the parser refuses anyway (no input, several files, both file and text).
+    The file is rewound for the parser. ``None`` when the request is one the parser refuses anyway (no
+    input, several files, both file and text).
     """
-    form = await request.form(max_files=5, max_fields=20, max_part_size=max_part_size)
-    files = [f for f in form.getlist("file") if isinstance(f, UploadFile)]
-    texts = [t for t in form.getlist("text") if isinstance(t, str)]
-    if len(files) == 1 and not texts:
-        data = await files[0].read(max_bytes + 1)
-        await files[0].seek(0)
+    if len(form.files) == 1 and not form.texts:
+        data = await form.files[0].read(max_bytes + 1)
+        await form.files[0].seek(0)
         return data
-    if len(texts) == 1 and not files:
-        return texts[0].encode("utf-8", errors="surrogatepass")
+    if len(form.texts) == 1 and not form.files:
+        return form.texts[0]
     return None
 
 

@@ -57,7 +57,7 @@ class Store:
     def create_schema(self) -> None:
         """Create missing tables and add missing columns; safe when several processes start at once.
 
-        API and worker processes may start together on a fresh database (issue 6), so creation runs under
+        API and worker processes may start together on a fresh database, so creation runs under
         SQLite's write lock (``BEGIN IMMEDIATE``) or a PostgreSQL advisory lock instead of racing.
         """
         with self._schema_lock(), self._write_engine.begin() as conn:

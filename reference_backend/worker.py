@@ -1,4 +1,4 @@
-"""``batchqa worker``: a worker process that drains the database queue, woken over Redis (issue 6)."""
+"""``batchqa worker``: a worker process that drains the database queue, woken over Redis."""
 
 from __future__ import annotations
 

@@ -87,13 +87,15 @@ def test_parser_refuses_each_file(entry: HostileFile) -> None:
     if len(data) > UPLOAD_LIMIT:
         assert entry.status == 413  # the route refuses it before the parser sees it
         return
-    started = time.perf_counter()
+    # CPU time of this thread, not wall time: what a hostile file costs the parser, unchanged when other
+    # processes keep the machine busy (wall time on a loaded 2-core box triples it).
+    started = time.thread_time()
     with pytest.raises(ApiError) as caught:
         parse_upload(filename, data, IngestLimits())
-    elapsed = time.perf_counter() - started
+    elapsed = time.thread_time() - started
     assert (caught.value.status, caught.value.code) == (entry.status, entry.code), caught.value.message
     assert caught.value.details["filename"]
-    assert elapsed < PARSE_SECONDS, f"{entry.name} took {elapsed:.2f} s"
+    assert elapsed < PARSE_SECONDS, f"{entry.name} cost {elapsed:.2f} s of CPU"
 
 
 def test_write_corpus_writes_files_and_a_manifest(tmp_path: Path) -> None:

@@ -1,10 +1,10 @@
-"""The Allure wiring (issue 9): labels, failure evidence, environment and categories land in the results, and
+"""The Allure wiring: labels, failure evidence, environment and categories land in the results, and
 ``batchqa report`` turns them into one HTML file.
 
 A tiny pytest session runs in a child process with ``--alluredir`` on sample tests written here: one passes,
 one fails a check in a real browser after uploading a file, one breaks in test code, one times out waiting
-on the page, one fails while a bundled backend logs, one cannot start its server. The root conftest.py is
-loaded into that session with ``-p conftest`` (the samples live outside the repository).
+on the page, one fails while a bundled backend logs, one cannot start its server. The kit's pytest plugin is
+loaded into that session by its entry point, as in any project that installs batchqa.
 """
 
 from __future__ import annotations
@@ -151,8 +151,6 @@ def allure_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         sys.executable,
         "-m",
         "pytest",
-        "-p",
-        "conftest",  # the repository's root conftest.py, importable from the working directory
         "-p",
         "no:cacheprovider",
         "-p",

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from websockets.exceptions import ConnectionClosedError
 
 from utilities.client.api import BatchApi, Credentials
 from utilities.client.recorders import (
@@ -16,8 +17,11 @@ from utilities.client.recorders import (
     Connection,
     PollingRecorder,
     Received,
+    RecorderStopped,
+    WebSocketRecorder,
     message_problems,
     percentile,
+    seq_ranges,
     ws_url,
 )
 from utilities.client.watch import watch_command
@@ -35,10 +39,14 @@ def iso(epoch: float) -> str:
 def msg(
     kind: str, seq: int, processed: int, *, at: float, status: str = "running", total: int = 10, **extra: Any
 ) -> dict[str, Any]:
-    """A socket message whose event happened ``at`` seconds after T0 (heartbeats: sent then)."""
+    """A socket message whose event happened ``at`` seconds after T0 (heartbeats: sent then).
+
+    It covers its own seq (a snapshot: 1..seq) unless ``from_seq`` says otherwise.
+    """
     body = {
         "type": kind,
         "seq": seq,
+        "from_seq": 1 if kind == "snapshot" else seq,
         "batch_id": "b1",
         "status": status,
         "total": total,
@@ -138,15 +146,54 @@ def test_duplicate_and_backwards_seqs_are_problems() -> None:
     assert report.percent_never_decreased is False, "seq 4 came after seq 5 with less done"
 
 
-def test_live_coalescing_may_skip_seqs_but_strict_mode_calls_them_missing() -> None:
-    skipping = recording(
+def test_coalesced_messages_cover_their_range_but_strict_mode_wants_every_event_alone() -> None:
+    coalesced = recording(
         (0.1, msg("snapshot", 2, 0, at=0.0)),
-        (0.4, msg("progress", 5, 3, at=0.4)),
-        (0.7, msg("completed", 9, 10, at=0.7, status="completed")),
+        (0.4, msg("progress", 5, 3, at=0.4, from_seq=3)),
+        (0.7, msg("completed", 9, 10, at=0.7, status="completed", from_seq=6)),
     )
-    assert build(skipping).problems() == []
-    assert build(skipping).skipped_seq == 5
-    assert build(skipping, strict_seq=True).missing_seq == [3, 4, 6, 7, 8]
+    assert build(coalesced).problems() == []
+    assert build(coalesced).skipped_seq == 5
+    assert build(coalesced, strict_seq=True).missing_seq == [3, 4, 6, 7, 8]
+
+
+def test_a_planted_hole_is_reported_as_a_missing_range() -> None:
+    # Seqs 4..6 are covered by no message: the progress at 7 says it covers only 7.
+    holed = recording(
+        (0.1, msg("snapshot", 2, 0, at=0.0)),
+        (0.2, msg("progress", 3, 1, at=0.2)),
+        (0.5, msg("progress", 7, 5, at=0.5)),
+        (0.6, msg("progress", 9, 7, at=0.6, from_seq=8)),
+        (0.7, msg("completed", 12, 10, at=0.7, status="completed", from_seq=11)),
+    )
+    report = build(holed)
+    assert report.missing_seq == [4, 5, 6, 10]
+    assert "missing seq (covered by no message): 4..6, 10" in report.problems()
+    assert report.skipped_seq == 2, "seqs 8 and 11 arrived inside the messages of 9 and 12"
+
+
+def test_a_heartbeat_ahead_of_what_was_covered_leaves_a_hole() -> None:
+    report = build(
+        recording(
+            (0.1, msg("snapshot", 2, 0, at=0.0)),
+            (1.1, msg("heartbeat", 4, 0, at=1.1)),
+            (1.2, msg("completed", 5, 10, at=1.2, status="completed")),
+        )
+    )
+    assert report.missing_seq == [3, 4]
+
+
+def test_a_message_whose_range_is_backwards_or_a_heartbeat_that_covers_is_a_schema_problem() -> None:
+    assert message_problems(msg("progress", 5, 1, at=0.0, from_seq=6)) == ["from_seq 6 is after seq 5"]
+    assert message_problems(msg("heartbeat", 5, 1, at=0.0, from_seq=4)) == [
+        "heartbeat covers 4..5: it must cover nothing new (from_seq = seq)"
+    ]
+    assert message_problems(msg("snapshot", 5, 1, at=0.0, from_seq=2)) != [], "a snapshot covers 1..seq"
+
+
+def test_seq_ranges_reads_like_a_person_writes_them() -> None:
+    assert seq_ranges([9, 3, 4, 5, 11, 12]) == "3..5, 9, 11..12"
+    assert seq_ranges([]) == ""
 
 
 def test_a_resumed_connection_must_start_right_after_last_seq() -> None:
@@ -168,6 +215,14 @@ def test_a_resumed_connection_must_start_right_after_last_seq() -> None:
         (1.1, msg("completed", 6, 10, at=1.1, status="completed"), 1),
     )
     assert build(gap, connections(None, 3)).missing_seq == [4]
+
+    merged = recording(
+        (0.1, msg("snapshot", 2, 0, at=0.0)),
+        (0.2, msg("progress", 3, 1, at=0.2)),
+        (1.0, msg("progress", 5, 3, at=0.8, from_seq=4), 1),
+        (1.1, msg("completed", 6, 10, at=1.1, status="completed"), 1),
+    )
+    assert build(merged, connections(None, 3)).problems() == [], "live after a resume, 4..5 in one message"
 
     heartbeat_first = recording(
         (0.1, msg("snapshot", 3, 1, at=0.0)),
@@ -314,3 +369,30 @@ def test_watch_needs_credentials() -> None:
     result = CliRunner().invoke(watch_command, ["b1", "--base-url", "http://127.0.0.1:9"])
     assert result.exit_code == 2
     assert "give --token, or --email and --password" in result.output
+
+
+@pytest.mark.parametrize(
+    "reset",
+    [ConnectionResetError(104, "Connection reset by peer"), ConnectionClosedError(None, None)],
+    ids=["in-connect", "while-sending-the-handshake"],
+)
+def test_a_connection_reset_during_the_handshake_is_retried_like_a_refused_one(
+    reset: Exception, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that is (re)starting can reset the connection at any step of the opening handshake; when
+    the request is being sent, websockets reports it as ConnectionClosed rather than OSError."""
+    attempts: list[str] = []
+
+    def resetting_connect(url: str, **_kwargs: Any) -> None:
+        attempts.append(url)
+        raise reset
+
+    monkeypatch.setattr("utilities.client.recorders.connect", resetting_connect)
+    recorder = WebSocketRecorder("http://127.0.0.1:9", "b-1", token="t", reconnect_timeout_s=0.5).start()
+
+    with pytest.raises(RecorderStopped):
+        recorder.wait_for_terminal(timeout=30)
+
+    assert len(attempts) >= 2, "the reset attempt was retried"
+    assert [e for e in recorder.errors if e.startswith("could not connect for")], recorder.errors
+    assert not [e for e in recorder.errors if "crashed" in e], recorder.errors

@@ -176,8 +176,8 @@ def test_enhance_of_1000_long_prompts_is_fast() -> None:
     rng = random.Random(7)
     words = LOREM.split()
     prompts = [" ".join(rng.choice(words) for _ in range(400))[:2000] for _ in range(1000)]
-    started = time.perf_counter()
+    started = time.thread_time()  # CPU time: unaffected by other processes on the machine
     for prompt in prompts:
         enhance(prompt, "coding")
     # A sanity bound only; the design target is well under 100 ms on a laptop.
-    assert time.perf_counter() - started < 1.0
+    assert time.thread_time() - started < 1.0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
+import gzip
 import hashlib
 import io
 import json
@@ -15,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reference_backend.delivery import compress
 from reference_backend.exporters import (
     CHUNK_BYTES,
     ExportMeta,
@@ -362,3 +365,20 @@ def test_content_disposition_of_any_name_is_one_safe_header_line(filename: str) 
     match = re.fullmatch(r'attachment; filename="([A-Za-z0-9._-]+)"; filename\*=UTF-8\'\'(\S*)', header)
     assert match is not None
     assert "/" not in unquote(match[2]) and "\\" not in unquote(match[2])
+
+
+def test_a_zip_dated_by_its_batch_is_the_same_bytes_every_time_and_streams_compress_deterministically() -> None:
+    rows = [succeeded_row(number, text) for number, text in enumerate(HARD_UNICODE, start=1)]
+    meta = dataclasses.replace(meta_for(rows), zip_date=(2026, 12, 4, 12, 0, 0))
+    archives = []
+    for _ in range(2):
+        buffer = io.BytesIO()
+        write_zip(meta, lambda: iter(rows), buffer)
+        archives.append(buffer.getvalue())
+    assert archives[0] == archives[1]
+    assert zipfile.ZipFile(io.BytesIO(archives[0])).getinfo("results.csv").date_time == (2026, 12, 4, 12, 0, 0)
+    for coding in ("gzip", "br"):
+        encoded = [b"".join(compress(iter_csv(meta, iter(rows)), coding)) for _ in range(2)]
+        assert encoded[0] == encoded[1]
+    packed = b"".join(compress(iter_json(meta, iter(rows)), "gzip"))
+    assert gzip.decompress(packed) == b"".join(iter_json(meta, iter(rows)))

@@ -1,4 +1,5 @@
-"""The gate's arithmetic: thresholds, breaches, missing metrics, history regressions, the metrics it reads."""
+"""The gate: contract limits, regression rules against stored distributions, busy machines, calibration,
+rebaselining, the command's output and history; and the metrics a load run summary holds."""
 
 from __future__ import annotations
 
@@ -6,218 +7,265 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from utilities.perf.calibration import Calibration, speed_factor
 from utilities.perf.gate import (
     BASELINES_DIR,
     Baseline,
-    MetricRule,
-    compare_history,
+    ContractLimit,
+    RegressionRule,
     evaluate,
     gate_command,
     read_history,
-    rebaseline,
 )
+from utilities.perf.gate_rebaseline import RebaselineError, rebaseline
+from utilities.perf.gate_runs import RunData, read_run
+from utilities.perf.gate_stats import Distribution
 from utilities.perf.load import memory_growth, percentile, summarize_entries
 from utilities.perf.scaling import linear_fit
 
+UPLOAD = "POST /api/v1/batch/upload [50 prompts]"
 P95_UPLOAD = "http_p95_ms[POST /api/v1/batch/upload]"
+CALM = Calibration(cpu_ms=3.0, sqlite_ms=3.0, http_ms=6.0)
 
 
-def _latency(baseline: float = 40.0, pct: float = 60.0, abs_ms: float = 15.0) -> MetricRule:
-    return MetricRule(name=P95_UPLOAD, baseline=baseline, tolerance_pct=pct, tolerance_abs=abs_ms, unit=" ms")
+def _samples(seed: int, n: int = 200, scale: float = 1.0) -> np.ndarray:
+    return 20.0 * scale * np.random.default_rng(seed).lognormal(0.0, 0.3, n)
 
 
-def _baseline(*rules: MetricRule) -> Baseline:
-    return Baseline("smoke", "test baseline", rules)
-
-
-def test_run_within_tolerance_passes() -> None:
-    report = evaluate({P95_UPLOAD: 60.0}, _baseline(_latency()))
-
-    assert report.ok, report.problems()
-    assert [c.status for c in report.checks] == ["pass"]
-    assert report.checks[0].change_pct == pytest.approx(50.0)
-
-
-def test_doubled_latency_breaches_and_says_by_how_much() -> None:
-    report = evaluate({P95_UPLOAD: 80.0}, _baseline(_latency()))
-
-    [check] = report.checks
-    assert check.status == "fail"
-    assert check.rule.threshold == pytest.approx(64.0)
-    assert check.over_pct == pytest.approx(25.0)
-    assert report.problems() == [f"{P95_UPLOAD} = 80.0 ms, above the threshold 64.0 ms by 16.0 ms (+25%)"]
-
-
-def test_absolute_tolerance_keeps_a_few_milliseconds_from_failing() -> None:
-    rule = _latency(baseline=4.0, pct=60.0, abs_ms=15.0)
-
-    assert rule.threshold == pytest.approx(19.0)
-    assert evaluate({P95_UPLOAD: 8.0}, _baseline(rule)).ok
-    assert not evaluate({P95_UPLOAD: 19.5}, _baseline(rule)).ok
-
-
-def test_higher_is_better_fails_when_throughput_drops() -> None:
-    rule = MetricRule(name="prompts_per_min", better="higher", baseline=50_000, tolerance_pct=40)
-
-    assert rule.threshold == pytest.approx(30_000)
-    assert evaluate({"prompts_per_min": 31_000}, _baseline(rule)).ok
-    report = evaluate({"prompts_per_min": 20_000}, _baseline(rule))
-    assert report.checks[0].status == "fail"
-    assert report.checks[0].change_pct == pytest.approx(60.0)  # positive = worse, whatever the direction
-    assert "below the threshold" in report.problems()[0]
-
-
-def test_hard_limit_applies_alone_or_as_the_stricter_bound() -> None:
-    r2 = MetricRule(name="scaling_r2", better="higher", limit=0.99)
-    gap = MetricRule(name="socket_gap_max_ms", baseline=1100, tolerance_pct=100, limit=2000)
-
-    assert evaluate({"scaling_r2": 0.995}, _baseline(r2)).ok
-    assert not evaluate({"scaling_r2": 0.98}, _baseline(r2)).ok
-    assert gap.threshold == 2000  # the contract's ceiling is stricter than baseline + 100 %
-    assert not evaluate({"socket_gap_max_ms": 2100}, _baseline(gap)).ok
-
-
-def test_missing_required_metric_fails_and_an_optional_one_is_skipped() -> None:
-    required = MetricRule(name="socket_lag_p95_ms", baseline=200, tolerance_pct=50)
-    optional = MetricRule(name="memory_growth_mb", baseline=5, tolerance_abs=30, required=False)
-
-    report = evaluate({}, _baseline(required, optional))
-
-    assert [c.status for c in report.checks] == ["missing", "skipped"]
-    assert report.problems() == ["socket_lag_p95_ms: not measured in this run (required)"]
-    assert [c.rule.name for c in report.failures()] == ["socket_lag_p95_ms"]
-
-
-def test_cpu_bound_breach_on_a_busy_machine_is_inconclusive_unless_strict() -> None:
-    latency = replace(_latency(), cpu_bound=True)
-    gap = MetricRule(name="socket_gap_max_ms", baseline=1100, tolerance_pct=50, limit=2000)
-    rules = replace(_baseline(latency, gap), max_other_cores=0.5)
-    busy = {P95_UPLOAD: 200.0, "socket_gap_max_ms": 1200.0, "host_other_cores": 1.6}
-
-    report = evaluate(busy, rules)
-    strict = evaluate(busy, rules, strict=True)
-    quiet = evaluate({**busy, "host_other_cores": 0.2}, rules)
-
-    assert report.busy and report.ok
-    assert [c.status for c in report.checks] == ["inconclusive", "pass"]
-    assert not strict.ok and not quiet.ok
-    assert [c.status for c in quiet.checks] == ["fail", "pass"]
-
-
-def test_a_rule_needs_a_baseline_or_a_limit() -> None:
-    with pytest.raises(ValueError, match="baseline, a limit or both"):
-        MetricRule(name="x")
-
-
-def _entry(profile: str, value: float, *, passed: bool = True, target: str = "bundled backend") -> dict:
-    return {"profile": profile, "target": target, "passed": passed, "metrics": {P95_UPLOAD: value}}
-
-
-def test_history_reports_regression_in_percent_against_the_median_of_earlier_passing_runs() -> None:
-    history = [
-        _entry("smoke", 100),
-        _entry("smoke", 90),
-        _entry("smoke", 500, passed=False),  # a failed run is no reference
-        _entry("nightly", 10),  # nor is another profile
-        _entry("smoke", 110),
-    ]
-
-    [trend] = compare_history(
-        {P95_UPLOAD: 130.0}, history, [_latency()], profile="smoke", target="bundled backend", regression_pct=10
+def _upload_rule(*, distribution: Distribution | None = None, floor: float = 10.0) -> RegressionRule:
+    return RegressionRule(
+        name="upload",
+        series=UPLOAD,
+        label="upload",
+        min_effect_pct=floor,
+        distribution=distribution or Distribution.of(_samples(0, 1000), [20.0] * 5),
     )
 
-    assert (trend.reference, trend.runs) == (100, 3)
-    assert trend.change_pct == pytest.approx(30.0)
-    assert trend.regression
+
+def _baseline(*rules: ContractLimit | RegressionRule, busy_above: float | None = 0.4) -> Baseline:
+    contract = tuple(r for r in rules if isinstance(r, ContractLimit))
+    regression = tuple(r for r in rules if isinstance(r, RegressionRule))
+    return Baseline("smoke", "test baseline", contract, regression, calibration=CALM, max_other_cores=busy_above)
 
 
-def test_history_does_not_flag_noise_or_improvements() -> None:
-    history = [_entry("smoke", 100), _entry("smoke", 100)]
-    rules = [_latency()]
-
-    [slower] = compare_history({P95_UPLOAD: 105.0}, history, rules, profile="smoke", target="bundled backend")
-    [faster] = compare_history({P95_UPLOAD: 50.0}, history, rules, profile="smoke", target="bundled backend")
-    [tiny] = compare_history(
-        {P95_UPLOAD: 4.0}, [_entry("smoke", 3)], rules, profile="smoke", target="bundled backend"
-    )  # +33 %, but 1 ms is below half the absolute tolerance
-
-    assert not slower.regression and slower.change_pct == pytest.approx(5.0)
-    assert not faster.regression and faster.change_pct == pytest.approx(-50.0)
-    assert not tiny.regression
+GAP = ContractLimit(name="socket_gap_max_ms", limit=2000, unit=" ms")
 
 
-def test_history_only_compares_runs_against_the_same_target() -> None:
-    history = [_entry("smoke", 10, target="http://staging")]
-    assert compare_history({P95_UPLOAD: 50.0}, history, [_latency()], profile="smoke", target="bundled backend") == []
+def test_contract_limits_pass_within_and_fail_past_their_limit() -> None:
+    rules = _baseline(GAP, ContractLimit(name="batch_count[1000]", limit=1, better="higher"))
+
+    within = evaluate({"socket_gap_max_ms": 1100, "batch_count[1000]": 3}, rules)
+    past = evaluate({"socket_gap_max_ms": 2100, "batch_count[1000]": 0}, rules)
+
+    assert within.ok and within.verdict == "pass"
+    assert [c.status for c in past.limits] == ["fail", "fail"]
+    assert past.problems()[0] == "socket_gap_max_ms = 2100 ms, contract limit ≤ 2000 ms"
 
 
-def test_rebaseline_takes_the_median_keeps_tolerances_and_warns_when_noise_nears_them() -> None:
-    rules = _baseline(
-        _latency(baseline=1.0, pct=50, abs_ms=0), MetricRule(name="scaling_r2", better="higher", limit=0.99)
-    )
-    runs = [{"metrics": {P95_UPLOAD: v}, "at": str(i)} for i, v in enumerate((40.0, 44.0, 75.0))]
+def test_missing_required_limit_fails_and_an_optional_one_is_skipped() -> None:
+    optional = ContractLimit(name="memory_growth_mb", limit=40, required=False)
 
-    updated, warnings = rebaseline(rules, runs)
+    report = evaluate({}, _baseline(GAP, optional))
 
-    latency = updated.rules[0]
-    assert (latency.baseline, latency.observed, latency.tolerance_pct) == (44.0, (40.0, 44.0, 75.0), 50)
-    assert updated.rules[1] == rules.rules[1]
-    assert updated.measured["runs"] == 3
-    assert len(warnings) == 1 and P95_UPLOAD in warnings[0]  # 75 is past 44 * 1.5
+    assert [c.status for c in report.limits] == ["missing", "skipped"]
+    assert report.problems() == ["socket_gap_max_ms: not measured in this run (required)"]
 
 
-def _write_run(tmp_path: Path, metrics: dict[str, float]) -> Path:
+def test_contract_limit_fails_on_a_busy_machine_too() -> None:
+    report = evaluate({"socket_gap_max_ms": 2500, "host_other_cores": 1.6}, _baseline(GAP))
+
+    assert report.busy and not report.ok
+
+
+def test_unchanged_samples_pass_and_the_line_gives_effect_and_interval() -> None:
+    report = evaluate({}, _baseline(_upload_rule()), samples={UPLOAD: _samples(1)}, calibration=CALM)
+
+    [check] = report.regressions
+    assert check.status == "pass" and report.ok
+    assert check.line().startswith("upload p50 ") and check.line().endswith(": no regression")
+    assert "[" in check.line() and "%," in check.line()
+
+
+def test_a_slower_run_is_a_regression_named_with_its_interval() -> None:
+    report = evaluate({}, _baseline(_upload_rule()), samples={UPLOAD: _samples(1, scale=1.5)}, calibration=CALM)
+
+    [check] = report.regressions
+    assert check.status == "regression" and not report.ok
+    assert check.comparison is not None and 1.35 < check.comparison.shift < 1.65
+    assert check.line().endswith(": regression")
+    assert report.problems()[0].startswith("upload p50 +")
+
+
+def test_regression_on_a_busy_machine_is_inconclusive_unless_strict() -> None:
+    busy = {"host_other_cores": 1.5}
+    slower = {UPLOAD: _samples(1, scale=1.5)}
+    rules = _baseline(_upload_rule())
+
+    report = evaluate(busy, rules, samples=slower, calibration=CALM)
+    strict = evaluate(busy, rules, samples=slower, calibration=CALM, strict=True)
+
+    assert report.ok and report.verdict == "inconclusive"
+    assert [c.status for c in report.regressions] == ["inconclusive"]
+    assert not strict.ok and strict.regressions[0].status == "regression"
+
+
+def test_min_effect_lets_only_a_large_regression_fail() -> None:
+    rules = _baseline(_upload_rule())
+
+    half = evaluate({}, rules, samples={UPLOAD: _samples(1, scale=1.5)}, calibration=CALM, min_effect_pct=100)
+    triple = evaluate({}, rules, samples={UPLOAD: _samples(1, scale=3.0)}, calibration=CALM, min_effect_pct=100)
+
+    assert half.ok and not triple.ok
+
+
+def test_a_slower_machine_is_normalised_by_its_calibration() -> None:
+    slow_machine = Calibration(cpu_ms=6.0, sqlite_ms=6.0, http_ms=12.0)
+    twice = {UPLOAD: _samples(1, scale=2.0)}
+    rules = _baseline(_upload_rule())
+
+    assert speed_factor(slow_machine, CALM) == pytest.approx(2.0)
+    assert evaluate({}, rules, samples=twice, calibration=slow_machine).ok
+    assert not evaluate({}, rules, samples=twice, calibration=CALM).ok
+
+
+def test_one_disturbed_probe_part_does_not_move_the_speed_factor() -> None:
+    disk_busy = Calibration(cpu_ms=3.0, sqlite_ms=30.0, http_ms=6.3)
+
+    assert speed_factor(disk_busy, CALM) == pytest.approx(1.05)
+
+
+def test_rules_without_a_distribution_or_enough_samples_are_skipped() -> None:
+    bare = replace(_upload_rule(), distribution=None)
+
+    unmeasured = evaluate({}, _baseline(bare), samples={UPLOAD: _samples(1)})
+    few = evaluate({}, _baseline(_upload_rule()), samples={UPLOAD: _samples(1, n=3)})
+
+    assert unmeasured.regressions[0].status == "skipped" and "--rebaseline" in unmeasured.regressions[0].note
+    assert few.regressions[0].status == "skipped" and unmeasured.ok and few.ok
+
+
+def _run(path: Path, seed: int, *, other: float = 0.1, scale: float = 1.0, speed: float = 1.0) -> RunData:
+    calibration = Calibration(cpu_ms=3.0 * speed, sqlite_ms=3.0 * speed, http_ms=6.0 * speed)
+    summary = {
+        "profile": {"name": "smoke"},
+        "at": f"run {seed}",
+        "metrics": {"host_other_cores": other},
+        "calibration": calibration.as_dict(),
+    }
+    return RunData(path / f"r{seed}", summary, {UPLOAD: _samples(seed, 80, scale * speed)})
+
+
+def test_rebaseline_pools_quiet_runs_keeps_their_medians_and_sets_the_floor_from_their_spread(tmp_path: Path) -> None:
+    runs = [_run(tmp_path, s) for s in range(5)] + [_run(tmp_path, 9, scale=1.3)]
+    runs.append(_run(tmp_path, 10, other=1.5, scale=3.0))  # busy: left out
+    runs.append(_run(tmp_path, 11, speed=2.0))  # a slower machine, normalised by its probe
+
+    updated, notes = rebaseline(_baseline(_upload_rule()), runs)
+
+    [rule] = updated.regression
+    assert rule.distribution is not None and rule.distribution.n == 7 * 80
+    assert len(rule.distribution.run_medians) == 7 and updated.measured["runs"] == 7
+    assert max(rule.distribution.run_medians) > 24  # the +30 % run is kept, and widens the floor
+    assert rule.min_effect_pct > 30
+    assert any("left out" in n and "r10" in n for n in notes)
+
+
+def test_rebaseline_needs_five_quiet_runs(tmp_path: Path) -> None:
+    runs = [_run(tmp_path, s) for s in range(4)] + [_run(tmp_path, 5, other=2.0)]
+
+    with pytest.raises(RebaselineError, match="at least 5"):
+        rebaseline(_baseline(_upload_rule()), runs)
+
+
+def _write_run(tmp_path: Path, samples: np.ndarray, metrics: dict[str, float] | None = None) -> Path:
     run = tmp_path / "run"
     run.mkdir()
-    summary = {"profile": {"name": "smoke"}, "target": "bundled backend", "at": "now", "metrics": metrics}
+    summary = {
+        "profile": {"name": "smoke"},
+        "target": "bundled backend",
+        "at": "now",
+        "metrics": {"socket_gap_max_ms": 1100, **(metrics or {})},
+        "calibration": CALM.as_dict(),
+    }
     (run / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    rows = ["t,type,name,variant,ms,ok"] + [f"0,POST,/api/v1/batch/upload,50 prompts,{v:.3f},1" for v in samples]
+    rows += ["0,POST,/api/v1/batch/upload,50 prompts,99999,0"]  # a failed request is no sample
+    (run / "samples.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     return run
 
 
-def test_gate_command_exits_1_with_a_table_of_what_failed_and_records_the_run(tmp_path: Path) -> None:
+def test_run_samples_are_read_per_series_and_per_variant(tmp_path: Path) -> None:
+    run = read_run(_write_run(tmp_path, _samples(1, 50)))
+
+    assert len(run.samples[UPLOAD]) == 50 and len(run.samples["POST /api/v1/batch/upload"]) == 50
+    assert run.calibration == CALM
+
+
+def test_gate_command_fails_on_a_regression_records_it_and_draws_the_trend(tmp_path: Path) -> None:
     baseline = tmp_path / "smoke.json"
-    _baseline(_latency(), MetricRule(name="failure_ratio", baseline=0, tolerance_abs=0.01)).write(baseline)
-    run = _write_run(tmp_path, {P95_UPLOAD: 90.0, "failure_ratio": 0.0})
-    history = tmp_path / "history.jsonl"
+    _baseline(GAP, _upload_rule()).write(baseline)
+    run = _write_run(tmp_path, _samples(1, scale=1.6))
+    history = tmp_path / "perf" / "history.jsonl"
 
     result = CliRunner().invoke(
         gate_command, ["--run", str(run), "--baseline", str(baseline), "--history", str(history)]
     )
 
     assert result.exit_code == 1, result.output
-    assert "FAIL by 26.0 ms (+41%)" in result.output
+    assert "contract limits (always enforced)" in result.output and "regression rules" in result.output
+    assert "upload p50 +" in result.output and ": regression" in result.output
     assert "gate FAILED" in result.output
     [recorded] = read_history(history)
-    assert recorded["passed"] is False and recorded["metrics"][P95_UPLOAD] == 90.0
+    assert recorded["passed"] is False and recorded["medians"]["upload"]["status"] == "regression"
+    assert (tmp_path / "perf" / "trend" / "trend.txt").exists()
 
 
-def test_gate_command_passes_and_compares_with_history(tmp_path: Path) -> None:
+def test_gate_command_passes_an_unchanged_run(tmp_path: Path) -> None:
     baseline = tmp_path / "smoke.json"
-    _baseline(_latency(pct=100)).write(baseline)
-    run = _write_run(tmp_path, {P95_UPLOAD: 70.0})
-    history = tmp_path / "history.jsonl"
-    history.write_text(json.dumps(_entry("smoke", 40.0)) + "\n", encoding="utf-8")
+    _baseline(GAP, _upload_rule()).write(baseline)
+    run = _write_run(tmp_path, _samples(7))
 
-    result = CliRunner().invoke(
-        gate_command, ["--run", str(run), "--baseline", str(baseline), "--history", str(history), "--no-record"]
-    )
+    result = CliRunner().invoke(gate_command, ["--run", str(run), "--baseline", str(baseline), "--no-record"])
 
     assert result.exit_code == 0, result.output
-    assert "+75%" in result.output and "REGRESSION" in result.output  # past half the 100 % tolerance
-    assert "gate passed" in result.output
-    assert len(read_history(history)) == 1
+    assert "no regression" in result.output and "gate passed" in result.output
+
+
+def test_baseline_round_trips_through_json(tmp_path: Path) -> None:
+    original = _baseline(GAP, _upload_rule())
+    original.write(tmp_path / "b.json")
+
+    loaded = Baseline.load(tmp_path / "b.json")
+
+    assert loaded.contract == original.contract and loaded.calibration == CALM
+    assert loaded.regression[0].distribution == original.regression[0].distribution
+
+
+def test_old_layout_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    (tmp_path / "old.json").write_text(json.dumps({"profile": "smoke", "metrics": {}}), encoding="utf-8")
+
+    with pytest.raises(ValueError, match="old layout"):
+        Baseline.load(tmp_path / "old.json")
 
 
 @pytest.mark.parametrize("path", sorted(BASELINES_DIR.glob("*.json")), ids=lambda p: p.name)
-def test_committed_baselines_load_and_explain_every_metric(path: Path) -> None:
+def test_committed_baselines_load_and_explain_every_rule(path: Path) -> None:
     baseline = Baseline.load(path)
 
     assert baseline.profile == path.stem
-    for rule in baseline.rules:
-        assert rule.description and rule.why, f"{rule.name} must say how it was measured and why its tolerance"
+    for rule in [*baseline.contract, *baseline.regression]:
+        assert rule.description and rule.why, f"{rule.name} must say how it was measured and why"
+
+
+def test_smoke_baseline_has_distributions_and_a_calibration() -> None:
+    baseline = Baseline.load(BASELINES_DIR / "smoke.json")
+
+    assert baseline.calibration is not None
+    assert all(r.distribution is not None and len(r.distribution.run_medians) >= 5 for r in baseline.regression)
 
 
 def test_percentile_reads_locusts_rounded_histogram() -> None:

@@ -159,19 +159,18 @@ def test_trailing_empty_fields_and_short_rows_are_tolerated() -> None:
 
 
 def test_empty_records_are_skipped_and_not_numbered() -> None:
-    error = _error("prompt,act\n\n,\nfirst,a\n , \n,second-has-no-prompt\n")
-    assert error.code == "empty_prompt"
-    assert error.details["rows"] == [2]
-    assert error.details["count"] == 1
+    table = _parse("prompt,act\n\n,\nfirst,a\n , \n,second-has-no-prompt\n")
+    assert table.rows == [{"prompt": "first", "act": "a"}, {"prompt": "", "act": "second-has-no-prompt"}]
+    assert list(table.failures) == [2]
+    assert str(table.failures[2]) == "empty_prompt: Row 2 (line 6): the prompt is empty; the row was not processed."
 
 
-def test_empty_prompts_list_the_first_20_rows() -> None:
+def test_every_empty_prompt_next_to_other_values_is_a_failed_row_not_a_refusal() -> None:
     body = "".join(f",act{n}\n" if n % 2 else f"p{n},x\n" for n in range(60))
-    error = _error("prompt,act\n" + body)
-    assert error.code == "empty_prompt"
-    assert error.details["rows"] == list(range(2, 41, 2))
-    assert error.details["count"] == 30
-    assert "and 10 more" in error.message
+    table = _parse("prompt,act\n" + body)
+    assert len(table.rows) == 60
+    assert sorted(table.failures) == list(range(2, 61, 2))
+    assert {failure.code for failure in table.failures.values()} == {"empty_prompt"}
 
 
 def test_nul_byte_is_invalid_characters_with_row_column_and_codepoint() -> None:
@@ -265,23 +264,26 @@ def test_prompt_count_boundary(count: int, accepted: bool) -> None:
     assert "1,000" in error.message
 
 
-@pytest.mark.parametrize(("length", "accepted"), [(32_000, True), (32_001, False)], ids=["32000-ok", "32001-refused"])
-def test_prompt_length_boundary(length: int, accepted: bool) -> None:
-    text = f"prompt,act\nshort,a\n{'x' * length},b\n"
-    if accepted:
-        assert len(_parse(text).rows[1]["prompt"]) == 32_000
+def test_prompts_far_over_32000_characters_are_accepted_by_default() -> None:
+    text = f'prompt,act\nshort,a\n"{"x, y" * 25_000}",b\n'
+    table = _parse(text)
+    assert len(table.rows[1]["prompt"]) == 100_000
+    assert table.failures == {}
+
+
+@pytest.mark.parametrize(("length", "fails"), [(32_000, False), (32_001, True)], ids=["32000-ok", "32001-fails"])
+def test_a_provider_prompt_limit_fails_the_row_and_keeps_the_rest(length: int, fails: bool) -> None:
+    text = f"prompt,act\nshort,a\n{'x' * length},b\nafter,c\n"
+    table = _parse(text, limits=IngestLimits(max_prompt_chars=32_000))
+    assert [len(row["prompt"]) for row in table.rows] == [5, length, 5]
+    if not fails:
+        assert table.failures == {}
         return
-    error = _error(text)
-    assert error.code == "prompt_too_long"
-    assert error.details | {"filename": None} == {
-        "filename": None,
-        "row": 2,
-        "line": 3,
-        "column": "prompt",
-        "limit": 32_000,
-        "actual": 32_001,
-    }
-    assert error.message.startswith("Row 2 (line 3): the prompt is 32,001 characters long; the limit is 32,000.")
+    assert list(table.failures) == [2]
+    assert table.failures[2].code == "prompt_too_long"
+    assert table.failures[2].message.startswith(
+        "Row 2 (line 3): the prompt is 32,001 characters long; this deployment's provider accepts at most 32,000."
+    )
 
 
 def test_prompt_length_counts_characters_not_bytes() -> None:

@@ -142,9 +142,11 @@ def test_invalid_json_names_line_or_element(data: str, details: dict[str, int]) 
     assert error.details == {"filename": "p.json", **details}
 
 
-def test_json_object_without_prompt_next_to_others_is_empty_prompt() -> None:
-    error = _error("p.json", json.dumps([{"prompt": "a"}, {"act": "b"}]))
-    assert (error.code, error.details["rows"]) == ("empty_prompt", [2])
+def test_json_object_without_prompt_next_to_others_is_a_failed_empty_prompt_row() -> None:
+    table = _parse("p.json", json.dumps([{"prompt": "a"}, {"act": "b"}]))
+    assert table.rows == [{"prompt": "a", "act": ""}, {"prompt": "", "act": "b"}]
+    assert {row: failure.code for row, failure in table.failures.items()} == {2: "empty_prompt"}
+    assert "Row 2 (element 2)" in table.failures[2].message
 
 
 def test_json_without_any_prompt_field_is_missing_prompt_column() -> None:
@@ -182,12 +184,10 @@ def test_invalid_jsonl_names_the_line(data: str, details: dict[str, int]) -> Non
     assert error.details == {"filename": "p.jsonl", **details}
 
 
-def test_jsonl_prompt_too_long_names_row_and_line() -> None:
-    error = _error("p.jsonl", '"short"\n\n' + json.dumps("x" * 32_001) + "\n")
-    assert error.code == "prompt_too_long"
-    assert {key: error.details[key] for key in ("row", "line", "limit", "actual")} == {
-        "row": 2,
-        "line": 3,
-        "limit": 32_000,
-        "actual": 32_001,
-    }
+def test_jsonl_prompt_over_a_provider_limit_is_a_failed_row_naming_row_and_line() -> None:
+    data = ('"short"\n\n' + json.dumps("x" * 32_001) + "\n").encode()
+    table = parse_upload("p.jsonl", data, IngestLimits(max_prompt_chars=32_000))
+    assert len(table.rows) == 2
+    assert table.failures[2].code == "prompt_too_long"
+    assert table.failures[2].message.startswith("Row 2 (line 3): the prompt is 32,001 characters long")
+    assert _parse("p.jsonl", data).failures == {}

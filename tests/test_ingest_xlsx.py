@@ -121,13 +121,15 @@ def test_header_is_the_first_non_empty_row_and_trailing_blanks_are_ignored() -> 
     assert table.rows == [{"act": "A", "prompt": "first"}, {"act": "B", "prompt": "second"}]
 
 
-def test_errors_name_the_row_and_the_sheet_row() -> None:
-    error = _error(_workbook([[None], [], ["prompt", "act"], ["ok", "a"], ["", "b"]]))
-    assert error.code == "empty_prompt"
-    assert error.details["rows"] == [2]
-    long_error = _error(_workbook([["prompt"], ["ok"], ["x" * 32_001]]))
-    assert long_error.code == "prompt_too_long"
-    assert {key: long_error.details[key] for key in ("row", "sheet_row")} == {"row": 2, "sheet_row": 3}
+def test_failed_rows_name_the_row_and_the_sheet_row() -> None:
+    table = _parse(_workbook([[None], [], ["prompt", "act"], ["ok", "a"], ["", "b"]]))
+    assert table.failures[2].code == "empty_prompt"
+    assert table.failures[2].message.startswith("Row 2 (sheet row 5)")
+    long_prompt = _workbook([["prompt"], ["ok"], ["x" * 32_001]])
+    assert _parse(long_prompt).failures == {}
+    limited = parse_upload("p.xlsx", long_prompt, IngestLimits(max_prompt_chars=32_000))
+    assert limited.failures[2].code == "prompt_too_long"
+    assert limited.failures[2].message.startswith("Row 2 (sheet row 3)")
 
 
 @pytest.mark.parametrize(("count", "accepted"), [(1000, True), (1001, False)], ids=["1000-ok", "1001-refused"])

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from utilities.perf.ws_bench import Distribution, Point, raise_fd_limit, render_markdown, ws_bench_command
+from utilities.perf.ws_bench import (
+    Distribution,
+    Point,
+    cpu_burner,
+    raise_fd_limit,
+    render_markdown,
+    ws_bench_command,
+)
 
 
 def test_distribution_is_in_milliseconds_with_interpolated_percentiles() -> None:
@@ -27,25 +35,40 @@ def test_fd_limit_is_raised_but_never_lowered() -> None:
 
 
 def test_markdown_row_shows_memory_in_kib_and_missing_values_as_dashes() -> None:
-    point = Point(10, "none", connected=10, memory_per_socket_bytes=51200.0, load_average=(1.0, 2.0))
+    point = Point(10, connected=10, busy_core=True, memory_per_socket_bytes=51200.0, load_average=(1.0, 2.0))
     table = render_markdown([point], {"rows": 4, "latency_ms": 300.0})
-    assert "| 10 | none | 10 | 50.0 | – | – |" in table
+    assert "| 10 | this checkout | yes | 10 | 50.0 | – | – |" in table
     assert "| 1.0→2.0 |" in table
+
+
+def test_cpu_burner_spins_on_the_last_cpu_and_is_gone_afterwards() -> None:
+    with cpu_burner(True) as pid:
+        assert pid is not None
+        assert os.sched_getaffinity(pid) == {max(os.sched_getaffinity(0))}
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    with cpu_burner(False) as nothing:
+        assert nothing is None
 
 
 @pytest.mark.slow
 def test_small_run_writes_json_markdown_and_plot(tmp_path: Path) -> None:
     out = tmp_path / "ws-bench"
-    args = ["--sockets", "5,20", "--rows", "4", "--latency-ms", "300", "--compression", "deflate,none"]
-    args += ["--out", str(out)]
+    args = ["--sockets", "5,20", "--rows", "4", "--latency-ms", "300", "--out", str(out)]
     result = CliRunner().invoke(ws_bench_command, args)
     assert result.exit_code == 0, result.output
     document = json.loads((out / "ws-bench.json").read_text())
-    points = {(p["sockets"], p["compression"]): p for p in document["points"]}
-    assert set(points) == {(5, "deflate"), (20, "deflate"), (5, "none"), (20, "none")}
-    for (count, _mode), point in points.items():
+    points = {p["sockets"]: p for p in document["points"]}
+    assert set(points) == {5, 20}
+    for count, point in points.items():
         assert (point["connected"], point["terminal_received"], point["problems"]) == (count, count, [])
         assert point["lag_ms"]["samples"] >= count * 4, "every socket saw every row's event live"
         assert point["memory_per_socket_bytes"] is not None
-    assert (out / "ws-bench.md").read_text().count("\n| ") >= 5
+    assert (out / "ws-bench.md").read_text().count("\n| ") >= 3
     assert (out / "ws-bench.png").stat().st_size > 1000
+
+
+def test_compare_with_needs_a_checkout_with_the_backend(tmp_path: Path) -> None:
+    result = CliRunner().invoke(ws_bench_command, ["--compare-with", str(tmp_path), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    assert "has no reference_backend/" in result.output

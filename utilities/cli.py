@@ -6,6 +6,7 @@ import click
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="batchqa", prog_name="batchqa")
 def main() -> None:
     """batchqa: the QA kit for US-003 batch prompt processing."""
 
@@ -26,10 +27,12 @@ def _register_optional() -> None:
     from utilities.check.download_validator import validate_command
     from utilities.gen import gen_command
     from utilities.perf.bench import bench_command
+    from utilities.perf.download_bench import download_bench_command
 
     main.add_command(validate_command, "validate")
     main.add_command(gen_command, "gen")
     main.add_command(bench_command, "bench")
+    main.add_command(download_bench_command, "download-bench")
 
     from reference_backend.worker import worker_command
     from utilities.client.watch import watch_command
@@ -49,8 +52,10 @@ def _register_optional() -> None:
     main.add_command(report_command, "report")
 
     from utilities.perf.gate import gate_command
+    from utilities.perf.gate_audit import gate_audit_command
     from utilities.perf.load import load_command
     from utilities.perf.scaling import scaling_command
+    from utilities.perf.trend import trend_command
 
     main.add_command(load_command, "load")
 
@@ -58,6 +63,8 @@ def _register_optional() -> None:
 
     main.add_command(selfcheck_command, "selfcheck")
     main.add_command(gate_command, "gate")
+    main.add_command(gate_audit_command, "gate-audit")
+    main.add_command(trend_command, "trend")
     main.add_command(scaling_command, "scaling")
 
 

@@ -109,7 +109,8 @@ def _file_of_exactly(size: int, max_prompts: int, max_chars: int) -> bytes:
 
 def test_upload_size_limit_is_exact(uploader: BatchApi, target: Target) -> None:
     limit = target.profile.limit("max_upload_bytes")
-    prompts, chars = target.profile.limit("max_prompts"), target.profile.limit("max_prompt_chars")
+    prompts = target.profile.limit("max_prompts")
+    chars = target.profile.optional_limit("max_prompt_chars") or 32_000
     for size in (limit - 1, limit):
         accepted(uploader, f"{size}.csv", _file_of_exactly(size, prompts, chars))
     error = assert_refused_and_nothing_queued(
@@ -122,20 +123,21 @@ def test_upload_size_limit_is_exact(uploader: BatchApi, target: Target) -> None:
     assert error["details"].get("limit") == limit, error
 
 
-def test_prompt_length_limit_is_exact_and_names_the_row(uploader: BatchApi, target: Target) -> None:
-    chars = target.profile.limit("max_prompt_chars")
-    fitting = ("Summarise this. " + "y" * chars)[:chars]
-    accepted(uploader, "fits.csv", csv_bytes([{"prompt": "short one"}, {"prompt": fitting}]))
-    error = assert_refused_and_nothing_queued(
-        uploader,
-        lambda: uploader.upload_raw(
-            content=csv_bytes([{"prompt": "short one"}, {"prompt": fitting + "z"}]), filename="long.csv"
-        ),
-        422,
-        "prompt_too_long",
-        promise=f"limit promise broken: a prompt of {chars + 1} characters must be refused",
-    )
-    assert (error["details"].get("row"), error["details"].get("limit")) == (2, chars), error
+def test_a_prompt_over_the_provider_limit_fails_its_row_and_the_rest_runs(uploader: BatchApi, target: Target) -> None:
+    """No per-prompt limit by default; a target declaring one (max_prompt_chars) fails just that row, with a reason."""
+    chars = target.profile.optional_limit("max_prompt_chars")
+    long_prompt = ("Summarise this. " + "y" * 40_000)[: (chars or 40_000) + 1]
+    rows = [{"prompt": "short one"}, {"prompt": long_prompt}, {"prompt": "short two"}]
+    batch = uploader.upload(content=csv_bytes(rows), filename="long.csv")
+    final = uploader.wait_until(batch["batch_id"], timeout=300)
+    downloaded = json.loads(uploader.download(batch["batch_id"], "json"))["rows"]
+    assert downloaded[1]["fields"]["prompt"] == long_prompt, "upload promise broken: the long prompt was altered"
+    statuses = [row["status"] for row in downloaded]
+    if chars is None:
+        assert statuses == ["succeeded"] * 3, f"upload promise broken: a {len(long_prompt)}-character prompt {final}"
+        return
+    assert statuses == ["succeeded", "failed", "succeeded"], f"limit promise broken: {statuses}"
+    assert downloaded[1]["error"], "error rows promise broken: the failed row carries no reason"
 
 
 @pytest.mark.parametrize(

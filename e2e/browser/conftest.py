@@ -32,7 +32,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for option, value in (("tracing", "retain-on-failure"), ("screenshot", "only-on-failure")):
         if getattr(config.option, option, None) == "off" and not _given(config, f"--{option}"):
             setattr(config.option, option, value)
-    # Looked up here, before pytest-playwright starts its own driver: find_chromium() starts one too.
+    # Read from files only (no Playwright driver is started), so configuring stays cheap.
     config.stash[CHROMIUM] = find_chromium()
 
 
@@ -43,10 +43,13 @@ def _given(config: pytest.Config, flag: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict[str, Any], pytestconfig: pytest.Config) -> dict[str, Any]:
-    """Debian's Chromium where Playwright's own browser is missing; untouched otherwise."""
+def browser_type_launch_args(
+    browser_type_launch_args: dict[str, Any], browser_name: str | None, pytestconfig: pytest.Config
+) -> dict[str, Any]:
+    """The system's Chromium when the browser is Chromium and Playwright's own build is missing; otherwise
+    (``--browser firefox``, a machine that ran ``playwright install``) untouched."""
     chromium = pytestconfig.stash[CHROMIUM]
-    if chromium is None or chromium.kind == "playwright":
+    if browser_name not in (None, "chromium") or chromium is None or chromium.kind == "playwright":
         return browser_type_launch_args
     args = [*browser_type_launch_args.get("args", []), *SYSTEM_ARGS]
     return {**browser_type_launch_args, "executable_path": str(chromium.path), "args": args}
@@ -54,7 +57,8 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any], pytestcon
 
 @pytest.fixture(scope="session")
 def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]:
-    return {**browser_context_args, "accept_downloads": True, "viewport": {"width": 1280, "height": 900}}
+    # A fixed viewport unless --device gave one: the device's own size and scale win.
+    return {"viewport": {"width": 1280, "height": 900}, **browser_context_args, "accept_downloads": True}
 
 
 @pytest.fixture

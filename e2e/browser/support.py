@@ -17,11 +17,11 @@ from websockets.sync.client import connect
 
 from page_objects import ProgressSample, ProgressTracker
 from utilities.client.api import TERMINAL_STATUSES, BatchApi
-from utilities.paths import FIXTURES_DIR
+from utilities.paths import SAMPLE_FILES_DIR
 
 from ..harness import lacks_capability
 
-FIXTURE_FILES = FIXTURES_DIR / "files"
+FIXTURE_FILES = SAMPLE_FILES_DIR
 
 # US-003: "Progress every 2s". Polling is drift-compensated at exactly 2 s, so consecutive page updates
 # are 2 s apart give or take one status request and the browser's timer slack on a busy 2-core machine.

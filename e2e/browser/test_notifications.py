@@ -1,4 +1,4 @@
-"""Issue 7 through the browser: the bell, email, browser push and webhooks, and the preferences that steer them."""
+"""Notifications through the browser: the bell, email, push and webhooks, and the preferences that steer them."""
 
 from __future__ import annotations
 

@@ -8,9 +8,10 @@ from pathlib import Path
 from locust import HttpUser, task
 from requests import RequestException
 
-from perf.names import BATCH, complete_name
 from perf.users.common import BatchFailed, download_and_validate, log_in, option, read_file, record, upload
 from perf.users.progress import SocketBroken, follow
+from utilities.paths import kit_file
+from utilities.perf.names import BATCH, complete_name
 
 
 class BatchUser(HttpUser):
@@ -30,14 +31,14 @@ class BatchUser(HttpUser):
     @task
     def one_batch(self) -> None:
         env = self.environment
-        path = option(env, "batch_file")
+        path = str(kit_file(option(env, "batch_file")))
         content, table = read_file(path)
         size = len(table)
         started = time.perf_counter()
         try:
             if self.token is None:
                 self.token = log_in(self.client, "load-batch")
-            batch_id = upload(self.client, content, Path(path).name)["batch_id"]
+            batch_id = upload(self.client, content, Path(path).name, variant=f"{size} prompts")["batch_id"]
             final, seen_at = follow(env, self.client, self.host, self.token, batch_id)
             if final.get("status") != "completed":
                 raise BatchFailed(f"batch {batch_id} ended {final.get('status')}")

@@ -15,10 +15,10 @@ from gevent.lock import Semaphore
 from locust.clients import HttpSession
 from locust.env import Environment
 
-from perf.names import BATCH, validate_name
 from utilities.check.download_validator import load_download, validate
 from utilities.check.input_reader import InputTable, read_input
 from utilities.client.api import TERMINAL_STATUSES, Credentials
+from utilities.perf.names import BATCH, validate_name
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +107,14 @@ class AccountPool:
         return self.accounts[index]
 
 
-def upload(client: HttpSession, content: bytes, filename: str) -> dict[str, Any]:
-    response = client.post("/api/v1/batch/upload", files={"file": (filename, content, "text/csv")})
+def upload(client: HttpSession, content: bytes, filename: str, *, variant: str = "") -> dict[str, Any]:
+    """``variant`` (e.g. ``50 prompts``) goes with the request event, so per-request samples can tell
+    uploads of different sizes apart while Locust's stats keep one entry for the endpoint."""
+    response = client.post(
+        "/api/v1/batch/upload",
+        files={"file": (filename, content, "text/csv")},
+        context={"variant": variant} if variant else {},
+    )
     response.raise_for_status()
     return response.json()
 

@@ -9,8 +9,6 @@ from typing import Any
 from locust import HttpUser, constant, task
 from requests import RequestException
 
-from perf.names import BATCH, complete_name
-from perf.profiles import REPO_ROOT
 from perf.users.common import (
     STATUS_NAME,
     BatchFailed,
@@ -22,9 +20,11 @@ from perf.users.common import (
 )
 from perf.users.progress import SocketBroken, follow
 from utilities.check.input_reader import InputTable
+from utilities.paths import SAMPLE_FILES_DIR
+from utilities.perf.names import BATCH, complete_name
 
-SMALL_FILE = REPO_ROOT / "fixtures" / "files" / "valid-100.csv"
-PASTED_FILE = REPO_ROOT / "fixtures" / "files" / "valid-10.txt"
+SMALL_FILE = SAMPLE_FILES_DIR / "valid-100.csv"
+PASTED_FILE = SAMPLE_FILES_DIR / "valid-10.txt"
 
 
 class MixedUser(HttpUser):

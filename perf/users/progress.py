@@ -15,9 +15,9 @@ from locust.env import Environment
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.sync.client import connect
 
-from perf.names import WS, WS_CONNECT, WS_FIRST, WS_GAP, WS_HELD, WS_LAG, WS_ORDER, WS_SILENCE
 from perf.users.common import option, poll_until_terminal, record
 from utilities.client.api import TERMINAL_STATUSES
+from utilities.perf.names import WS, WS_CONNECT, WS_FIRST, WS_GAP, WS_HELD, WS_LAG, WS_MISSING, WS_ORDER, WS_SILENCE
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +33,17 @@ class SocketBroken(Exception):
     """The socket opened but then failed: silence, a closed connection, or seq out of order."""
 
 
+class SeqHole(Exception):
+    """Seqs that no message covered: the ranges ``from_seq``..``seq`` did not join."""
+
+
 @dataclass
 class Watch:
     """What one socket saw; ``last`` is the newest message (its ``status`` says how the batch ended)."""
 
     messages: int = 0
     events: int = 0
+    missing: int = 0  # seqs no message covered
     max_gap_s: float = 0.0
     last: dict[str, Any] | None = None
     terminal_at: float | None = None  # time.perf_counter() when the terminal status arrived
@@ -72,6 +77,8 @@ def watch(
     Every message adds a ``gap`` sample (time since the previous one); every event message (not the
     snapshot, not a heartbeat) adds a ``lag`` sample: arrival time minus its ``event_time``, both on
     the wall clock, so against a remote target the clocks must agree (NTP) for lag to mean anything.
+    Each hole in the covered seqs (a message whose ``from_seq`` is past the newest seq covered + 1,
+    or a heartbeat ahead of it) is one failed ``missing`` entry naming the range.
     """
     seen = Watch()
     started = time.perf_counter()
@@ -110,6 +117,7 @@ def _receive(
 ) -> None:
     previous: float | None = None
     last_seq = -1
+    covered: int | None = None  # every seq up to this one was covered by some message
     while True:
         now = time.perf_counter()
         if seen.terminal_at is not None and now - seen.terminal_at >= hold_s:
@@ -138,6 +146,7 @@ def _receive(
             record(environment, WS, WS_GAP, gap * 1000)
         previous = arrival
         seq = message.get("seq", -1)
+        covered = _check_coverage(environment, seen, message, covered)
         if message.get("type") in EVENT_TYPES:
             seen.events += 1
             if seq <= last_seq:
@@ -150,6 +159,26 @@ def _receive(
         last_seq = max(last_seq, seq)
         if seen.terminal_at is None and message.get("status") in TERMINAL_STATUSES:
             seen.terminal_at = arrival
+
+
+def _check_coverage(environment: Environment, seen: Watch, message: dict[str, Any], covered: int | None) -> int | None:
+    """The seq covered up to after ``message``; a hole before it is recorded as a ``missing`` failure.
+
+    A snapshot stands for the whole history (it restarts coverage at its seq); an event message
+    covers ``from_seq``..``seq``; a heartbeat covers nothing new, so one ahead of ``covered`` is a hole.
+    """
+    seq, kind = message.get("seq"), message.get("type")
+    from_seq = message.get("from_seq", seq)
+    if not isinstance(seq, int) or not isinstance(from_seq, int):
+        return covered
+    if kind == "snapshot" or covered is None:
+        return seq
+    first_missing, last_missing = covered + 1, (from_seq - 1 if kind in EVENT_TYPES else seq)
+    if last_missing >= first_missing:
+        seen.missing += last_missing - first_missing + 1
+        hole = SeqHole(f"seqs {first_missing}..{last_missing} covered by no message (before {kind} {seq})")
+        record(environment, WS, WS_MISSING, 0, exception=hole)
+    return max(covered, seq)
 
 
 class _Fallback:

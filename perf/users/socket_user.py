@@ -9,10 +9,10 @@ import gevent
 from locust import HttpUser, task
 from requests import RequestException
 
-from perf.names import BATCH, WS, WS_CONNECT, complete_name
 from perf.users.common import AccountPool, BatchFailed, option, record, upload
 from perf.users.progress import SocketBroken, SocketRefused, watch
 from utilities.perf.bench import prompt_csv
+from utilities.perf.names import BATCH, WS, WS_CONNECT, complete_name
 
 RETRY_AFTER_S = 1.0
 
@@ -47,7 +47,7 @@ class SocketUser(HttpUser):
         started = time.perf_counter()
         try:
             token = self.account.use(self.client)
-            batch_id = upload(self.client, _prompts(size), f"socket-{size}.csv")["batch_id"]
+            batch_id = upload(self.client, _prompts(size), f"socket-{size}.csv", variant=f"{size} prompts")["batch_id"]
             seen = watch(
                 env,
                 self.host,

@@ -15,12 +15,12 @@ from collections.abc import Callable
 from .. import faults
 from ..errors import ApiError, InvalidContent, PayloadTooLarge, UnsupportedMediaType
 from .csv_format import parse_csv
-from .encoding import decode_text
+from .encoding import decode_pasted, decode_text
 from .filenames import ALLOWED_EXTENSIONS, extension_of, safe_filename
 from .json_format import parse_json, parse_jsonl
 from .limits import IngestLimits
 from .signatures import HTML, OLE, ZIP, sniff_binary_type
-from .table import RESERVED_COLUMNS, ParsedTable, invalid
+from .table import RESERVED_COLUMNS, ParsedTable, RowFailure, invalid
 from .txt_format import parse_lines
 from .xlsx_format import parse_xlsx
 
@@ -29,6 +29,7 @@ __all__ = [
     "RESERVED_COLUMNS",
     "IngestLimits",
     "ParsedTable",
+    "RowFailure",
     "parse_pasted_text",
     "parse_upload",
     "safe_filename",
@@ -54,15 +55,20 @@ def parse_upload(filename: str, data: bytes, limits: IngestLimits) -> ParsedTabl
         raise
 
 
-def parse_pasted_text(text: str, limits: IngestLimits) -> ParsedTable:
-    """One prompt per line, as in a .txt file; over ``max_bytes`` of UTF-8 is a 413 like a file would be."""
-    size = len(text.encode("utf-8", errors="surrogatepass"))
+def parse_pasted_text(text: str | bytes, limits: IngestLimits) -> ParsedTable:
+    """One prompt per line, as in a .txt file; over ``max_bytes`` of UTF-8 is a 413 like a file would be.
+
+    ``bytes`` are the paste as the client sent it, which must be UTF-8 (``encoding_error`` names the offset).
+    """
+    size = len(text) if isinstance(text, bytes) else len(text.encode("utf-8", errors="surrogatepass"))
     if size > limits.max_bytes:
         raise PayloadTooLarge(
             f"The pasted text is {size:,} bytes; the limit is {limits.max_bytes:,}.",
             limit=limits.max_bytes,
             actual=size,
         )
+    if isinstance(text, bytes):
+        text = decode_pasted(text)
     if _BLANK.fullmatch(text):
         raise invalid("empty_file", "The pasted text is empty. Paste one prompt per line.")
     return parse_lines(text, limits, source_format="text")

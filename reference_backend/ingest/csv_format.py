@@ -11,9 +11,10 @@ Policies on top of the shared ones in ``table``:
   (trailing delimiters, which Excel writes); a record with fewer fields is padded with ``""``.
 - Empty lines and records whose cells are all empty are skipped and get no row number.
 - Bounded work for hostile files: the delimiter is sniffed on the first 64 Ki characters; a value longer than
-  ``max_value_chars`` stops the reader (``value_too_long``) and so does a record holding more delimiters
-  than that (``too_many_columns``), both before the reader builds them; lines are handed to the reader one
-  by one instead of through ``io.StringIO``, which would copy the whole text at four bytes a character.
+  ``max_value_chars`` or spanning more than ``max_record_lines`` lines stops the reader (``value_too_long``),
+  and so does a record holding more than ``max_record_fields`` delimiters (``too_many_columns``), all before
+  the reader builds them; lines are handed to the reader one by one instead of through ``io.StringIO``,
+  which would copy the whole text at four bytes a character.
 """
 
 from __future__ import annotations
@@ -113,10 +114,15 @@ class _Lines:
     """The lines the reader parses, refusing a record the reader should not build.
 
     The reader turns each field into a list entry and a string, about 60 bytes for an ``ab,`` of input, so
-    a record of more than ``max_value_chars`` delimiters is refused (one 10 MB line of them would cost
-    200 MB). And when a record's delimiters cut it into pieces averaging more than twice that many
-    characters, one of its values must be over the limit (a value shrinks to half its text at most, ``""``
-    being one quote): refused before the line is copied out of the text. ``start_record`` resets both.
+    a record of more than ``max_record_fields`` delimiters is refused (one 10 MB line of them would cost
+    200 MB). They are counted raw, quoted ones too: a stray quote inside an unquoted value is literal text
+    to the reader, so no cheap scan can tell which delimiters will build fields; a real prompt holds far
+    fewer. A record is read a line at a time (a few microseconds each), so one spanning more than
+    ``max_record_lines`` lines, which is what an unclosed quote in a file of short lines looks like, is
+    refused too. And when a record's delimiters cut it into pieces averaging more than twice
+    ``max_value_chars``, one of its values must be over that limit (a value shrinks to half its text at
+    most, ``""`` being one quote): refused before the line is copied out of the text. ``start_record``
+    resets the counts.
     """
 
     def __init__(self, text: str, delimiter: str, limits: IngestLimits) -> None:
@@ -124,21 +130,27 @@ class _Lines:
         self.delimiter = delimiter
         self.limits = limits
         self.record_line = 1
+        self.lines = 0
         self.delimiters = 0
         self.chars = 0
 
     def start_record(self, line: int) -> None:
         self.record_line = line
+        self.lines = 0
         self.delimiters = 0
         self.chars = 0
 
     def __iter__(self) -> Iterator[str]:
         limit = self.limits.max_value_chars
+        fields = self.limits.max_record_fields
         for start, _, end in line_spans(self.text):
+            self.lines += 1
             self.delimiters += self.text.count(self.delimiter, start, end)
             self.chars += end - start
-            if self.delimiters > limit:
-                raise _too_wide(self.record_line, limit, self.delimiter)
+            if self.delimiters > fields:
+                raise _too_wide(self.record_line, fields, self.delimiter)
+            if self.lines > self.limits.max_record_lines:
+                raise _too_many_lines(self.record_line, self.limits.max_record_lines)
             if self.chars - self.delimiters > (self.delimiters + 1) * (2 * limit + 2):
                 raise value_too_long(self.limits, row=None, where=("line", self.record_line), hint=_QUOTE_HINT)
             yield self.text[start:end]
@@ -201,6 +213,16 @@ def _too_wide(line: int, limit: int, delimiter: str) -> InvalidContent:
         "prompts. Check that the file is a table with one row per prompt.",
         line=line,
         limit=limit,
+    )
+
+
+def _too_many_lines(line: int, limit: int) -> InvalidContent:
+    return invalid(
+        "value_too_long",
+        f"Line {line}: the record that starts here spans more than {limit:,} lines, so a value in it is far "
+        "longer than any prompt." + _QUOTE_HINT,
+        line=line,
+        limit_lines=limit,
     )
 
 

@@ -94,6 +94,23 @@ def decode_text(data: bytes) -> str:
     return data.decode(encoding)
 
 
+def decode_pasted(data: bytes) -> str:
+    """Pasted text as the client sent it: UTF-8 (what browsers send), else an ``encoding_error``.
+
+    No guessing here: a paste has no file encoding to recover, so a bad byte is named by its offset.
+    """
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = _line_of(data[: exc.start], "utf-8")
+        raise _error(
+            f"The pasted text is not valid UTF-8: byte {exc.start:,} (on line {line}) is 0x{data[exc.start]:02X}, "
+            "which cannot start or continue a UTF-8 character. Paste the text from a UTF-8 source.",
+            byte_offset=exc.start,
+            line=line,
+        ) from None
+
+
 def _bomless_utf16(data: bytes) -> str | None:
     # ASCII-heavy UTF-16 without a BOM is valid UTF-8 full of NULs; recognise it by its zero high bytes.
     if len(data) < 4 or len(data) % 2:

@@ -4,8 +4,8 @@ Accepted shapes: a list of strings, a list of objects with a ``prompt`` field, `
 either; JSON Lines holds one string or object per line and skips blank lines. Strings and objects may mix:
 a string is the prompt of its record. Columns are the union of the objects' keys in first-seen order; a
 missing field is ``""``, ``null`` is ``""``, other non-strings are their JSON text (``3``, ``true``,
-``[1, 2]``). An object without a prompt field while others have one is an ``empty_prompt``. Errors name
-the element (1-based) for JSON and the line for JSON Lines.
+``[1, 2]``). An object without a prompt field while others have one is a row failed as ``empty_prompt``.
+Errors name the element (1-based) for JSON and the line for JSON Lines.
 
 Hostile documents: an object that repeats a key is a ``duplicate_column`` (``json`` would keep the last
 value silently); a number too long for Python to convert is ``invalid_json``; a document with more than

@@ -14,15 +14,19 @@ Policies, the same for every format:
   prompt column is found, and how duplicates and reserved names are recognised.
 - Columns count by position up to the last one with a name or a value: more than ``max_columns`` is
   ``too_many_columns``. Trailing empty cells (spreadsheets pad rows with them) do not count.
-- Values keep their exact text; the prompt is stripped only to decide whether it is empty. A prompt may be
-  ``max_prompt_chars`` long (``prompt_too_long``), any value ``max_value_chars`` (``value_too_long``).
+- Values keep their exact text; the prompt is stripped only to decide whether it is empty. Any value may be
+  ``max_value_chars`` long (``value_too_long``), which a file within the size limit only reaches as an XLSX.
+- A record breaking a rule of its own, not the file's, is kept and marked failed (``ParsedTable.failures``):
+  an empty prompt next to other values (``empty_prompt``), a prompt over a provider's ``max_prompt_chars``
+  (``prompt_too_long``). The batch stores it failed with that reason and runs the rest, as the spec asks of
+  invalid prompts in a batch; only a problem of the whole file refuses the upload.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from ..errors import InvalidContent
@@ -30,10 +34,20 @@ from .limits import IngestLimits
 
 PROMPT_COLUMN = "prompt"
 RESERVED_COLUMNS: tuple[str, ...] = ("row_number", "enhanced_prompt", "techniques", "row_status", "row_error")
-EMPTY_PROMPT_ROWS_SHOWN = 20
 
 # C0 controls except tab, LF and CR.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+@dataclass(frozen=True)
+class RowFailure:
+    """Why one record cannot be sent to the provider; the download shows it as ``code: message``."""
+
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
 
 
 @dataclass(frozen=True)
@@ -42,6 +56,8 @@ class ParsedTable:
     prompt_column: str
     rows: list[dict[str, str]]
     source_format: str
+    # Row number (from 1, as in the download) -> why that row fails without being sent to the provider.
+    failures: dict[int, RowFailure] = field(default_factory=dict)
 
 
 # Where a record sits in its file: ("line", 18), ("sheet_row", 19) or ("element", 18).
@@ -132,31 +148,34 @@ def build_table(
 
     prompt_column = columns[prompt_index]
     rows: list[dict[str, str]] = []
-    empty_rows: list[int] = []
+    failures: dict[int, RowFailure] = {}
     for number, (cells, where) in enumerate(kept, start=1):
         values = [cells[index] if index < len(cells) else "" for index in keep]
         for name, value in zip(columns, values, strict=True):
             _check_characters(value, row=number, where=where, column=name)
-        prompt = values[prompt_index]
-        if len(prompt) > limits.max_prompt_chars:
-            raise invalid(
-                "prompt_too_long",
-                f"{describe(number, where)}: the prompt is {len(prompt):,} characters long; "
-                f"the limit is {limits.max_prompt_chars:,}.",
-                **_place(number, where),
-                column=prompt_column,
-                limit=limits.max_prompt_chars,
-                actual=len(prompt),
-            )
-        for name, value in zip(columns, values, strict=True):
             if len(value) > limits.max_value_chars:
                 raise value_too_long(limits, row=number, where=where, column=name, actual=len(value))
-        if not prompt.strip():
-            empty_rows.append(number)
+        failure = row_failure(values[prompt_index], row=number, where=where, limits=limits)
+        if failure is not None:
+            failures[number] = failure
         rows.append(dict(zip(columns, values, strict=True)))
-    if empty_rows:
-        raise _empty_prompts(empty_rows, prompt_column)
-    return ParsedTable(columns=columns, prompt_column=prompt_column, rows=rows, source_format=source_format)
+    return ParsedTable(
+        columns=columns, prompt_column=prompt_column, rows=rows, source_format=source_format, failures=failures
+    )
+
+
+def row_failure(prompt: str, *, row: int, where: Where | None, limits: IngestLimits) -> RowFailure | None:
+    """Why this prompt cannot go to the provider, or ``None``; its row fails, the batch still runs."""
+    if is_blank(prompt):
+        return RowFailure("empty_prompt", f"{describe(row, where)}: the prompt is empty; the row was not processed.")
+    limit = limits.max_prompt_chars
+    if limit is not None and len(prompt) > limit:
+        return RowFailure(
+            "prompt_too_long",
+            f"{describe(row, where)}: the prompt is {len(prompt):,} characters long; this deployment's provider "
+            f"accepts at most {limit:,}. Shorten it or split it.",
+        )
+    return None
 
 
 def used_width(cells: list[str]) -> int:
@@ -196,8 +215,7 @@ def value_too_long(
     size = f"{actual:,} characters long" if actual is not None else f"longer than {limits.max_value_chars:,} characters"
     return invalid(
         "value_too_long",
-        f"{place}{shown}: a value is {size}; the limit for any value is {limits.max_value_chars:,} characters "
-        f"(for a prompt {limits.max_prompt_chars:,})." + hint,
+        f"{place}{shown}: a value is {size}; the limit for any value is {limits.max_value_chars:,} characters." + hint,
         **_place(row, where),
         **({"column": column} if column is not None else {}),
         limit=limits.max_value_chars,
@@ -263,24 +281,4 @@ def _check_characters(value: str, *, row: int | None, where: Where | None, colum
         **_place(row, where),
         column=column,
         codepoint=codepoint,
-    )
-
-
-def _empty_prompts(rows: list[int], column: str) -> InvalidContent:
-    shown = rows[:EMPTY_PROMPT_ROWS_SHOWN]
-    numbers = [str(row) for row in shown]
-    if len(rows) > len(shown):
-        listed = ", ".join(numbers) + f" and {len(rows) - len(shown):,} more"
-    elif len(numbers) > 1:
-        listed = ", ".join(numbers[:-1]) + f" and {numbers[-1]}"
-    else:
-        listed = numbers[0]
-    noun = "Row" if len(rows) == 1 else "Rows"
-    verb = "has" if len(rows) == 1 else "have"
-    return invalid(
-        "empty_prompt",
-        f"{noun} {listed} {verb} an empty prompt. Fill in the prompt or delete the row.",
-        rows=shown,
-        count=len(rows),
-        column=column,
     )

@@ -1,1 +1,1 @@
-"""Notifications (issue 7): events to in-app, email, push and webhook channels, per user preferences."""
+"""Notifications: events to in-app, email, push and webhook channels, per user preferences."""

@@ -8,7 +8,6 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from starlette.datastructures import UploadFile
 
 from .. import faults
 from ..batches import apply_action, create_batch, get_owned_batch, list_batches, status_view
@@ -17,6 +16,7 @@ from ..ingest import IngestLimits, ParsedTable, parse_pasted_text, parse_upload,
 from ..openapi import errors, links_to_batch
 from ..state import AppState, CurrentUserId, State
 from ..storage import check_quota, discard, keep_original, read_original
+from ..upload_form import UploadForm, read_upload_form
 
 log = logging.getLogger(__name__)
 
@@ -28,45 +28,38 @@ MULTIPART_OVERHEAD = 64 * 1024
 
 def _limits(state: AppState) -> IngestLimits:
     s = state.settings
-    max_prompts = s.max_prompts + faults.on("limit_off_by_one")
-    return IngestLimits(max_prompts=max_prompts, max_prompt_chars=s.max_prompt_chars, max_bytes=s.max_upload_bytes)
+    return IngestLimits(
+        max_prompts=s.max_prompts + faults.on("limit_off_by_one"),
+        max_prompt_chars=s.max_prompt_chars,
+        max_bytes=s.max_upload_bytes,
+        max_value_chars=s.max_upload_bytes,
+    )
 
 
-async def _read_input(request: Request, state: AppState) -> tuple[ParsedTable, str | None]:
+async def _read_input(form: UploadForm, state: AppState) -> tuple[ParsedTable, str | None]:
     limit = state.settings.max_upload_bytes
-    form = await request.form(max_files=5, max_fields=20, max_part_size=limit + MULTIPART_OVERHEAD)
-    try:
-        files = [f for f in form.getlist("file") if isinstance(f, UploadFile)]
-        texts = [t for t in form.getlist("text") if isinstance(t, str)]
-        if len(files) > 1:
-            raise BadRequest(
-                f"Upload one file at a time; this request carried {len(files)}.",
-                code="multiple_files",
-                count=len(files),
-                filenames=[f.filename for f in files],
+    files, texts = form.files, form.texts
+    if len(files) > 1:
+        raise BadRequest(
+            f"Upload one file at a time; this request carried {len(files)}.",
+            code="multiple_files",
+            count=len(files),
+            filenames=[f.filename for f in files],
+        )
+    if files and texts:
+        raise BadRequest("Send either a file or pasted text, not both.", code="ambiguous_input")
+    if files:
+        upload = files[0]
+        filename = safe_filename(upload.filename or "upload")
+        data = await upload.read(limit + 1)
+        if len(data) > limit:
+            raise PayloadTooLarge(
+                f"{filename} is larger than the {limit:,}-byte limit.", filename=filename, limit=limit
             )
-        if files and texts:
-            raise BadRequest("Send either a file or pasted text, not both.", code="ambiguous_input")
-        if files:
-            upload = files[0]
-            filename = safe_filename(upload.filename or "upload")
-            data = await upload.read(limit + 1)
-            if len(data) > limit:
-                raise PayloadTooLarge(
-                    f"{filename} is larger than the {limit:,}-byte limit.", filename=filename, limit=limit
-                )
-            return await run_in_threadpool(parse_upload, filename, data, _limits(state)), filename
-        if texts:
-            text = texts[0]
-            size = len(text.encode("utf-8"))
-            if size > limit:
-                raise PayloadTooLarge(
-                    f"The pasted text is {size:,} bytes; the limit is {limit:,}.", limit=limit, actual=size
-                )
-            return await run_in_threadpool(parse_pasted_text, text, _limits(state)), None
-        raise BadRequest("Attach a file in the 'file' field or paste prompts in the 'text' field.", code="no_input")
-    finally:
-        await form.close()
+        return await run_in_threadpool(parse_upload, filename, data, _limits(state)), filename
+    if texts:
+        return await run_in_threadpool(parse_pasted_text, texts[0], _limits(state)), None
+    raise BadRequest("Attach a file in the 'file' field or paste prompts in the 'text' field.", code="no_input")
 
 
 UPLOAD_BODY: dict[str, Any] = {
@@ -104,17 +97,22 @@ BATCH_OPERATIONS = ("batch_status", "download_batch", "pause_batch", "resume_bat
 async def upload(request: Request, user_id: CurrentUserId, state: State) -> JSONResponse:
     settings = state.settings
     storage = state.storage
+    form: UploadForm | None = None
     try:
-        original = await read_original(
-            request, max_bytes=settings.max_upload_bytes, max_part_size=settings.max_upload_bytes + MULTIPART_OVERHEAD
+        form = await read_upload_form(
+            request, max_files=5, max_fields=20, max_part_size=settings.max_upload_bytes + MULTIPART_OVERHEAD
         )
-        table, filename = await _read_input(request, state)
+        original = await read_original(form, max_bytes=settings.max_upload_bytes)
+        table, filename = await _read_input(form, state)
     except ApiError as exc:
         state.metrics.uploads.labels(exc.code).inc()
         raise
+    finally:
+        if form is not None:
+            await form.close()
 
     def _create() -> dict[str, Any]:
-        # Quota, batch and the stored original commit together or not at all (issue 6): a refused or
+        # Quota, batch and the stored original commit together or not at all: a refused or
         # failed upload leaves no batch and no object behind.
         key = None
         try:

@@ -1,4 +1,4 @@
-"""The web UI: plain HTML and JS modules served from ``static/`` (issue 4; notification settings, issue 7)."""
+"""The web UI: plain HTML and JS modules served from ``static/``."""
 
 from __future__ import annotations
 

@@ -1,8 +1,11 @@
-"""The progress WebSocket ``/api/v1/batch/ws/{batch_id}`` (issue 3; docs/contract.md, "Progress WebSocket")."""
+"""The progress WebSocket ``/api/v1/batch/ws/{batch_id}`` (docs/contract.md, "Progress WebSocket").
+
+The route admits a socket, reads its opening and hands it to the batch's feed (``fanout.py``), which
+does all the sending; the socket's own task only reads what the client sends.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import math
@@ -14,12 +17,12 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket
 from fastapi.concurrency import run_in_threadpool
-from starlette.websockets import WebSocketDisconnect
 
 from .. import faults
 from ..batches import get_owned_batch, status_view
 from ..errors import NotFound, Unauthorized
-from ..progress_stream import MessageEncoder, ProgressStream, stored_events_after
+from ..fanout import FeedRegistry
+from ..progress_stream import covered_seq, event_message, opening_messages, stored_events_after
 from ..security import SESSION_COOKIE
 from ..state import AppState, token_from
 from ..store import Store
@@ -35,12 +38,8 @@ ORIGIN_NOT_ALLOWED = 4403
 BATCH_NOT_FOUND = 4404
 POLICY_VIOLATION = 1008
 MESSAGE_TOO_BIG = 1009
-INTERNAL_ERROR = 1011
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-
-# One per process: every socket on a batch shares the JSON of each event.
-_encoder = MessageEncoder()
 
 
 class Refused(Exception):
@@ -139,9 +138,27 @@ def _opening(store: Store, batch_id: str, user_id: int, last_seq: int | None) ->
     return view, stored
 
 
-def _events_after(store: Store, batch_id: str, after_seq: int) -> list[dict[str, Any]]:
+def _events_between(store: Store, batch_id: str, after_seq: int, up_to: int) -> list[dict[str, Any]]:
     with store.read() as session:
-        return stored_events_after(session, batch_id, after_seq)
+        return [e for e in stored_events_after(session, batch_id, after_seq) if e["seq"] <= up_to]
+
+
+def feeds_of(websocket: WebSocket, state: AppState) -> FeedRegistry:
+    """The app's batch feeds, made on its first progress socket."""
+    app_state = websocket.app.state
+    registry = getattr(app_state, "batchqa_feeds", None)
+    if registry is None:
+        settings = state.settings
+        registry = FeedRegistry(
+            bus=state.bus,
+            store=state.store,
+            coalesce_s=settings.ws_coalesce_ms / 1000,
+            heartbeat_s=settings.heartbeat_seconds,
+            on_sent=state.metrics.message_sent,
+        )
+        app_state.batchqa_feeds = registry
+        state.metrics.watch_sockets(registry.socket_count)  # one bus subscription serves a batch's sockets
+    return registry
 
 
 @router.websocket("/api/v1/batch/ws/{batch_id}")
@@ -154,94 +171,34 @@ async def progress_socket(websocket: WebSocket, batch_id: str) -> None:
         log.info("progress socket for %s refused: %d %s", batch_id, refusal.code, refusal.reason)
         await websocket.close(refusal.code, refusal.reason)
         return
-    queue = state.bus.subscribe(batch_id)  # before reading storage, so no event falls in between
+    feed = feeds_of(websocket, state).feed(batch_id)
+    subscriber = feed.join(websocket)  # before reading storage, so no event falls in between
+    close: Refused | None = None
     try:
         try:
             view, stored = await run_in_threadpool(_opening, state.store, batch_id, user_id, last_seq)
         except NotFound:
             # Another user's batch gets exactly this too: a socket must not reveal which ids exist.
-            await websocket.close(BATCH_NOT_FOUND, "batch not found")
-            return
-        settings = state.settings
-        stream = ProgressStream(coalesce_s=settings.ws_coalesce_ms / 1000, heartbeat_s=settings.heartbeat_seconds)
-        guard = InboundGuard(
-            max_bytes=settings.ws_max_message_bytes, max_per_second=settings.ws_max_messages_per_second
-        )
-        opening = stream.open(view, last_seq=last_seq, stored=stored, now=time.monotonic())
-        del view, stored  # a long replay must not stay in memory for the socket's whole life
-        await _serve(websocket, state, batch_id, stream, queue, opening, guard)
+            close = Refused(BATCH_NOT_FOUND, "batch not found")
+        else:
+            opening = opening_messages(view, last_seq=last_seq, stored=stored)
+            covered = covered_seq(opening, last_seq)
+            if (owed := feed.owed(subscriber, covered)) is not None:
+                more = await run_in_threadpool(_events_between, state.store, batch_id, covered, owed)
+                opening += [event_message(e) for e in more]
+                covered = covered_seq(opening, last_seq)
+            feed.admit(subscriber, view, opening, covered)
+            del view, stored, opening  # a long replay must not stay in memory for the socket's whole life
+            settings = state.settings
+            guard = InboundGuard(
+                max_bytes=settings.ws_max_message_bytes, max_per_second=settings.ws_max_messages_per_second
+            )
+            close = await _receive_loop(websocket, guard)
     finally:
-        state.bus.unsubscribe(batch_id, queue)
-
-
-async def _serve(
-    websocket: WebSocket,
-    state: AppState,
-    batch_id: str,
-    stream: ProgressStream,
-    queue: asyncio.Queue[dict[str, Any]],
-    opening: list[dict[str, Any]],
-    guard: InboundGuard,
-) -> None:
-    """Send until the client leaves; close with the guard's code if the client breaks a limit."""
-    sender = asyncio.create_task(_send_loop(websocket, state, batch_id, stream, queue, opening))
-    receiver = asyncio.create_task(_receive_loop(websocket, guard))
-    try:
-        done, _ = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in (sender, receiver):
-            task.cancel()
-        await asyncio.gather(sender, receiver, return_exceptions=True)
-    close: Refused | None = None
-    if receiver in done and not receiver.cancelled() and receiver.exception() is None:
-        close = receiver.result()
-    elif sender in done and not sender.cancelled() and (error := sender.exception()) is not None:
-        if isinstance(error, WebSocketDisconnect):
-            return
-        log.error("progress socket for %s failed", batch_id, exc_info=error)
-        close = Refused(INTERNAL_ERROR, "server error")
+        feed.leave(subscriber)
     if close is not None:
         with contextlib.suppress(Exception):  # the client may be gone already
             await websocket.close(close.code, close.reason)
-
-
-async def _send_loop(
-    websocket: WebSocket,
-    state: AppState,
-    batch_id: str,
-    stream: ProgressStream,
-    queue: asyncio.Queue[dict[str, Any]],
-    opening: list[dict[str, Any]],
-) -> None:
-    for message in opening:
-        await websocket.send_text(_encoder.encode(message))
-    opening.clear()  # the caller's reference too: a replay is sent once, then forgotten
-    while True:
-        events: list[dict[str, Any]] = []
-        wait = stream.next_deadline() - time.monotonic()
-        if wait > 0:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(wait):
-                    events.append(await queue.get())
-        while not queue.empty():  # a backlog is coalesced in one pass
-            events.append(queue.get_nowait())
-        now = time.monotonic()
-        out: list[dict[str, Any]] = []
-        for event in events:
-            if stream.needs_backfill(event):
-                stored = await run_in_threadpool(_events_after, state.store, batch_id, stream.seq)
-                out.extend(stream.replay(stored, now))
-            else:
-                out.extend(stream.offer(event, now))
-        out.extend(stream.due(now))
-        out = [m for m in out if not _silenced(m)]
-        for message in out:
-            await websocket.send_text(_encoder.encode(message))
-
-
-def _silenced(message: dict[str, Any]) -> bool:
-    paused_heartbeat = message["type"] == "heartbeat" and message.get("status") == "paused"
-    return paused_heartbeat and faults.on("no_heartbeat_when_paused")
 
 
 async def _receive_loop(websocket: WebSocket, guard: InboundGuard) -> Refused | None:

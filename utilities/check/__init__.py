@@ -11,6 +11,13 @@ from typing import Any
 
 _EXPORTS = {
     "CSV_HEAD": "download_reader",
+    "DeliveryReport": "delivery",
+    "check_compression": "delivery",
+    "check_conditional": "delivery",
+    "check_delivery": "delivery",
+    "check_ranges": "delivery",
+    "check_signed_link": "delivery",
+    "request_link": "delivery",
     "CSV_TAIL": "download_reader",
     "DANGEROUS_PREFIXES": "download_reader",
     "Download": "download_reader",

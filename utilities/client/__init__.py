@@ -29,6 +29,7 @@ _EXPORTS = {
     "percentile": "recorders",
     "probe_socket": "recorders",
     "schema_problems": "schemas",
+    "seq_ranges": "recorders",
     "watch_command": "watch",
     "ws_url": "recorders",
 }

@@ -12,7 +12,8 @@ A profile is a small JSON or TOML file passed to the suites with ``--target-prof
 
 Capabilities left out are assumed present (the contract promises them), so a profile only names what a
 target lacks or what it must be told. A test skips, naming the capability, only when the profile says it
-is absent. Limits left out are the contract's defaults.
+is absent. Limits left out are the contract's defaults; ``max_prompt_chars`` (a provider's prompt limit,
+over which a row fails) has none: left out, the target takes any prompt the file size allows.
 """
 
 from __future__ import annotations
@@ -41,12 +42,13 @@ CAPABILITIES: dict[str, str] = {
     "token_revocation": "server-side revocation of a bearer token at logout",
 }
 
-# docs/contract.md: BATCHQA_MAX_PROMPTS, BATCHQA_MAX_UPLOAD_BYTES, BATCHQA_MAX_PROMPT_CHARS defaults.
+# docs/contract.md: BATCHQA_MAX_PROMPTS, BATCHQA_MAX_UPLOAD_BYTES defaults.
 DEFAULT_LIMITS: dict[str, int] = {
     "max_prompts": 1000,
     "max_upload_bytes": 10 * 1024 * 1024,
-    "max_prompt_chars": 32_000,
 }
+# Limits a target may declare that have no default (BATCHQA_MAX_PROMPT_CHARS is unset unless set).
+OPTIONAL_LIMITS = ("max_prompt_chars",)
 DEFAULT_FAILING_PROMPT = "!!! ???"
 
 
@@ -86,6 +88,10 @@ class TargetProfile:
     def limit(self, name: str) -> int:
         return self.limits[name]
 
+    def optional_limit(self, name: str) -> int | None:
+        """A limit without a default (``OPTIONAL_LIMITS``): ``None`` when the target declared none."""
+        return self.limits.get(name)
+
 
 # Capabilities that need a value from the profile before a test can use them.
 _NEEDS_VALUE = {
@@ -118,9 +124,10 @@ def profile_from_dict(data: dict[str, Any], *, source: Path | None = None) -> Ta
             f"capabilities {bad} are unknown or not true/false; known capabilities: {sorted(CAPABILITIES)}"
         )
     limits = {**DEFAULT_LIMITS, **data.get("limits", {})}
-    bad = sorted(k for k, v in limits.items() if k not in DEFAULT_LIMITS or not isinstance(v, int) or v <= 0)
+    known_limits = sorted([*DEFAULT_LIMITS, *OPTIONAL_LIMITS])
+    bad = sorted(k for k, v in limits.items() if k not in known_limits or not isinstance(v, int) or v <= 0)
     if bad:
-        raise ProfileError(f"limits {bad} are unknown or not positive integers; known: {sorted(DEFAULT_LIMITS)}")
+        raise ProfileError(f"limits {bad} are unknown or not positive integers; known: {known_limits}")
     server_log = data.get("server_log")
     return TargetProfile(
         name=str(data.get("name", "target")),

@@ -3,9 +3,10 @@
 The recorders run on plain threads (``websockets.sync``, ``httpx``), so pytest, Locust (gevent patches
 threads into greenlets) and ``batchqa watch`` share them. Every recorded message is checked against
 its JSON Schema; ``CadenceReport`` turns a recording into numbers and a ``problems()`` list.
-Seq rules (docs/contract.md, "Progress WebSocket"): advancing seqs strictly increase and never
-repeat; live coalescing may skip seqs, but a connection resumed with ``last_seq=N`` must replay
-``N+1`` first.
+Seq rules (docs/contract.md, "Progress WebSocket"): every message covers ``from_seq``..``seq``;
+advancing seqs strictly increase and never repeat, and the ranges a recorder receives join without a
+hole, across reconnections with ``last_seq`` too. A snapshot covers 1..seq; a heartbeat covers
+nothing new. A seq no message covered is reported as missing.
 """
 
 from __future__ import annotations
@@ -74,6 +75,12 @@ class Received:
         return seq if isinstance(seq, int) else None
 
     @property
+    def from_seq(self) -> int | None:
+        """The oldest event the message covers; its seq when the target does not say."""
+        from_seq = self.message.get("from_seq")
+        return from_seq if isinstance(from_seq, int) else self.seq
+
+    @property
     def status(self) -> str | None:
         return self.message.get("status")
 
@@ -105,7 +112,22 @@ def message_problems(message: Mapping[str, Any]) -> list[str]:
     problems = schema_problems(f"ws_{kind}" if kind in MESSAGE_TYPES else "ws_message", message)
     if kind == "heartbeat" and message.get("event_time") != message.get("server_time"):
         problems.append("heartbeat: event_time differs from server_time")
+    seq, from_seq = message.get("seq"), message.get("from_seq")
+    if isinstance(seq, int) and isinstance(from_seq, int):
+        if from_seq > seq:
+            problems.append(f"from_seq {from_seq} is after seq {seq}")
+        elif kind == "heartbeat" and from_seq != seq:
+            problems.append(f"heartbeat covers {from_seq}..{seq}: it must cover nothing new (from_seq = seq)")
     return problems
+
+
+def seq_ranges(seqs: Iterable[int]) -> str:
+    """``[3, 4, 5, 9]`` as ``3..5, 9``: how a person reads a missing range."""
+    parts: list[str] = []
+    for _, run in itertools.groupby(enumerate(sorted(set(seqs))), key=lambda pair: pair[1] - pair[0]):
+        values = [value for _, value in run]
+        parts.append(str(values[0]) if len(values) == 1 else f"{values[0]}..{values[-1]}")
+    return ", ".join(parts)
 
 
 def parse_time(value: Any) -> float | None:
@@ -362,7 +384,10 @@ class WebSocketRecorder(_Recording):
                 except InvalidStatus as exc:
                     self.errors.append(f"handshake refused: HTTP {exc.response.status_code}")
                     return
-                except (OSError, InvalidHandshake, TimeoutError) as exc:
+                # A server (re)starting can reset the connection at any step of the opening handshake: in
+                # connect() (OSError), while the request is sent (websockets turns that into ConnectionClosed)
+                # or while the response is awaited (InvalidHandshake). Each is a failed attempt, retried alike.
+                except (OSError, InvalidHandshake, ConnectionClosed, TimeoutError) as exc:
                     now = time.monotonic()
                     retry_until = retry_until or now + self.reconnect_timeout_s
                     if now >= retry_until:
@@ -580,7 +605,7 @@ class CadenceReport:
         if self.out_of_order_seq:
             found.append(f"seq went backwards at: {self.out_of_order_seq[:20]}")
         if self.missing_seq:
-            found.append(f"missing seq: {self.missing_seq[:20]}")
+            found.append(f"missing seq (covered by no message): {seq_ranges(self.missing_seq)}")
         found.extend(self.state_problems)
         if self.require_terminal and self.terminal_status is None:
             found.append("no message with a terminal status arrived")
@@ -608,7 +633,7 @@ class CadenceReport:
             f"first message after {s(self.time_to_first_message_s)}, first progress after "
             f"{s(self.time_to_first_progress_s)}; lag p50 {s(self.lag_p50_s)}, p95 {s(self.lag_p95_s)}, "
             f"max {s(self.lag_max_s)}",
-            f"seq: last {self.last_seq}, skipped by coalescing {self.skipped_seq}, duplicates "
+            f"seq: last {self.last_seq}, merged by coalescing {self.skipped_seq}, duplicates "
             f"{len(self.duplicate_seq)}, backwards {len(self.out_of_order_seq)}, missing {len(self.missing_seq)}",
             f"percent never decreased: {self.percent_never_decreased}; counts consistent: {self.counts_consistent}; "
             f"terminal: {self.terminal_status or 'none'}",
@@ -701,41 +726,59 @@ class _SeqFindings:
     duplicates: list[int] = field(default_factory=list)
     backwards: list[int] = field(default_factory=list)
     missing: list[int] = field(default_factory=list)
-    skipped: int = 0
+    skipped: int = 0  # events that arrived inside a later message (coalesced), not on their own
 
 
 def _seq_checks(messages: Sequence[Received], connections: Sequence[Connection], *, strict: bool) -> _SeqFindings:
+    """Coverage: every seq from the first one covered must be inside some message's from_seq..seq.
+
+    ``covered`` is the seq up to which everything was covered. A snapshot resets it to its seq (it
+    stands for the whole history), except on a connection resumed with ``last_seq``, which owes a
+    replay: a snapshot there leaves last_seq+1..seq missing. A resumed connection starts from its
+    ``last_seq``. A heartbeat covers nothing new, so one beyond ``covered`` leaves a hole too. With
+    ``strict``, every event must also arrive as its own message (a replay is never coalesced).
+    """
     found = _SeqFindings()
     resumed_from = {c.index: c.last_seq for c in connections}
     seen: set[int] = set()
     high: int | None = None
+    covered: int | None = None
     connection: int | None = None
-    expect: int | None = None
+    opening = False
+    start: int | None = None
     for m in messages:
         if m.connection != connection:
-            connection = m.connection
+            connection, opening = m.connection, True
             start = resumed_from.get(connection)
-            expect = None if start is None else start + 1
-        s = m.seq
-        if s is None:
+            if start is not None:
+                covered = start
+        s, f = m.seq, m.from_seq
+        if s is None or f is None:
             continue
         advancing = m.kind in ADVANCING_TYPES
         if advancing and s in seen:
             found.duplicates.append(s)
         elif high is not None and s < high:
             found.backwards.append(s)
-        if expect is not None and s >= expect:
-            # A resumed connection replays from last_seq+1: its first newer seq must be exactly that.
-            found.missing.extend(range(expect, s if advancing else s + 1))
-            expect = None
-        elif advancing and high is not None and s > high + 1:
+        if m.kind == "snapshot":
+            if opening and start is not None and s > start:
+                found.missing.extend(range(start + 1, s + 1))
+            covered = s
+        elif advancing:
+            if covered is not None and f > covered + 1:
+                found.missing.extend(range(covered + 1, f))
+            merged = range(max(f, (covered or 0) + 1), s)
             if strict:
-                found.missing.extend(range(high + 1, s))
+                found.missing.extend(merged)
             else:
-                found.skipped += s - high - 1
-        if advancing:
+                found.skipped += len(merged)
             seen.add(s)
+            covered = s if covered is None else max(covered, s)
+        elif covered is not None and s > covered:
+            found.missing.extend(range(covered + 1, s + 1))  # a heartbeat vouching for events never sent
+            covered = s
         high = s if high is None else max(high, s)
+        opening = False
     return found
 
 

@@ -32,6 +32,7 @@ from utilities.gen.content import (
 )
 from utilities.gen.fixtures import DEFAULT_FIXTURES_DIR, REGENERATE_COMMAND, write_fixture_set
 from utilities.gen.invalid import BOMB_SHEET, INVALID_VARIANTS, InvalidVariant
+from utilities.gen.long_prompts import LONG_LENGTHS, long_prompt_rows, long_prompts_csv
 from utilities.gen.writers import csv_line, generate, render
 
 gen_command = gen
@@ -47,6 +48,7 @@ __all__ = [
     "FORMATS",
     "INVALID_VARIANTS",
     "LINE_ENDINGS",
+    "LONG_LENGTHS",
     "MAX_PROMPTS",
     "MAX_UPLOAD_BYTES",
     "MIXES",
@@ -66,6 +68,8 @@ __all__ = [
     "generate",
     "generate_rows",
     "iter_rows",
+    "long_prompt_rows",
+    "long_prompts_csv",
     "png_1x1",
     "render",
     "workbook_members",

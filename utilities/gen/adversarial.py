@@ -5,6 +5,11 @@ memory, archives that unpack into gigabytes, XML that expands or reads local fil
 their type. ``CORPUS[name](seed)`` returns ``(upload filename, bytes)``, the same bytes for the same seed.
 ``write_corpus(dest)`` writes them with a manifest (for ``batchqa gen --corpus DIR``); ``run_corpus``
 posts them to a target and reports wrong answers, slow answers and the server's memory.
+
+``ACCEPTED`` holds files as costly as the hostile ones that a valid upload must nevertheless take: a
+prompt is bounded only by the file size, and a row breaking a rule of its own (an empty prompt next to
+other values) is marked failed while the batch runs. Their status is 202 and their code says what the
+rows get: ``accepted`` or ``rows_failed``.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ class HostileFile:
 
 
 CORPUS: dict[str, HostileFile] = {}
+ACCEPTED: dict[str, HostileFile] = {}
 
 
 def _entry(
@@ -60,7 +66,8 @@ def _entry(
     def register(build: Callable[[int], bytes]) -> Callable[[int], bytes]:
         name = build.__name__.lstrip("_")
         description = (build.__doc__ or "").strip().splitlines()[0]
-        CORPUS[name] = HostileFile(name, filename, category, description, status, code, build)
+        registry = ACCEPTED if status == 202 else CORPUS
+        registry[name] = HostileFile(name, filename, category, description, status, code, build)
         return build
 
     return register
@@ -169,7 +176,7 @@ def _wide_row(seed: int) -> bytes:
     return b"prompt,category\r\n" + b"ab," * 3_000_000 + b"ab\r\n"
 
 
-@_entry("huge-quoted-field.csv", "volume", 422, "value_too_long")
+@_entry("huge-quoted-field.csv", "volume", 202, "accepted")
 def _huge_quoted_field(seed: int) -> bytes:
     """One quoted prompt of 10,000,000 characters, the rest of the 10 MiB."""
     return b'prompt\r\n"' + b"x" * 10_000_000 + b'"\r\n'
@@ -181,7 +188,7 @@ def _unclosed_quote_million_lines(seed: int) -> bytes:
     return b'prompt,category\r\n"never closed,x\r\n' + b"\r\n" * 4_000_000
 
 
-@_entry("astral-line.txt", "volume", 422, "value_too_long")
+@_entry("astral-line.txt", "volume", 202, "accepted")
 def _astral_line(seed: int) -> bytes:
     """One line of 2,500,000 emoji: four bytes each in UTF-8, four bytes each in memory too."""
     return "😀".encode() * 2_500_000
@@ -203,7 +210,7 @@ def _deeply_nested_json(seed: int) -> bytes:
     return b"[" * 100_000 + b"]" * 100_000
 
 
-@_entry("nine-megabyte-string.json", "json", 422, "prompt_too_long")
+@_entry("nine-megabyte-string.json", "json", 202, "accepted")
 def _nine_megabyte_string(seed: int) -> bytes:
     """One prompt of 9,000,000 characters in a valid JSON list."""
     return b'[{"prompt": "' + b"x" * 9_000_000 + b'"}]'
@@ -475,7 +482,7 @@ def _xlsx_named_csv(seed: int) -> bytes:
 # Content rules -----------------------------------------------------------------------------------------
 
 
-@_entry("whitespace-prompts.csv", "content", 422, "empty_prompt")
+@_entry("whitespace-prompts.csv", "content", 202, "rows_failed")
 def _whitespace_prompts(seed: int) -> bytes:
     """Every prompt is spaces, tabs or a no-break space while the category column is filled."""
     return "prompt,category\r\n   ,a\r\n\t,b\r\n\u00a0\u2003,c\r\n".encode()
@@ -502,6 +509,11 @@ def _bell_in_header(seed: int) -> bytes:
 def corpus(names: Iterable[str] | None = None) -> list[HostileFile]:
     """The entries named, or all of them, in a stable order."""
     return [CORPUS[name] for name in names] if names is not None else list(CORPUS.values())
+
+
+def accepted_corpus() -> list[HostileFile]:
+    """The costly files a valid upload must take whole, in a stable order."""
+    return list(ACCEPTED.values())
 
 
 def write_corpus(dest: Path, *, seed: int = 0, names: Iterable[str] | None = None) -> list[Path]:
@@ -674,11 +686,13 @@ def run_corpus(
 
 
 __all__ = [
+    "ACCEPTED",
     "CORPUS",
     "Answer",
     "CorpusReport",
     "HostileFile",
     "MemorySample",
+    "accepted_corpus",
     "corpus",
     "read_memory",
     "reset_peak",

@@ -10,7 +10,7 @@ from typing import cast
 import click
 
 from utilities.gen.content import ENCODINGS, FORMATS, MIXES, Encoding, Format, GenSpec, generate_rows, iter_rows
-from utilities.gen.fixtures import DEFAULT_FIXTURES_DIR, write_fixture_set
+from utilities.gen.fixtures import DEFAULT_FIXTURES_DIR, release_mismatches, write_fixture_set
 from utilities.gen.invalid import INVALID_VARIANTS
 from utilities.gen.writers import render
 
@@ -79,6 +79,8 @@ def gen(
             click.echo(f"{path}  {path.stat().st_size:,} bytes", err=True)
         return
     if fixtures_dir:
+        for problem in release_mismatches():
+            click.echo(f"warning: {problem}; the files will differ from the committed ones", err=True)
         for path in write_fixture_set(Path(fixtures_dir)):
             click.echo(f"{path}  {path.stat().st_size:,} bytes", err=True)
         return

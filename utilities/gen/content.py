@@ -57,7 +57,7 @@ TAGS = (
 )
 AUDIENCES = ("five-year-old", "busy executive", "high-school student", "new hire", "skeptical engineer")
 TONES = ("friendly", "formal", "playful", "neutral", "persuasive")
-# Lengths cycle per very_long row; the longest stays under the backend's 32,000-character prompt limit.
+# Lengths cycle per very_long row; the longest stays under 32,000 characters, a limit some providers have.
 VERY_LONG_LENGTHS = (2_000, 4_000, 8_000, 16_000, 24_000, 30_000)
 
 

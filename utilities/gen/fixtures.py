@@ -7,17 +7,21 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Literal
 
 from utilities.gen.content import MIXES, GenSpec
 from utilities.gen.invalid import INVALID_VARIANTS
 from utilities.gen.writers import generate
+from utilities.paths import KIT_ROOT
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_FIXTURES_DIR = Path("fixtures/files")
 REGENERATE_COMMAND = "batchqa gen --fixtures fixtures/files"
+# The faker and openpyxl releases the committed files were made with (pip install -c ...): others change bytes.
+PINS_FILE = KIT_ROOT / "constraints" / "fixtures.txt"
 
 
 @dataclass(frozen=True)
@@ -128,3 +132,21 @@ def write_fixture_set(dest: Path) -> list[Path]:
     (dest / "MANIFEST.json").write_bytes(json.dumps(manifest, indent=2, ensure_ascii=False).encode() + b"\n")
     (dest / ".gitattributes").write_bytes(_GITATTRIBUTES)
     return sorted([*written, dest / "MANIFEST.json", dest / ".gitattributes"])
+
+
+def release_mismatches(pins: Path = PINS_FILE) -> list[str]:
+    """How the installed generator libraries differ from the releases in ``pins`` (none when it is absent)."""
+    if not pins.is_file():
+        return []
+    problems = []
+    for line in pins.read_text(encoding="utf-8").splitlines():
+        name, pinned, wanted = line.split("#", 1)[0].strip().partition("==")
+        if not pinned:
+            continue
+        try:
+            installed = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            installed = "nothing"
+        if installed != wanted:
+            problems.append(f"{name} {installed} is installed, the fixtures were made with {wanted} (see {pins})")
+    return problems

@@ -29,7 +29,8 @@ from sqlalchemy import bindparam, create_engine, text
 from websockets.sync.client import connect
 
 from utilities.client.api import TERMINAL_STATUSES, BatchApi
-from utilities.procs.services import Cluster, PostgresDatabase, RedisServer, ServiceUnavailable
+from utilities.procs.services import Cluster, PostgresDatabase, RedisServer, ServiceUnavailable, WorkerProcess
+from utilities.procs.topology import API, WORKER
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,35 @@ class LedgerReport:
             f"{self.stored_results} stored; lost rows {self.lost_rows}, duplicated results {self.duplicates}, "
             f"poison {self.poison_rows}, problems {len(self.found)}"
         )
+
+
+def workers_with_calls_in_flight(database_url: str, batch_id: str) -> set[str]:
+    """The ids of the workers that hold an open ledger entry (a provider call not yet closed) of ``batch_id``."""
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(
+                text("SELECT DISTINCT worker_id FROM provider_calls WHERE batch_id = :batch AND outcome IS NULL"),
+                {"batch": batch_id},
+            ).scalars()
+            return set(found)
+    finally:
+        engine.dispose()
+
+
+def a_worker_mid_call(cluster: Cluster, batch_id: str, rng: random.Random, *, timeout: float = 30.0) -> WorkerProcess:
+    """A live worker (chosen by ``rng``) that has a call of ``batch_id`` in flight right now, polled from the
+    ledger: a worker that has only just started may not have claimed anything yet, and killing it proves
+    nothing about calls lost mid-flight."""
+    deadline = time.monotonic() + timeout
+    while True:
+        busy = workers_with_calls_in_flight(cluster.database_url, batch_id)
+        candidates = [w for w in cluster.workers if w.worker_id in busy]
+        if candidates:
+            return rng.choice(candidates)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no worker had a call of {batch_id} in flight within {timeout:.0f} s")
+        time.sleep(0.05)  # a poll interval, not a synchronisation
 
 
 def audit(database_url: str, batch_ids: Sequence[str], *, expect_terminal: bool = True) -> LedgerReport:
@@ -165,7 +195,9 @@ class SocketWatcher:
     """Stands in for the UI: follows a batch's progress socket, reconnecting with ``last_seq`` to any live API.
 
     Runs in a thread until a message carries a finished status. ``problems()`` lists a seq that went
-    backwards, a resumed connection whose replay did not start right after ``last_seq``, or no end.
+    backwards, seqs that no message covered (each message covers ``from_seq``..``seq``; the ranges
+    must join across reconnections, so a resumed connection's replay must start right after
+    ``last_seq``), or no end.
     """
 
     def __init__(self, batch_id: str, token: str, urls: Callable[[], list[str]], *, timeout: float = 180.0) -> None:
@@ -214,15 +246,23 @@ class SocketWatcher:
                     while not self._stop.is_set():
                         message = json.loads(ws.recv(timeout=5))  # heartbeats come every second
                         self.messages.append(message)
+                        seq, from_seq = message["seq"], message.get("from_seq", message["seq"])
                         if message["type"] in ADVANCING:
-                            seq = message["seq"]
-                            if resumed_from is not None and seq != resumed_from + 1:
-                                self.found.append(f"resumed after seq {resumed_from} but the replay began at {seq}")
                             if last_seq is not None and seq <= last_seq:
                                 self.found.append(f"seq went from {last_seq} to {seq}")
+                            elif last_seq is not None and from_seq > last_seq + 1:
+                                where = "the replay after a reconnection" if resumed_from is not None else "live"
+                                self.found.append(
+                                    f"seqs {last_seq + 1}..{from_seq - 1} covered by no message ({where}, "
+                                    f"next covered {from_seq}..{seq})"
+                                )
                             last_seq, resumed_from = seq, None
                         elif message["type"] == "snapshot":
-                            last_seq = message["seq"]
+                            if resumed_from is not None and seq > resumed_from:
+                                self.found.append(f"resumed after seq {resumed_from} but got a snapshot at {seq}")
+                            last_seq, resumed_from = seq, None
+                        elif last_seq is not None and seq > last_seq:
+                            self.found.append(f"a heartbeat at seq {seq} after seqs covered only up to {last_seq}")
                         if message.get("status") in TERMINAL_STATUSES:
                             self.terminal = message
                             return
@@ -354,8 +394,8 @@ def _database(root: Path, use_sqlite: bool) -> tuple[str, PostgresDatabase | Non
 
 @click.command("chaos")
 @click.option("--rounds", type=int, default=10, show_default=True, help="Fault rounds to run.")
-@click.option("--workers", type=int, default=3, show_default=True, help="Worker processes.")
-@click.option("--apis", type=int, default=2, show_default=True, help="API processes (at least 2).")
+@click.option("--workers", type=int, default=WORKER.replicas, show_default=True, help="Worker processes.")
+@click.option("--apis", type=int, default=API.replicas, show_default=True, help="API processes (at least 2).")
 @click.option("--prompts", "prompt_count", type=int, default=300, show_default=True, help="Rows of the big batch.")
 @click.option("--failure-rate", type=float, default=0.3, show_default=True, help="Provider failure rate.")
 @click.option("--fault", "faults", multiple=True, type=click.Choice(FAULTS), help="Faults to draw from (default all).")

@@ -1,9 +1,8 @@
-"""``batchqa load``: run a Locust profile from perf/ against a target and collect what it measured."""
+"""``batchqa load``: run a Locust profile (perf/ locustfile) against a target and collect what it measured."""
 
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import logging
 import math
@@ -20,7 +19,6 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import click
@@ -30,31 +28,22 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from utilities.paths import PERF_DIR, REPO_ROOT
+from utilities.paths import REPO_ROOT
+from utilities.perf import names, profiles
 from utilities.perf.bench import machine_facts
+from utilities.perf.calibration import Calibration, probe
 from utilities.procs.backend import BackendProcess
 
 log = logging.getLogger(__name__)
 
 REPORTS_DIR = Path("reports/perf")
 SUMMARY_FILE = "summary.json"
+SAMPLES_FILE = "samples.csv"
+FAULTS_ENV = "BATCHQA_FAULTS"
 MIB = 1024 * 1024
 SAMPLE_INTERVAL_S = 0.5
 LOCUST_GRACE_S = 90.0
 PERCENTILES = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
-
-
-def perf_module(name: str) -> ModuleType:
-    """``perf/<name>.py`` by path: perf/ is beside the installed package, not part of it."""
-    key = f"_batchqa_perf_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, PERF_DIR / f"{name}.py")
-        if spec is None or spec.loader is None:
-            raise ImportError(f"cannot load {PERF_DIR / name}.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
 
 
 # Server memory
@@ -100,6 +89,17 @@ def _cpu_ticks(pid: int) -> int | None:
     return int(fields[11]) + int(fields[12])
 
 
+def _run_wait_ns(pid: int) -> int:
+    """Nanoseconds the threads of ``pid`` spent runnable but waiting for a CPU (/proc/PID/task/*/schedstat)."""
+    total = 0
+    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        try:
+            total += int(stat.read_text().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
 def _busy_ticks() -> int:
     """Ticks every CPU spent on anything but idle and iowait since boot (/proc/stat)."""
     user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
@@ -110,25 +110,30 @@ class CpuShare:
     """How many cores this run (the kit, its backend, Locust) and everything else used meanwhile.
 
     On a shared machine another job's CPU use inflates every latency this run measures; the gate
-    reads ``host_other_cores`` to tell a slow build from a busy neighbour.
+    reads ``host_other_cores`` to tell a slow build from a busy neighbour. ``host_run_wait`` is the
+    time this run's threads were ready to run but waited for a CPU, per second: how much the contention
+    actually cost this run (low for a run at raised priority on a busy machine).
     """
 
     def __init__(self, root: int | None = None) -> None:
         self.root = root or os.getpid()
         self.tick = os.sysconf("SC_CLK_TCK")
-        self.own_s = self.other_s = self.wall_s = 0.0
-        self._last: tuple[float, int, dict[int, int]] | None = None
+        self.own_s = self.other_s = self.wall_s = self.wait_s = 0.0
+        self._last: tuple[float, int, dict[int, int], dict[int, int]] | None = None
 
     def sample(self) -> None:
         now, busy = time.monotonic(), _busy_ticks()
-        tree = {pid: ticks for pid in descendants(self.root) if (ticks := _cpu_ticks(pid)) is not None}
+        pids = descendants(self.root)
+        tree = {pid: ticks for pid in pids if (ticks := _cpu_ticks(pid)) is not None}
+        waits = {pid: _run_wait_ns(pid) for pid in pids}
         if self._last is not None:
-            then, busy_then, tree_then = self._last
+            then, busy_then, tree_then, waits_then = self._last
             own = sum(ticks - tree_then[pid] for pid, ticks in tree.items() if pid in tree_then)
             self.own_s += own / self.tick
             self.other_s += max(0, busy - busy_then - own) / self.tick
+            self.wait_s += sum(max(0, ns - waits_then[pid]) for pid, ns in waits.items() if pid in waits_then) / 1e9
             self.wall_s += now - then
-        self._last = (now, busy, tree)
+        self._last = (now, busy, tree, waits)
 
     def metrics(self) -> dict[str, float]:
         if not self.wall_s:
@@ -136,8 +141,29 @@ class CpuShare:
         return {
             "host_own_cores": self.own_s / self.wall_s,
             "host_other_cores": self.other_s / self.wall_s,
+            "host_run_wait": self.wait_s / self.wall_s,
             "host_cpus": float(len(os.sched_getaffinity(0))),
         }
+
+
+def other_cores_now(window_s: float = 3.0) -> float:
+    """Cores the rest of the machine keeps busy, measured over ``window_s`` while this process waits."""
+    tick = os.sysconf("SC_CLK_TCK")
+    before, started = _busy_ticks(), time.monotonic()
+    time.sleep(window_s)  # the measurement window itself
+    return (_busy_ticks() - before) / tick / (time.monotonic() - started)
+
+
+def wait_for_quiet(limit: float, timeout_s: float, *, window_s: float = 3.0) -> float:
+    """Measure other processes' CPU use in ``window_s`` windows until it is at most ``limit`` cores or
+    ``timeout_s`` has passed; returns the last measurement. A run started on a busy machine only yields
+    inconclusive regression verdicts, so a person (or ``gate-audit``) waits for a quiet spell first."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        other = other_cores_now(window_s)
+        if other <= limit or time.monotonic() >= deadline:
+            return other
+        log.info("machine busy (%.2f other cores > %.2f); waiting", other, limit)
 
 
 def metrics_value(text: str, metric: str) -> float | None:
@@ -232,7 +258,6 @@ def summarize_entries(
     entries: list[dict[str, Any]], *, memory: list[tuple[float, int]], warmup_s: float
 ) -> dict[str, float]:
     """The flat metrics ``batchqa gate`` compares, from Locust's JSON stats and the memory samples."""
-    names = perf_module("names")
     metrics: dict[str, float] = {}
     starts = [e["start_time"] for e in entries if e["num_requests"]]
     ends = [e["last_request_timestamp"] for e in entries if e["last_request_timestamp"]]
@@ -256,6 +281,7 @@ def summarize_entries(
             completed += ok
             prompts += ok * size
             metrics[f"batch_count[{size}]"] = ok
+            metrics[f"batch_failures[{size}]"] = entry["num_failures"]
             for label, fraction in PERCENTILES.items():
                 if (value := percentile(entry["response_times"], fraction)) is not None:
                     metrics[f"batch_{label}_s[{size}]"] = value / 1000
@@ -296,7 +322,12 @@ def _socket_metrics(
         metrics["socket_connect_p95_ms"] = percentile(connect["response_times"], 0.95) or 0.0
     if held and duration > 0:
         metrics["sockets_open_avg"] = held["total_response_time"] / 1000 / duration
-    for metric, entry_name in (("socket_silences", names.WS_SILENCE), ("socket_order_errors", names.WS_ORDER)):
+    failures = (
+        ("socket_silences", names.WS_SILENCE),
+        ("socket_order_errors", names.WS_ORDER),
+        ("socket_missing_ranges", names.WS_MISSING),
+    )
+    for metric, entry_name in failures:
         entry = by_name.get((names.WS, entry_name))
         metrics[metric] = entry["num_failures"] if entry else 0
 
@@ -326,6 +357,8 @@ class LoadRun:
     command: list[str]
     exit_code: int
     metrics: dict[str, float] = field(default_factory=dict)
+    calibration: dict[str, float] | None = None
+    faults: str = ""
     memory_source: str | None = None
     notes: list[str] = field(default_factory=list)
     at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
@@ -367,11 +400,11 @@ def _server_rows(url: str) -> float | None:
 
 
 def locust_command(profile: Any, url: str, out: Path, *, processes: int | None) -> list[str]:
-    profiles = perf_module("profiles")
     prefix = str(out / "locust")
     command = [sys.executable, "-m", "locust", "-f", str(profiles.LOCUSTFILE), "--headless", "--host", url]
     command += profiles.locust_options(profile)
     command += ["--csv", prefix, "--csv-full-history", "--json-file", prefix, "--html", f"{prefix}.html"]
+    command += ["--samples", f"{prefix}_samples"]
     command += ["--only-summary", "--loglevel", "INFO"]
     if processes:
         command += ["--processes", str(processes)]
@@ -432,14 +465,20 @@ def run_load(
     processes: int | None = None,
     console: Console | None = None,
     plots: bool = True,
+    faults: str | None = None,
+    calibrate: bool = True,
 ) -> LoadRun:
-    """Start the target if needed, run Locust with a live progress line, then summarize and plot."""
+    """Calibrate the machine, start the target if needed, run Locust with a live progress line, calibrate
+    again, then summarize and plot. ``faults`` (else ``BATCHQA_FAULTS`` from the environment) goes to a
+    bundled backend only."""
     console = console or Console(stderr=True)
-    names = perf_module("names")
     out.mkdir(parents=True, exist_ok=True)
-    for stale in out.glob("locust*"):
-        stale.unlink()
-    with target(base_url, profile.backend_env, out) as (url, server):
+    for stale in [*out.glob("locust*"), out / SAMPLES_FILE]:
+        stale.unlink(missing_ok=True)
+    faults = os.environ.get(FAULTS_ENV, "") if faults is None else faults
+    env = {**profile.backend_env, FAULTS_ENV: faults}
+    before = probe() if calibrate else None
+    with target(base_url, env, out) as (url, server):
         pid = server.process.pid if server and server.process else None
         source = MemorySource(pid=pid, base_url=url)
         command = locust_command(profile, url, out, processes=processes)
@@ -451,6 +490,8 @@ def run_load(
         exit_code = _run_locust(command, out, profile.run_time_s, console, lambda tail: tail.line(names))
         samples = sampler.stop()
         rows_after = _server_rows(url)
+    # Before and after, fastest of both: a neighbour's burst during one probe does not make the machine slow.
+    calibration = Calibration.fastest(before, probe()) if before else None
     run = LoadRun(
         out=out,
         profile=asdict(profile),
@@ -459,8 +500,11 @@ def run_load(
         command=command,
         exit_code=exit_code,
         memory_source=source.description if samples else None,
+        calibration=calibration.as_dict() if calibration else None,
+        faults=faults if base_url is None else "",
     )
     _write_memory(out / "memory.csv", samples)
+    join_samples(out)
     stats_path = out / "locust.json"
     if not stats_path.exists():
         run.notes.append(f"Locust wrote no stats (exit code {exit_code}); see {out / 'locust.log'}")
@@ -512,6 +556,20 @@ def _run_locust(
         tail.poll()
         progress.update(task, completed=run_time_s, line=describe(tail))
     return process.returncode
+
+
+def join_samples(out: Path) -> Path | None:
+    """One ``samples.csv`` from the per-process files the locustfile's sample writer left."""
+    parts = sorted(out.glob("locust_samples.*.csv"))
+    if not parts:
+        return None
+    path = out / SAMPLES_FILE
+    with open(path, "w", encoding="utf-8", newline="") as joined:
+        for number, part in enumerate(parts):
+            lines = part.read_text(encoding="utf-8").splitlines(keepends=True)
+            joined.writelines(lines if number == 0 else lines[1:])
+            part.unlink()
+    return path
 
 
 def _write_memory(path: Path, samples: list[tuple[float, int]]) -> None:
@@ -596,10 +654,10 @@ def load_command(
     Exits with Locust's code: 0, or 1 when a download was wrong, too many operations failed or no
     batch completed. Compare the run with its baseline afterwards: ``batchqa gate``.
     """
-    profiles = perf_module("profiles").PROFILES
-    if profile_name not in profiles:
-        raise click.BadParameter(f"unknown profile {profile_name!r}; one of {sorted(profiles)}", param_hint="--profile")
-    profile = profiles[profile_name].with_overrides(
+    known = profiles.PROFILES
+    if profile_name not in known:
+        raise click.BadParameter(f"unknown profile {profile_name!r}; one of {sorted(known)}", param_hint="--profile")
+    profile = known[profile_name].with_overrides(
         run_time_s=run_time, batch_users=batch_users, socket_users=socket_users, mixed_users=mixed_users
     )
     out = out or REPORTS_DIR / profile.name

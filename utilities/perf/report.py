@@ -192,6 +192,14 @@ def write_load_report(run_dir: Path) -> Path:
     notes = list(summary.get("notes", []))
     if summary.get("memory_source"):
         notes.append(f"Server memory: {summary['memory_source']}.")
+    if calibration := summary.get("calibration"):
+        parts = ", ".join(f"{k} {v:g}" for k, v in calibration.items())
+        notes.append(f"Calibration probe (fastest rounds before and after the load): {parts}.")
+    if summary.get("faults"):
+        notes.append(f"FAULTS ON in the bundled backend: {summary['faults']}.")
+    links = [("Locust's own report", "locust.html"), ("stats CSV", "locust_stats.csv"), ("summary", "summary.json")]
+    if (run_dir.parent / "trend" / "index.html").exists():
+        links.append(("trend over the run history (change points)", "../trend/index.html"))
     page = _page(
         f"Load run: {summary['profile']['name']}",
         [
@@ -201,7 +209,7 @@ def write_load_report(run_dir: Path) -> Path:
         ],
         summary["metrics"],
         [p for p in images if p],
-        links=[("Locust's own report", "locust.html"), ("stats CSV", "locust_stats.csv"), ("summary", "summary.json")],
+        links=links,
     )
     path = run_dir / "index.html"
     path.write_text(page, encoding="utf-8")

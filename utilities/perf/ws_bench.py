@@ -1,33 +1,44 @@
 """``batchqa ws-bench``: server memory per held progress socket and fan-out lag at N sockets on one batch.
 
 Per point a fresh bundled backend is started, one batch is uploaded and paused, N sockets connect
-(asyncio, one client process) and each reads its snapshot; memory per socket is the server's RSS
-growth over the second half of the connections (the first half absorbs one-off growth: thread
-pool, database connections). Then the batch resumes and every socket records each message's
-arrival time.
+(one client process) and each reads its snapshot; memory per socket is the server's RSS growth over
+the second half of the connections (the first half absorbs one-off growth: thread pool, database
+connections). Then the batch resumes and every socket stamps each message's arrival time.
 Lag = arrival time - ``event_time`` (when the server stored the event), for live advancing messages.
 The provider is set so events come further apart than the coalescing window: every event is pushed
 at once, so the lag is fan-out (bus, encoding, sending, the client reading), not deliberate throttling.
-Client and server share this machine's CPUs, so the client's own reading is part of the measured lag.
+
+Client and server share this machine's CPUs, so the client's own reading is part of the measured
+lag. The client is therefore a minimal one (``_BenchSocket``: the handshake, then frames parsed in
+the protocol callback, no task per socket), so that at thousands of sockets the figure is the
+server's, not the client library's. Every recording is still checked with ``CadenceReport`` (seq
+coverage, counts) and a sample of the messages against the JSON Schemas. ``--busy-core`` runs a
+CPU burner pinned to the last CPU for the whole run; ``--compare-with`` measures the server of
+another checkout side by side (before/after in one run, under the same load).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import resource
+import secrets
+import struct
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
 
 from utilities.client.api import TERMINAL_STATUSES, BatchApi
 from utilities.client.recorders import (
@@ -37,15 +48,15 @@ from utilities.client.recorders import (
     Received,
     message_problems,
     parse_time,
-    ws_url,
 )
 from utilities.client.recorders import percentile as _pct
 from utilities.perf.bench import machine_facts
 from utilities.procs.backend import BackendProcess
 
 CONNECT_CONCURRENCY = 100
-_TERMINAL_MARKERS = tuple(f'"status":"{status}"' for status in TERMINAL_STATUSES)
+_TERMINAL_MARKERS = tuple(f'"status":"{status}"'.encode() for status in TERMINAL_STATUSES)
 FD_HEADROOM = 256
+SCHEMA_SAMPLE_SOCKETS = 20  # sockets whose every message is also checked against its JSON Schema
 
 
 def raise_fd_limit(needed: int) -> tuple[int, int]:
@@ -95,10 +106,11 @@ class Distribution:
 
 @dataclass
 class Point:
-    """One measured socket count, with one client compression setting."""
+    """One measured socket count against one server (this checkout, or the one compared with)."""
 
     sockets: int
-    compression: str = "deflate"
+    server: str = "this checkout"
+    busy_core: bool = False
     connected: int = 0
     connect_s: float | None = None
     rss_half_bytes: int | None = None  # server RSS with half the sockets held
@@ -130,97 +142,181 @@ class Point:
         return body
 
 
-@dataclass
-class _Socket:
-    index: int
-    ws: ClientConnection | None = None
-    opened_at: float = 0.0
-    opened_wall: float = 0.0
-    raw: list[tuple[float, float, str]] = field(default_factory=list)
-    reader: asyncio.Task[None] | None = None
-    error: str | None = None
+class _BenchSocket(asyncio.Protocol):
+    """A minimal WebSocket client: the handshake, then every frame parsed where it arrives.
+
+    Each text message is kept as (monotonic, wall, payload) stamped when its bytes arrived; pings
+    are answered (the server drops a socket that does not), everything else waits for the analysis.
+    """
+
+    def __init__(self, index: int, request: bytes) -> None:
+        self.index = index
+        self.request = request
+        self.transport: asyncio.Transport | None = None
+        self.raw: list[tuple[float, float, bytes]] = []
+        self.opened_at = 0.0
+        self.opened_wall = 0.0
+        self.error: str | None = None
+        self.first = asyncio.get_running_loop().create_future()  # the first message (the snapshot)
+        self.done = asyncio.get_running_loop().create_future()  # a terminal status, or the end
+        self._buffer = bytearray()
+        self._upgraded = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.write(self.request)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.error = self.error or f"closed early: {exc or 'by the server'}"
+            self.done.set_result(None)
+        if not self.first.done():
+            self.first.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        at, wall = time.monotonic(), time.time()
+        self._buffer += data
+        if not self._upgraded:
+            head, sep, rest = bytes(self._buffer).partition(b"\r\n\r\n")
+            if not sep:
+                return
+            if not head.startswith(b"HTTP/1.1 101"):
+                status_line = head.split(b"\r\n", 1)[0].decode(errors="replace")
+                self._fail(f"handshake answered {status_line}")
+                return
+            self._upgraded, self._buffer = True, bytearray(rest)
+            self.opened_at, self.opened_wall = at, wall
+        self._parse(at, wall)
+
+    def _parse(self, at: float, wall: float) -> None:
+        buffer = self._buffer
+        while len(buffer) >= 2:
+            opcode, length, offset = buffer[0] & 0x0F, buffer[1] & 0x7F, 2
+            if length == 126:
+                if len(buffer) < 4:
+                    return
+                length, offset = struct.unpack_from("!H", buffer, 2)[0], 4
+            elif length == 127:
+                if len(buffer) < 10:
+                    return
+                length, offset = struct.unpack_from("!Q", buffer, 2)[0], 10
+            if len(buffer) < offset + length:
+                return
+            payload = bytes(buffer[offset : offset + length])
+            del buffer[: offset + length]
+            if opcode == 0x1:
+                self.raw.append((at, wall, payload))
+                if not self.first.done():
+                    self.first.set_result(None)
+                elif not self.done.done() and any(marker in payload for marker in _TERMINAL_MARKERS):
+                    self.done.set_result(None)
+            elif opcode == 0x9:
+                self._send(0xA, payload)
+            elif opcode == 0x8:
+                code = struct.unpack_from("!H", payload)[0] if len(payload) >= 2 else 1005
+                self._fail(f"closed by the server: {code} {payload[2:].decode(errors='replace')}".rstrip())
+
+    def _send(self, opcode: int, payload: bytes) -> None:
+        """A masked frame (clients must mask) of up to 125 bytes: pongs and the close."""
+        assert self.transport is not None and len(payload) <= 125
+        mask = secrets.token_bytes(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.transport.write(bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + masked)
+
+    def _fail(self, reason: str) -> None:
+        self.error = self.error or reason
+        for future in (self.first, self.done):
+            if not future.done():
+                future.set_result(None)
+        if self.transport is not None:
+            self.transport.close()
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self._send(0x8, struct.pack("!H", 1000))
+            self.transport.close()
 
 
-async def _open(
-    url: str, headers: dict[str, str], compression: str | None, gate: asyncio.Semaphore, s: _Socket
-) -> None:
-    """Connect, wait for the snapshot, then keep reading in the background (so arrival stamps stay true)."""
+def _upgrade_request(url: str, batch_id: str, token: str) -> tuple[str, int, bytes]:
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    key = base64.b64encode(secrets.token_bytes(16)).decode()
+    request = (
+        f"GET /api/v1/batch/ws/{batch_id} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        f"Authorization: Bearer {token}\r\n\r\n"
+    )
+    return host, port, request.encode()
+
+
+async def _open(url: str, batch_id: str, token: str, gate: asyncio.Semaphore, index: int) -> _BenchSocket:
+    """Connect and wait for the snapshot (``error`` says why not)."""
+    host, port, request = _upgrade_request(url, batch_id, token)
+    sock = _BenchSocket(index, request)
     async with gate:
         try:
-            s.ws = await connect(url, additional_headers=headers, compression=compression, open_timeout=60)
-            s.opened_at, s.opened_wall = time.monotonic(), time.time()
-            raw = await s.ws.recv()
-            s.raw.append((time.monotonic(), time.time(), str(raw)))
-        except (OSError, TimeoutError, ConnectionClosed) as exc:
-            s.error = f"connect: {type(exc).__name__}: {exc}"
-            return
-    s.reader = asyncio.create_task(_read(s))
+            await asyncio.wait_for(asyncio.get_running_loop().create_connection(lambda: sock, host, port), 60)
+            await asyncio.wait_for(sock.first, 60)
+        except (OSError, TimeoutError) as exc:
+            sock.error = f"connect: {type(exc).__name__}: {exc}"
+    return sock
 
 
-async def _read(s: _Socket) -> None:
-    """Stamp every message on arrival until a terminal status; parsing waits until the run is over."""
-    assert s.ws is not None
-    try:
-        async for raw in s.ws:
-            s.raw.append((time.monotonic(), time.time(), str(raw)))
-            if any(marker in raw for marker in _TERMINAL_MARKERS):
-                return
-    except ConnectionClosed as exc:
-        s.error = f"closed early: {exc}"
-
-
-async def _connect_all(url: str, headers: dict[str, str], compression: str | None, sockets: list[_Socket]) -> None:
+async def _connect_all(url: str, batch_id: str, token: str, indices: range) -> list[_BenchSocket]:
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
-    await asyncio.gather(*(_open(url, headers, compression, gate, s) for s in sockets))
+    return list(await asyncio.gather(*(_open(url, batch_id, token, gate, i) for i in indices)))
 
 
-async def _measure(
-    point: Point, server: BackendProcess | None, url: str, api: BatchApi, batch_id: str, compression: str | None
-) -> list[_Socket]:
+async def _measure(point: Point, server: BackendProcess | None, url: str, api: BatchApi, batch_id: str) -> list[Any]:
     """Hold ``point.sockets`` sockets (RSS at half and at all of them), resume the batch, read to the end."""
-    headers = {"Authorization": f"Bearer {api.token}"}
-    socket_url = ws_url(url, batch_id)
+    assert api.token is not None
     pid = server.process.pid if server is not None and server.process is not None else None
-    sockets = [_Socket(i) for i in range(point.sockets)]
-    half = len(sockets) // 2
+    half = point.sockets // 2
     started = time.monotonic()
     # The first half also absorbs one-off growth (thread pool, database connections and caches), so
     # memory per socket is the growth over the second half only.
-    await _connect_all(socket_url, headers, compression, sockets[:half])
+    sockets = await _connect_all(url, batch_id, api.token, range(half))
     point.rss_half_bytes = rss_bytes(pid) if pid else None
-    await _connect_all(socket_url, headers, compression, sockets[half:])
+    second = await _connect_all(url, batch_id, api.token, range(half, point.sockets))
+    sockets += second
     point.connect_s = time.monotonic() - started
     point.rss_all_bytes = rss_bytes(pid) if pid else None
-    point.connected = sum(1 for s in sockets if s.reader is not None)
-    second_half = sum(1 for s in sockets[half:] if s.reader is not None)
+    live = [s for s in sockets if s.error is None]
+    point.connected = len(live)
+    second_half = sum(1 for s in second if s.error is None)
     if point.rss_half_bytes and point.rss_all_bytes and second_half:
         point.memory_per_socket_bytes = (point.rss_all_bytes - point.rss_half_bytes) / second_half
 
-    readers = [s.reader for s in sockets if s.reader is not None]
     before = {s.index: len(s.raw) for s in sockets}
     cpu_before = cpu_seconds(pid) if pid else None
     await asyncio.to_thread(api.resume, batch_id)
-    _done, pending = await asyncio.wait(readers, timeout=120) if readers else (set(), set())
+    waiting = [s.done for s in live]
+    _done, pending = await asyncio.wait(waiting, timeout=120) if waiting else (set(), set())
     cpu_after = cpu_seconds(pid) if pid else None
     point.streamed = sum(len(s.raw) - before[s.index] for s in sockets)
     if cpu_before is not None and cpu_after is not None:
         point.server_cpu_s = cpu_after - cpu_before
-    for task in pending:
-        task.cancel()
-    await asyncio.gather(*pending, return_exceptions=True)
-    await asyncio.gather(*(s.ws.close() for s in sockets if s.ws is not None), return_exceptions=True)
+    for s in live:
+        if not s.done.done():
+            s.error = s.error or "no terminal status within 120 s"
+        s.close()
+    del pending
     return sockets
 
 
-def _analyse(point: Point, sockets: Sequence[_Socket], batch_id: str) -> None:
+def _analyse(point: Point, sockets: Sequence[Any], batch_id: str) -> None:
     lags, queue, delivery, gaps = [], [], [], []
     for s in sockets:
         if s.error:
             point.problems.append(f"socket {s.index}: {s.error}")
+        if not s.raw:
+            continue
         received = []
         for at, wall, raw in s.raw:
             message = json.loads(raw)
-            received.append(Received(message, at, wall, 0, tuple(message_problems(message))))
+            checked = message_problems(message) if s.index < SCHEMA_SAMPLE_SOCKETS else ()
+            received.append(Received(message, at, wall, 0, tuple(checked)))
             event, sent = parse_time(message.get("event_time")), parse_time(message.get("server_time"))
             live = event is not None and event >= s.opened_wall  # not history from before the socket opened
             if message.get("type") in ADVANCING_TYPES and live and sent is not None:
@@ -243,10 +339,17 @@ def _analyse(point: Point, sockets: Sequence[_Socket], batch_id: str) -> None:
 
 
 def run_point(
-    sockets: int, *, rows: int, latency_ms: float, compression: str | None, base_url: str | None, out: Path
+    sockets: int,
+    *,
+    rows: int,
+    latency_ms: float,
+    base_url: str | None,
+    out: Path,
+    server_path: Path | None = None,
+    busy_core: bool = False,
 ) -> Point:
-    """Measure one socket count against a fresh bundled backend (or ``base_url`` as configured)."""
-    point = Point(sockets, compression=compression or "none")
+    """Measure one socket count against a fresh bundled backend (of ``server_path``, if given) or ``base_url``."""
+    point = Point(sockets, server=server_path.name if server_path else "this checkout", busy_core=busy_core)
     load_before = os.getloadavg()[0]
     env = {
         "BATCHQA_PROVIDER_LATENCY_MS": f"{latency_ms:g}",
@@ -254,10 +357,15 @@ def run_point(
         "BATCHQA_WORKER_CONCURRENCY": "1",
         "BATCHQA_LOG_LEVEL": "WARNING",  # uvicorn logs two lines per socket at INFO
     }
+    if server_path is not None:
+        # That checkout's reference_backend is imported first; PYTHONSAFEPATH keeps ``-m`` from putting
+        # the current directory (this checkout) ahead of it.
+        env.update(PYTHONPATH=str(server_path), PYTHONSAFEPATH="1")
     with tempfile.TemporaryDirectory(prefix="batchqa-ws-bench-") as data_dir:
         server = None
         if base_url is None:
-            server = BackendProcess(Path(data_dir), env=env, log_path=out / f"server-{sockets}.log")
+            log_name = f"server-{point.server.replace(' ', '-')}-{sockets}.log"
+            server = BackendProcess(Path(data_dir), env=env, log_path=out / log_name)
             base_url = server.start()
         try:
             with BatchApi.new_user(base_url, "ws-bench") as api:
@@ -266,13 +374,29 @@ def run_point(
                 # held by the coalescing window right after the resume (throttling, not fan-out).
                 if api.pause(batch_id)["started_at"] is not None:
                     api.wait_for_progress(batch_id, 1)
-                measured = asyncio.run(_measure(point, server, base_url, api, batch_id, compression))
+                measured = asyncio.run(_measure(point, server, base_url, api, batch_id))
                 _analyse(point, measured, batch_id)
         finally:
             if server is not None:
                 server.stop()
     point.load_average = (load_before, os.getloadavg()[0])
     return point
+
+
+@contextmanager
+def cpu_burner(enabled: bool) -> Iterator[int | None]:
+    """A process spinning on the last CPU while the block runs (its pid), so one core is busy throughout."""
+    if not enabled:
+        yield None
+        return
+    burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        if hasattr(os, "sched_setaffinity") and (cpus := sorted(os.sched_getaffinity(0))):
+            os.sched_setaffinity(burner.pid, {cpus[-1]})
+        yield burner.pid
+    finally:
+        burner.kill()
+        burner.wait()
 
 
 def _load(load: tuple[float, float] | None) -> str:
@@ -284,16 +408,17 @@ def render_markdown(points: Sequence[Point], settings: dict[str, Any]) -> str:
         return "–" if value is None else f"{value:.{digits}f}"
 
     lines = [
-        "| sockets | compression | connected | memory/socket KiB | lag p50 ms | lag p95 ms | lag p99 ms | lag max ms "
-        "| server queue p95 ms | delivery p95 ms | server CPU µs/message | max gap s | terminal received "
-        "| problems | load avg |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| sockets | server | busy core | connected | memory/socket KiB | lag p50 ms | lag p95 ms | lag p99 ms "
+        "| lag max ms | server queue p95 ms | delivery p95 ms | server CPU µs/message | max gap s "
+        "| terminal received | problems | load avg |",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for p in points:
         mem = None if p.memory_per_socket_bytes is None else p.memory_per_socket_bytes / 1024
         lag, queue, delivery = p.lag_ms, p.server_queue_ms, p.delivery_ms
         lines.append(
-            f"| {p.sockets} | {p.compression} | {p.connected} | {num(mem)} | {num(lag and lag.p50)} "
+            f"| {p.sockets} | {p.server} | {'yes' if p.busy_core else 'no'} | {p.connected} | {num(mem)} "
+            f"| {num(lag and lag.p50)} "
             f"| {num(lag and lag.p95)} | {num(lag and lag.p99)} | {num(lag and lag.max)} | {num(queue and queue.p95)} "
             f"| {num(delivery and delivery.p95)} | {num(p.cpu_us_per_message)} | {num(p.max_gap_s, 2)} "
             f"| {p.terminal_received}/{p.connected} "
@@ -305,8 +430,9 @@ def render_markdown(points: Sequence[Point], settings: dict[str, Any]) -> str:
         "events come further apart than the 250 ms coalescing window and each is pushed at once. "
         "Lag = client arrival - event_time; server queue = server_time - event_time; delivery = arrival - "
         "server_time. Memory/socket = server RSS growth over the second half of the connections. "
-        "Compression: permessage-deflate as browsers offer it (the server accepts it), or none. "
-        "Client and server share the machine's CPUs; the load average column says how busy it was. "
+        "Busy core: a CPU burner pinned to the last CPU ran throughout. "
+        "Client and server share the machine's CPUs; the load average column (1-minute, before→after) "
+        "says how busy it was. "
         "Server CPU per message (CPU time from resume to the last terminal event / messages delivered) "
         "does not depend on that load: N sockets x that cost is the time one event takes to reach all of "
         "them on an otherwise idle core.",
@@ -342,9 +468,9 @@ def _plot(points: Sequence[Point], path: Path) -> Path:
         ms = sorted(v * 1000 for v in p.lags_s)
         share = [(i + 1) / len(ms) for i in range(len(ms))]
         p95 = p.lag_ms.p95 if p.lag_ms and p.lag_ms.p95 is not None else 0.0
-        ax.step(ms, share, where="post", label=f"{p.sockets} sockets, {p.compression} (p95 {p95:.0f} ms)")
+        ax.step(ms, share, where="post", label=f"{p.sockets} sockets, {p.server} (p95 {p95:.0f} ms)")
     ax.axhline(0.95, color="grey", linestyle=":", linewidth=1)
-    ax.axvline(100, color="red", linestyle="--", linewidth=1, label="aim: p95 < 100 ms")
+    ax.axvline(50, color="red", linestyle="--", linewidth=1, label="aim at 1000 sockets: p95 < 50 ms")
     ax.set_xlabel("fan-out lag, ms (arrival - event_time)")
     ax.set_ylabel("share of messages")
     ax.set_title("progress socket fan-out lag (cumulative)")
@@ -366,15 +492,10 @@ def _counts(_ctx: click.Context, _param: click.Parameter, value: str) -> list[in
     return counts
 
 
-def _modes(value: str) -> list[str]:
-    modes = [part.strip() for part in value.split(",") if part.strip()]
-    if not modes or set(modes) - {"deflate", "none"}:
-        raise click.BadParameter(f"expected deflate and/or none, got {value!r}")
-    return modes
-
-
 @click.command("ws-bench")
-@click.option("--sockets", default="100,1000", callback=_counts, show_default=True, help="Socket counts to measure.")
+@click.option(
+    "--sockets", default="100,1000,3000,5000", callback=_counts, show_default=True, help="Socket counts to measure."
+)
 @click.option("--rows", type=click.IntRange(min=2), default=20, show_default=True, help="Rows in the batch.")
 @click.option(
     "--latency-ms",
@@ -383,12 +504,12 @@ def _modes(value: str) -> list[str]:
     show_default=True,
     help="Provider latency per row, i.e. the spacing of events.",
 )
+@click.option("--busy-core", is_flag=True, help="Run a CPU burner pinned to the last CPU during every point.")
 @click.option(
-    "--compression",
-    default="deflate,none",
-    callback=lambda _c, _p, v: _modes(v),
-    show_default=True,
-    help="Client compression modes to measure: deflate (as browsers), none.",
+    "--compare-with",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Also measure the backend of this checkout (e.g. a worktree of main), each point side by side.",
 )
 @click.option("--base-url", envvar="BATCHQA_BASE_URL", default=None, help="Measure this target (no memory figure).")
 @click.option(
@@ -399,32 +520,47 @@ def ws_bench_command(
     sockets: list[int],
     rows: int,
     latency_ms: float,
-    compression: list[str],
+    busy_core: bool,
+    compare_with: Path | None,
     base_url: str | None,
     out: Path,
     max_p95_ms: float | None,
 ) -> None:
     """Memory per held progress socket and p95 fan-out lag at each socket count; writes reports/ws-bench/."""
+    if compare_with is not None and base_url is not None:
+        raise click.UsageError("--compare-with starts both backends itself; it cannot be used with --base-url")
+    if compare_with is not None and not (compare_with / "reference_backend").is_dir():
+        raise click.BadParameter(f"{compare_with} has no reference_backend/", param_hint="--compare-with")
     out.mkdir(parents=True, exist_ok=True)
     limit = raise_fd_limit(2 * max(sockets) + FD_HEADROOM)  # client and (inherited) server both hold N
+    servers: list[Path | None] = [None] if compare_with is None else [compare_with.resolve(), None]
     points = []
-    for mode in compression:
+    with cpu_burner(busy_core):
         for count in sockets:
-            click.echo(f"measuring {count} sockets, compression {mode} ...", err=True)
-            point = run_point(
-                count,
-                rows=rows,
-                latency_ms=latency_ms,
-                compression=None if mode == "none" else mode,
-                base_url=base_url,
-                out=out,
-            )
-            points.append(point)
+            for server_path in servers:
+                label = server_path.name if server_path else "this checkout"
+                click.echo(f"measuring {count} sockets ({label}) ...", err=True)
+                try:
+                    point = run_point(
+                        count,
+                        rows=rows,
+                        latency_ms=latency_ms,
+                        base_url=base_url,
+                        out=out,
+                        server_path=server_path,
+                        busy_core=busy_core,
+                    )
+                except Exception as exc:  # a server that cannot cope is a result, and the other points still run
+                    point = Point(count, server=label, busy_core=busy_core)
+                    point.problems.append(f"the run failed: {type(exc).__name__}: {exc}")
+                    point.load_average = (os.getloadavg()[0], os.getloadavg()[0])
+                points.append(point)
     settings = {
         "sockets": sockets,
         "rows": rows,
         "latency_ms": latency_ms,
-        "compression": compression,
+        "busy_core": busy_core,
+        "compare_with": str(compare_with) if compare_with else None,
         "base_url": base_url,
         "open_files_limit": list(limit),
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -432,10 +568,10 @@ def ws_bench_command(
     written = write_reports(points, settings, out)
     click.echo(render_markdown(points, settings))
     click.echo("wrote " + ", ".join(str(p) for p in written))
-    failures = [f"{p.sockets} sockets ({p.compression}): {problem}" for p in points for problem in p.problems]
+    failures = [f"{p.sockets} sockets ({p.server}): {problem}" for p in points for problem in p.problems]
     if max_p95_ms is not None:
         failures += [
-            f"{p.sockets} sockets ({p.compression}): p95 lag {p.lag_ms.p95:.1f} ms > {max_p95_ms:g} ms"
+            f"{p.sockets} sockets ({p.server}): p95 lag {p.lag_ms.p95:.1f} ms > {max_p95_ms:g} ms"
             for p in points
             if p.lag_ms and p.lag_ms.p95 is not None and p.lag_ms.p95 > max_p95_ms
         ]

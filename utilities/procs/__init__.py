@@ -1,5 +1,5 @@
 """Processes and services the kit starts and stops: the bundled backend, workers, redis-server, moto,
-PostgreSQL databases, SMTP and webhook sinks, the browser and ffmpeg.
+PostgreSQL databases, SMTP and webhook sinks, the browser, ffmpeg and promtool; the distributed topology.
 
 Names load on first use (PEP 562), so importing one piece does not pull in the dependencies of
 the others (aiosmtpd, matplotlib, Locust's gevent).
@@ -11,6 +11,7 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
+    "API": "topology",
     "BackendProcess": "backend",
     "ChildProcess": "child_process",
     "E2E_BACKEND_ENV": "backend",
@@ -23,9 +24,11 @@ _EXPORTS = {
     "RedisServer": "services",
     "SYSTEM_ARGS": "browser",
     "ServiceUnavailable": "services",
+    "WORKER": "topology",
     "WebhookReceiver": "mailbox",
     "body_text": "mailbox",
     "find_chromium": "browser",
+    "find_promtool": "promtool",
     "free_port": "mailbox",
     "header_equals": "mailbox",
     "stop_process": "child_process",

@@ -68,7 +68,9 @@ class BackendProcess(ChildProcess):
             return True
         return False
 
-    def start(self, timeout: float = 30.0) -> str:
+    def start(self, timeout: float = 90.0) -> str:
+        """Start and wait until healthy. The wait is generous: a loaded CI runner can take tens of seconds to
+        import the app, and a start that never succeeds still fails, with the child's output."""
         if not self.spawn(timeout) or self.url is None:
             self.stop()
             raise RuntimeError(f"backend did not report its URL within {timeout:.0f} s:\n{self.output()}")

@@ -6,6 +6,8 @@ and no browser is found, and otherwise says exactly what to install.
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SYSTEM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-# Flags for a sandbox-less machine with a closed network (see ../shared/TOOLCHAIN.md).
+# Flags for a sandbox-less machine with a closed network: no GPU, no first-run or sync traffic, no QUIC.
 SYSTEM_ARGS = (
     "--disable-gpu",
     "--no-first-run",
@@ -32,14 +34,33 @@ class Chromium:
 
 
 def playwright_chromium() -> Path | None:
-    """Playwright's own build, if ``playwright install chromium`` was ever run on this machine."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
+    """Playwright's own build, if ``playwright install chromium`` ever ran on this machine.
+
+    Read from the installed driver's ``browsers.json`` (the revision it launches) and Playwright's browser
+    folder, without starting the driver: this runs while pytest configures, even for ``--collect-only``.
+    """
+    spec = importlib.util.find_spec("playwright")
+    if spec is None or not spec.submodule_search_locations:
         return None
-    with sync_playwright() as playwright:
-        path = Path(playwright.chromium.executable_path)
-    return path if path.exists() else None
+    package = Path(next(iter(spec.submodule_search_locations)))
+    manifest = package / "driver" / "package" / "browsers.json"
+    try:
+        browsers = json.loads(manifest.read_text(encoding="utf-8"))["browsers"]
+    except (OSError, ValueError, KeyError):
+        return None
+    revision = next((b.get("revision") for b in browsers if b.get("name") == "chromium"), None)
+    if revision is None:
+        return None
+    folder = os.environ.get("PLAYWRIGHT_BROWSERS_PATH", "")
+    if folder == "0":  # browsers installed inside the package
+        root = package / "driver" / "package" / ".local-browsers"
+    else:
+        root = Path(folder) if folder else Path.home() / ".cache" / "ms-playwright"
+    install = root / f"chromium-{revision}"
+    for executable in ("chrome-linux64/chrome", "chrome-linux/chrome"):
+        if (install / executable).exists():
+            return install / executable
+    return install if (install / "INSTALLATION_COMPLETE").exists() else None
 
 
 def system_chromium() -> Path | None:

@@ -18,6 +18,7 @@ import httpx
 
 from utilities.procs.backend import BackendProcess
 from utilities.procs.child_process import ChildProcess, stop_process
+from utilities.procs.topology import API, WORKER
 
 log = logging.getLogger(__name__)
 
@@ -302,8 +303,8 @@ class WorkerProcess(ChildProcess):
 class Cluster:
     """Distributed mode on one machine: worker and API processes sharing a Redis and a database.
 
-    API processes run with ``BATCHQA_EMBEDDED_WORKERS=false``, so every row is run by a worker
-    process; all of them share one signing key, so any API process accepts any token.
+    Each process gets its role's settings from ``topology`` (API processes run no rows, so every row is
+    run by a worker process); all of them share one signing key, so any API process accepts any token.
     """
 
     def __init__(self, root: Path, *, redis: RedisServer, database_url: str, env: dict[str, str] | None = None) -> None:
@@ -325,12 +326,12 @@ class Cluster:
         return self.root / f"{kind}-{self._started}"
 
     def start_worker(self, **extra_env: str) -> WorkerProcess:
-        worker = WorkerProcess(self._dir("worker"), env={**self.env, **extra_env})
+        worker = WorkerProcess(self._dir("worker"), env={**WORKER.environment(self.env), **extra_env})
         self.workers.append(worker)
         return worker.start()
 
     def start_api(self, **extra_env: str) -> BackendProcess:
-        api = BackendProcess(self._dir("api"), env={**self.env, "BATCHQA_EMBEDDED_WORKERS": "false", **extra_env})
+        api = BackendProcess(self._dir("api"), env={**API.environment(self.env), **extra_env})
         self.apis.append(api)
         api.start()
         return api

@@ -1,5 +1,5 @@
 """Failure videos for the browser suite: Playwright records through its own ffmpeg build, which cannot be
-downloaded here, so Debian's ffmpeg is linked where Playwright looks for it (../shared/TOOLCHAIN.md).
+downloaded here, so Debian's ffmpeg is linked where Playwright looks for it.
 
 ``python -m utilities.procs.video ensure`` (run by ``make qa``) installs Debian's ``ffmpeg`` with apt when
 running as root and it is missing (about 20 s, once), then links it. It never fails: without ffmpeg

@@ -113,16 +113,21 @@ def gate_result(run_dir: Path, *, passed: bool | None, gate_output: str | None) 
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
     profile = summary["profile"]["name"]
     metrics = summary.get("metrics", {})
-    figures = key_figures(summary)
+    figures = key_figures(run_dir)
     if passed is None:
-        passed = all(f["result"] in ("pass", "skipped", "inconclusive") for f in figures)
+        passed = all(f["result"] in ("pass", "skipped", "inconclusive", "no regression") for f in figures)
     started = _epoch_ms(summary.get("at")) or int(time.time() * 1000)
     duration = int(float(metrics.get("duration_s", 0)) * 1000)
-    failing = [f for f in figures if f["result"] in ("fail", "missing")]
+    failing = [f for f in figures if f["result"] in ("fail", "missing", "regression")]
     message = (
         None
         if passed
-        else "; ".join(f"{f['metric']} = {f['value']} (threshold {f['threshold']})" for f in failing)
+        else "; ".join(
+            f"{f['metric']} {f['threshold']}: regression"
+            if f["kind"] == "regression"
+            else f"{f['metric']} = {f['value']} (contract limit {f['threshold']})"
+            for f in failing
+        )
         or "the gate failed (see its output)"
     )
     counts: dict[str, int] = {}
@@ -134,9 +139,10 @@ def gate_result(run_dir: Path, *, passed: bool | None, gate_output: str | None) 
     ]
     if counts.get("inconclusive"):
         lines.append(
-            f"Inconclusive: CPU-bound metrics over their threshold while other processes used "
+            f"Inconclusive: regressions measured while other processes used "
             f"{metrics.get('host_other_cores', 0):.2f} cores of {metrics.get('host_cpus', 0):.0f}, more than the "
-            "baseline allows; they are not judged on a busy machine (`batchqa gate --strict` judges them)."
+            "baseline allows; they are not judged on a busy machine (`batchqa gate --strict` judges them). "
+            "Contract limits are enforced all the same."
         )
     lines += [
         f"{summary['profile'].get('description', '')} Target: {summary.get('target')}.",
@@ -149,6 +155,18 @@ def gate_result(run_dir: Path, *, passed: bool | None, gate_output: str | None) 
     # The plots as images: Allure 3.18 shows an HTML attachment in a 150-pixel frame, too small for the report.
     for png in sorted(run_dir.glob("*.png")):
         attachments[f"plot: {png.stem}"] = ("image/png", png.read_bytes())
+    from utilities.perf.gate import DEFAULT_HISTORY
+
+    # Beside the run (a reports/perf/ tree), else where `batchqa gate` records by default.
+    trend_dir = next(
+        (d for d in (run_dir.parent / "trend", DEFAULT_HISTORY.parent / "trend") if (d / "trend.txt").exists()),
+        run_dir.parent / "trend",
+    )
+    if (trend_dir / "trend.txt").exists():
+        lines.append(f"Trend over the run history (change points): `{_shown(trend_dir / 'index.html')}`.")
+        attachments["trend: change points"] = ("text/plain", (trend_dir / "trend.txt").read_bytes())
+    for png in sorted(trend_dir.glob(f"{profile}-*.png")):
+        attachments[f"trend: {png.stem}"] = ("image/png", png.read_bytes())
     return {
         "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"batchqa-load/{profile}/{summary.get('at')}")),
         "historyId": hashlib.md5(f"batchqa.load.{profile}".encode()).hexdigest(),
@@ -185,25 +203,43 @@ def _shown(path: Path) -> str:
         return str(path.resolve())
 
 
-def key_figures(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Every gated metric of a load run against its baseline, as the gate judges it."""
-    from utilities.perf.gate import Baseline, default_baseline, evaluate, fmt_num
+def key_figures(run_dir: Path) -> list[dict[str, Any]]:
+    """Every contract limit and regression rule of a load run, as the gate judges it."""
+    from utilities.perf.gate import Baseline, default_baseline, fmt_num, gate_run
+    from utilities.perf.gate_runs import read_run
 
-    profile = summary["profile"]["name"]
-    path = default_baseline(profile)
+    run = read_run(run_dir)
+    path = default_baseline(run.profile)
     if not path.exists():
         return []
-    report = evaluate(summary.get("metrics", {}), Baseline.load(path))
+    report = gate_run(run, Baseline.load(path))
     rows = []
-    for check in report.checks:
+    for check in report.limits:
         rule = check.rule
         rows.append(
             {
+                "kind": "contract",
                 "metric": rule.name,
                 "value": f"{fmt_num(check.value)}{rule.unit}" if check.value is not None else "–",
-                "baseline": f"{fmt_num(rule.baseline)}{rule.unit}" if rule.baseline is not None else "–",
-                "threshold": f"{'≤' if rule.better == 'lower' else '≥'} {fmt_num(rule.threshold)}{rule.unit}",
+                "baseline": "–",
+                "threshold": rule.bound,
                 "result": check.status,
+            }
+        )
+    for regression in report.regressions:
+        rule, comparison = regression.rule, regression.comparison
+        median = rule.distribution.median if rule.distribution else None
+        rows.append(
+            {
+                "kind": "regression",
+                "metric": rule.label,
+                "value": f"{fmt_num(comparison.median_ratio * median)}{rule.unit}" if comparison and median else "–",
+                "baseline": f"{fmt_num(median)}{rule.unit}" if median is not None else "–",
+                "threshold": f"p50 {comparison.median_change_pct:+.0f} %, shift {comparison.describe()}, "
+                f"floor {comparison.floor * 100:.0f} %"
+                if comparison
+                else f"floor {rule.min_effect_pct:.0f} %",
+                "result": "no regression" if regression.status == "pass" else regression.status,
             }
         )
     return rows
@@ -214,7 +250,7 @@ def _csv(rows: list[dict[str, Any]]) -> bytes:
     import io
 
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=["metric", "value", "baseline", "threshold", "result"])
+    writer = csv.DictWriter(buffer, fieldnames=["kind", "metric", "value", "baseline", "threshold", "result"])
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue().encode("utf-8")

@@ -1,6 +1,6 @@
 """Allure labels for every test: epic US-003, feature and story from the spec's scenario groups, a severity.
 
-The browser suite maps test by test onto the groups of /work/shared/spec/us-003-batch-processing.md
+The browser suite maps test by test onto the scenario groups of the US-003 specification
 ("Test Scenarios": Happy Path, File Upload, Validation, Progress Tracking, Result Handling, Error
 Scenarios; plus Performance and Notifications from its requirements and success metrics). A parametrized
 test can name its story per parameter, so the report shows "Excel file (.xlsx) support" rather than

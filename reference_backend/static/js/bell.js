@@ -1,4 +1,4 @@
-// The bell in the header (issue 7): unread count, the latest notifications linking to their batches, mark read,
+// The bell in the header: unread count, the latest notifications linking to their batches, mark read,
 // and a browser notification when one with `push` arrives while this tab is in the background.
 
 import { request } from "./api.js";

@@ -1,5 +1,8 @@
 // Live status of one batch: the progress WebSocket when it works, else polling every 2 s, and back to
 // the socket as soon as it opens again (docs/contract.md "Progress WebSocket"; US-003 "polling fallback").
+// Every socket message covers the events from_seq..seq; a message that starts past the newest seq shown
+// + 1 means events were lost on the way, and the feed re-syncs: it reconnects with last_seq so the
+// server replays what is missing.
 
 import { ApiError, request, TERMINAL } from "./api.js";
 import { LiveSocket } from "./live_socket.js";
@@ -13,6 +16,9 @@ const RECONNECT_MIN_MS = 1000;
 const RECONNECT_MAX_MS = 5000;
 // Close codes by which the server refuses a socket (docs/contract.md): retrying would not help.
 const REFUSALS = [4401, 4403, 4404];
+// Re-syncs in a row after which a message is shown anyway, so a server that keeps leaving the same gap
+// cannot keep the page reconnecting forever.
+const MAX_RESYNCS = 3;
 
 export const MODE_TEXT = {
   connecting: "Connecting…",
@@ -41,6 +47,7 @@ export class ProgressFeed extends LiveSocket {
     this.onStatus = onStatus;
     this.onProblem = onProblem;
     this.seq = -1;
+    this.resyncs = 0;
   }
 
   start(seq) {
@@ -73,7 +80,26 @@ export class ProgressFeed extends LiveSocket {
   }
 
   onMessage(message) {
+    if (this.leavesGap(message) && this.resyncs < MAX_RESYNCS) {
+      this.resyncs += 1;
+      this.reopen(); // socketUrl() asks for everything after this.seq
+      return;
+    }
+    this.resyncs = 0;
     this.deliver(message);
+  }
+
+  // True when the message does not join what was shown: a snapshot starts over (it covers the whole
+  // history), an event message covers from_seq..seq, a heartbeat covers nothing new.
+  leavesGap(message) {
+    if (this.seq < 0 || typeof message.seq !== "number" || message.type === "snapshot") {
+      return false;
+    }
+    if (message.type === "heartbeat") {
+      return message.seq > this.seq;
+    }
+    const from = typeof message.from_seq === "number" ? message.from_seq : message.seq;
+    return from > this.seq + 1;
   }
 
   wentLive() {

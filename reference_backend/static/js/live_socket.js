@@ -125,6 +125,19 @@ export class LiveSocket {
     });
   }
 
+  // Drop the socket and open a fresh one at once, without backoff (e.g. to re-sync after a gap); the mode
+  // stays as it is, since the connection is replaced, not lost.
+  reopen() {
+    const ws = this.ws;
+    this.ws = null;
+    this.live = false;
+    clearTimeout(this.watchdog);
+    if (ws) {
+      ws.close(1000, "re-sync");
+    }
+    this.openSocket();
+  }
+
   armWatchdog(ms) {
     clearTimeout(this.watchdog);
     this.watchdog = setTimeout(() => {

@@ -1,4 +1,4 @@
-// The user's notifications as they happen (issue 7): the notifications WebSocket while it works, else a poll
+// The user's notifications as they happen: the notifications WebSocket while it works, else a poll
 // every 5 s, reconnecting with backoff. What to show is the bell's business (bell.js).
 
 import { LiveSocket } from "./live_socket.js";

@@ -1,4 +1,4 @@
-// Notification settings (issue 7): which batch events reach the user on which channel, and the webhook.
+// Notification settings: which batch events reach the user on which channel, and the webhook.
 
 import { request } from "./api.js";
 import { Alerts, formatClock, requireUser } from "./shell.js";

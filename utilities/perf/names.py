@@ -19,6 +19,7 @@ WS_GAP = "gap"  # time between two consecutive messages on one socket
 WS_HELD = "held"  # how long one socket stayed open (sum / run time = sockets open on average)
 WS_SILENCE = "silence"  # a failure: nothing arrived within --max-silence
 WS_ORDER = "order"  # a failure: seq went backwards or an event repeated a seq
+WS_MISSING = "missing"  # a failure: seqs no message covered (a hole between from_seq..seq ranges)
 
 SAMPLES = frozenset({(WS, WS_LAG), (WS, WS_GAP), (WS, WS_HELD)})
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})

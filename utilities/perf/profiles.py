@@ -1,7 +1,9 @@
 """Load profiles (smoke, nightly, soak): users per class, run time and the bundled backend's settings.
 
-Plain data with no Locust import, so ``utilities/perf/load.py`` (and the tests) can read it outside a
-gevent-patched process. ``locust_options`` is the single place a profile becomes a command line.
+Plain data with no Locust import, so ``batchqa load`` (and the tests) can read it outside a gevent-patched
+process, and the Locust files in ``perf/`` import it from here. ``locust_options`` is the single place a
+profile becomes a command line, ``locust_conf`` the ``perf/<profile>.conf`` that plain ``locust --config``
+reads; ``python -m utilities.perf.profiles`` writes those files again.
 """
 
 from __future__ import annotations
@@ -9,10 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-PERF_DIR = Path(__file__).resolve().parent
-REPO_ROOT = PERF_DIR.parent
+from utilities.paths import PERF_DIR
+
 LOCUSTFILE = PERF_DIR / "locustfile.py"
-DEFAULT_BATCH_FILE = REPO_ROOT / "fixtures" / "files" / "valid-1000.csv"
+# A name relative to the kit, not a path: each Locust process (remote workers too) resolves it against its
+# own copy of the kit (utilities.paths.kit_file).
+DEFAULT_BATCH_FILE = "fixtures/files/valid-1000.csv"
+# Where `batchqa serve` listens by default: the target of a plain `locust --config perf/<profile>.conf`.
+DEFAULT_HOST = "http://127.0.0.1:8000"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,6 +76,9 @@ PROFILES: dict[str, LoadProfile] = {
             # core): latencies then measure service time, not a queue whose length swings from run to run.
             batch_wait_s=2.0,
             socket_batch_size=50,
+            # 1.5 s of heartbeats after each batch (still more than one heartbeat period) rather than 3 s: about
+            # twice the uploads per run, so the gate's upload rule has ~100 samples to judge a run by.
+            socket_hold_s=1.5,
             # Five a second: the accounts' Argon2 hashes (about 0.3 s of CPU each) do not all queue at once.
             spawn_rate=5,
             warmup_s=8,  # logins (Argon2, 64 MiB each) are over by then even on a busy machine
@@ -104,8 +113,44 @@ PROFILES: dict[str, LoadProfile] = {
 }
 
 
-def locust_options(profile: LoadProfile, *, batch_file: Path = DEFAULT_BATCH_FILE) -> list[str]:
+def locust_settings(profile: LoadProfile, *, batch_file: str | Path = DEFAULT_BATCH_FILE) -> dict[str, str]:
+    """The perf/locustfile.py options that make ``profile``, by option name (no host, no output paths)."""
+    options = _option_list(profile, batch_file)
+    return {options[i].removeprefix("--"): options[i + 1] for i in range(0, len(options), 2)}
+
+
+def locust_options(profile: LoadProfile, *, batch_file: str | Path = DEFAULT_BATCH_FILE) -> list[str]:
     """The perf/locustfile.py options and user classes that make ``profile`` (no host, no output paths)."""
+    return [*_option_list(profile, batch_file), *profile.user_classes()]
+
+
+def locust_conf(profile: LoadProfile) -> str:
+    """``perf/<name>.conf``: the profile for ``locust --config``, run from the kit's root against ``batchqa serve``.
+
+    No user classes are named: the locustfile drops the classes whose count is zero.
+    """
+    lines = [
+        f"# {profile.name}: {profile.description}",
+        f"# Run from the kit's root: locust --config perf/{profile.name}.conf [--host URL]",
+        "# Written by `python -m utilities.perf.profiles` from utilities/perf/profiles.py; a test checks they agree.",
+        "locustfile = perf/locustfile.py",
+        "headless = true",
+        f"host = {DEFAULT_HOST}",
+        *(f"{name} = {value}" for name, value in locust_settings(profile).items()),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_confs(directory: Path = PERF_DIR) -> list[Path]:
+    written = []
+    for profile in PROFILES.values():
+        path = directory / f"{profile.name}.conf"
+        path.write_text(locust_conf(profile), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def _option_list(profile: LoadProfile, batch_file: str | Path) -> list[str]:
     return [
         "--users",
         str(profile.users),
@@ -133,5 +178,9 @@ def locust_options(profile: LoadProfile, *, batch_file: Path = DEFAULT_BATCH_FIL
         f"{profile.poll_interval_s:g}",
         "--max-fail-ratio",
         f"{profile.max_fail_ratio:g}",
-        *profile.user_classes(),
     ]
+
+
+if __name__ == "__main__":
+    for written in write_confs():
+        print(written)

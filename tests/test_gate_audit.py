@@ -1,0 +1,65 @@
+"""The audit's bookkeeping (counts, the smallest fault detected) and the per-request sample files it reads."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from utilities.perf.gate_audit import Audit, Outcome, markdown
+from utilities.perf.gate_runs import read_samples
+from utilities.perf.load import join_samples
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _outcome(fault: str, verdict: str, regressions: tuple[str, ...] = ()) -> Outcome:
+    return Outcome(fault, verdict, list(regressions), [], [], 25.0 if fault else 1.0, 0.1, 1.0, verdict)
+
+
+def test_smallest_fault_detected_in_95_percent_of_runs() -> None:
+    audit = Audit(
+        [_outcome("", "pass")] * 20
+        + [_outcome("slow_requests=2", "fail", ("upload",))] * 10
+        + [_outcome("slow_requests=2", "pass")] * 10
+        + [_outcome("slow_requests=5", "fail", ("upload",))] * 19
+        + [_outcome("slow_requests=5", "inconclusive")]
+        + [_outcome("slow_requests=8", "fail", ("upload",))] * 20
+    )
+
+    assert audit.smallest_detected() == "slow_requests=5"
+    table = markdown(audit, ["upload"])
+    assert "| none (unchanged code) | 20 | 0/20 | 0 | 0/20 | +1 % | 0 |" in table
+    assert "| `slow_requests=5` | 20 | 19/20 | 1 | 19/20 | +25 % | 19 |" in table
+
+
+def test_no_fault_setting_detected_often_enough() -> None:
+    audit = Audit([_outcome("slow_requests=2", "fail", ("upload",)), _outcome("slow_requests=2", "pass")])
+
+    assert audit.smallest_detected() is None
+
+
+def _sample_writer() -> type:
+    spec = importlib.util.spec_from_file_location("_perf_samples", REPO_ROOT / "perf" / "samples.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.SampleWriter
+
+
+def test_samples_from_every_process_are_joined_and_read_by_series(tmp_path: Path) -> None:
+    writer_class = _sample_writer()
+    first = writer_class(str(tmp_path / "locust_samples"))
+    first.on_request("POST", "/api/v1/batch/upload", 12.5, context={"variant": "50 prompts"})
+    first.on_request("POST", "/api/v1/batch/upload", 40.0, exception=RuntimeError("boom"))
+    first.on_request("WS", "lag", 3.0)
+    first.close()
+    second = tmp_path / "locust_samples.99999999.csv"  # another process's file
+    second.write_text("t,type,name,variant,ms,ok\n1.0,WS,lag,,5.0,1\n", encoding="utf-8")
+
+    joined = join_samples(tmp_path)
+    samples = read_samples(tmp_path)
+
+    assert joined == tmp_path / "samples.csv" and not list(tmp_path.glob("locust_samples.*"))
+    assert sorted(samples["WS lag"]) == [3.0, 5.0]
+    assert list(samples["POST /api/v1/batch/upload [50 prompts]"]) == [12.5]
+    assert list(samples["POST /api/v1/batch/upload"]) == [12.5]  # the failed request is no sample

@@ -1,0 +1,252 @@
+"""``batchqa gate-audit``: measure the gate itself — false alarms over repeated runs of unchanged code, and
+detections over runs with a fault switched on, per rule, plus the smallest ``slow_requests`` it catches."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from utilities.perf import profiles
+from utilities.perf.gate import gate_run, wide_console
+from utilities.perf.gate_rules import Baseline, GateReport, default_baseline
+from utilities.perf.gate_runs import read_run
+from utilities.perf.load import FAULTS_ENV, REPORTS_DIR, run_load, wait_for_quiet
+
+log = logging.getLogger(__name__)
+
+DETECTION_GOAL = 0.95
+QUIET_WAIT_S = 0.0
+
+
+def _run_once(profile_name: str, directory: Path, fault: str, baseline: Baseline, wait_s: float) -> float | None:
+    """One run of the profile into ``directory`` after waiting up to ``wait_s`` for a quiet spell; returns
+    the other processes' CPU use seen just before it started."""
+    before = None
+    if wait_s > 0 and baseline.max_other_cores is not None:
+        before = wait_for_quiet(baseline.max_other_cores, wait_s)
+    profile = profiles.PROFILES[profile_name]
+    run_load(profile, base_url=None, out=directory, console=Console(file=io.StringIO()), plots=False, faults=fault)
+    return before
+
+
+def collect_runs(
+    profile_name: str, runs: int, baseline: Baseline, *, console: Console, wait_s: float = QUIET_WAIT_S
+) -> list[Path]:
+    """``runs`` fresh runs of unchanged code for ``batchqa gate --rebaseline --collect``."""
+    out = REPORTS_DIR / "rebaseline"
+    paths = []
+    for number in range(1, runs + 1):
+        directory = out / f"{profile_name}-{number:02d}"
+        _run_once(profile_name, directory, "", baseline, wait_s)
+        other = read_run(directory).other_cores
+        console.print(f"run {number}/{runs}: {directory} (other processes {other or 0:.2f} cores)")
+        paths.append(directory)
+    return paths
+
+
+@dataclass
+class Outcome:
+    """One audited run: the gate's verdict, which rules said regression (or would have, busy), the
+    upload median's change, and how busy the machine was."""
+
+    fault: str
+    verdict: str
+    regressions: list[str]
+    inconclusive: list[str]
+    limit_failures: list[str]
+    upload_change_pct: float | None
+    other_cores: float | None
+    load_average: float
+    strict_verdict: str = ""
+
+    @classmethod
+    def of(cls, fault: str, report: GateReport, strict: GateReport | None = None) -> Outcome:
+        upload = next((c for c in report.regressions if c.rule.name == "upload" and c.comparison), None)
+        return cls(
+            fault,
+            report.verdict,
+            [c.rule.label for c in report.regressions if c.status == "regression"],
+            [c.rule.label for c in report.regressions if c.status == "inconclusive"],
+            [c.rule.name for c in report.limits if c.status in ("fail", "missing")],
+            round(upload.comparison.median_change_pct, 1) if upload and upload.comparison else None,
+            report.other_cores,
+            os.getloadavg()[0],
+            strict.verdict if strict is not None else "",
+        )
+
+
+@dataclass
+class Audit:
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def by_fault(self) -> dict[str, list[Outcome]]:
+        groups: dict[str, list[Outcome]] = {}
+        for outcome in self.outcomes:
+            groups.setdefault(outcome.fault, []).append(outcome)
+        return groups
+
+    def smallest_detected(self, goal: float = DETECTION_GOAL) -> str | None:
+        """The smallest ``slow_requests`` value whose runs failed the gate in at least ``goal`` of cases."""
+        detected = []
+        for fault, runs in self.by_fault().items():
+            if fault.startswith("slow_requests=") and sum(r.verdict == "fail" for r in runs) >= goal * len(runs):
+                detected.append(int(fault.split("=", 1)[1]))
+        return f"slow_requests={min(detected)}" if detected else None
+
+
+def table(audit: Audit, rules: Sequence[str]) -> Table:
+    """Rows: each fault setting ("none" = unchanged code); columns: gate failures, then per rule how many
+    runs it called a regression (a false alarm without a fault, a detection with one)."""
+    result = Table(title="gate audit: runs that failed the gate / runs (inconclusive: busy machine)")
+    columns = ("fault", "runs", "gate failed", "inconclusive", "failed with --strict", "upload p50 change (median)")
+    for column in (*columns, *rules, "load avg"):
+        result.add_column(column, justify="left" if column == "fault" else "right")
+    for fault, runs in audit.by_fault().items():
+        changes = sorted(r.upload_change_pct for r in runs if r.upload_change_pct is not None)
+        change = f"{changes[len(changes) // 2]:+.0f} %" if changes else "–"
+        per_rule = [f"{sum(rule in r.regressions for r in runs)}" for rule in rules]
+        result.add_row(
+            fault or "none",
+            str(len(runs)),
+            f"{sum(r.verdict == 'fail' for r in runs)}/{len(runs)}",
+            str(sum(r.verdict == "inconclusive" for r in runs)),
+            f"{sum(r.strict_verdict == 'fail' for r in runs)}/{len(runs)}",
+            change,
+            *per_rule,
+            f"{sum(r.load_average for r in runs) / len(runs):.1f}",
+        )
+    return result
+
+
+def markdown(audit: Audit, rules: Sequence[str]) -> str:
+    header = [
+        "fault",
+        "runs",
+        "gate failed",
+        "inconclusive (busy)",
+        "failed with --strict",
+        "upload p50 change",
+        *rules,
+    ]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for fault, runs in audit.by_fault().items():
+        changes = sorted(r.upload_change_pct for r in runs if r.upload_change_pct is not None)
+        cells = [
+            f"`{fault}`" if fault else "none (unchanged code)",
+            str(len(runs)),
+            f"{sum(r.verdict == 'fail' for r in runs)}/{len(runs)}",
+            str(sum(r.verdict == "inconclusive" for r in runs)),
+            f"{sum(r.strict_verdict == 'fail' for r in runs)}/{len(runs)}",
+            f"{changes[len(changes) // 2]:+.0f} %" if changes else "–",
+            *[str(sum(rule in r.regressions for r in runs)) for rule in rules],
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def audit_runs(
+    faults: Sequence[str],
+    runs: int,
+    *,
+    profile_name: str,
+    baseline: Baseline,
+    out: Path,
+    console: Console,
+    wait_s: float = QUIET_WAIT_S,
+) -> Audit:
+    """Runs taken round-robin over ``faults`` (run 1 of each, then run 2 of each...), so a noisy spell of
+    the machine spreads over every setting instead of spoiling one."""
+    audit = Audit()
+    for number in range(1, runs + 1):
+        for fault in faults:
+            directory = out / f"{fault.replace('=', '-') or 'none'}-{number:02d}"
+            _run_once(profile_name, directory, fault, baseline, wait_s)
+            run = read_run(directory)
+            # --strict as well: what judging a busy run anyway would have said (why busy runs are inconclusive).
+            outcome = Outcome.of(fault, gate_run(run, baseline), gate_run(run, baseline, strict=True))
+            audit.outcomes.append(outcome)
+            named = ", ".join(outcome.regressions + outcome.limit_failures) or "-"
+            console.print(
+                f"{fault or 'none'} #{number}: {outcome.verdict} ({escape(named)}; strict: {outcome.strict_verdict}); "
+                "upload "
+                f"{outcome.upload_change_pct if outcome.upload_change_pct is not None else '–'} %, "
+                f"other cores {outcome.other_cores or 0:.2f}, load {outcome.load_average:.1f}"
+            )
+    return audit
+
+
+@click.command("gate-audit")
+@click.option("--runs", type=click.IntRange(min=1), default=20, show_default=True, help="Runs per setting.")
+@click.option("--fault", "faults", multiple=True, help="A BATCHQA_FAULTS value to detect (repeat): slow_requests=5.")
+@click.option("--sweep", default=None, help="slow_requests values to try, e.g. 2,4,6,8: finds the smallest detected.")
+@click.option("--no-clean", "skip_clean", is_flag=True, help="Skip the runs of unchanged code (false alarms).")
+@click.option("--profile", "profile_name", default="smoke", show_default=True)
+@click.option(
+    "--wait-quiet",
+    "wait_s",
+    type=click.FloatRange(min=0),
+    default=QUIET_WAIT_S,
+    show_default=True,
+    help="Before each run, wait up to this many seconds for other processes to use at most the baseline's "
+    "max_other_cores (0, the default: do not wait).",
+)
+@click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), default=REPORTS_DIR / "audit", show_default=True
+)
+def gate_audit_command(
+    runs: int,
+    faults: tuple[str, ...],
+    sweep: str | None,
+    skip_clean: bool,
+    profile_name: str,
+    wait_s: float,
+    baseline: Path | None,
+    out: Path,
+) -> None:
+    """Run the profile RUNS times on unchanged code and RUNS times per fault, gate every run, and print how
+    often the gate failed (false alarms, detections) and which rules said so."""
+    if os.environ.get(FAULTS_ENV):
+        raise click.UsageError(f"unset {FAULTS_ENV}: the audit switches faults on itself (--fault)")
+    settings = [] if skip_clean else [""]
+    settings += list(faults)
+    if sweep:
+        try:
+            settings += [f"slow_requests={int(v)}" for v in sweep.split(",") if v.strip()]
+        except ValueError as error:
+            raise click.BadParameter(f"expected whole milliseconds like 2,4,8, got {sweep!r}") from error
+    if not settings:
+        raise click.UsageError("nothing to run: drop --no-clean or give --fault/--sweep")
+    path = baseline or default_baseline(profile_name)
+    rules = Baseline.load(path)
+    console = wide_console()
+    audit = audit_runs(
+        settings, runs, profile_name=profile_name, baseline=rules, out=out, console=console, wait_s=wait_s
+    )
+    labels = [r.label for r in rules.regression if r.distribution is not None]
+    console.print(table(audit, labels))
+    smallest = audit.smallest_detected()
+    if sweep or any(f.startswith("slow_requests=") for f in faults):
+        goal = f"{DETECTION_GOAL:.0%}"
+        console.print(f"smallest slow_requests failing the gate in ≥ {goal} of runs: {smallest or 'none'}")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "audit.json").write_text(
+        json.dumps({"baseline": str(path), "outcomes": [asdict(o) for o in audit.outcomes]}, indent=1) + "\n",
+        encoding="utf-8",
+    )
+    (out / "audit.md").write_text(markdown(audit, labels), encoding="utf-8")
+    console.print(f"audit written to {out} (audit.json, audit.md)")
+
+
+if __name__ == "__main__":
+    gate_audit_command()

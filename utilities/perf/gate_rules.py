@@ -1,0 +1,320 @@
+"""What a run is held to: contract limits (always enforced) and regression rules (a statistical comparison
+of the run's per-request samples with the baseline's distribution), and the check of one run against both."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from utilities.paths import BASELINES_DIR
+from utilities.perf.calibration import Calibration, speed_factor
+from utilities.perf.gate_stats import MIN_SAMPLES, Comparison, Distribution, bonferroni, compare_shift
+
+log = logging.getLogger(__name__)
+
+BUSY_METRIC = "host_other_cores"
+WAIT_METRIC = "host_run_wait"
+FAMILY_ALPHA = 0.01
+MIN_EFFECT_PCT = 10.0
+
+Better = Literal["lower", "higher"]
+LimitStatus = Literal["pass", "fail", "missing", "skipped"]
+RegressionStatus = Literal["pass", "regression", "inconclusive", "skipped"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ContractLimit:
+    """A promise of the spec or the contract: ``limit`` is a ceiling (``better="lower"``) or a floor; a
+    breach always fails, on a busy machine too."""
+
+    name: str
+    limit: float
+    better: Better = "lower"
+    required: bool = True
+    unit: str = ""
+    description: str = ""
+    why: str = ""
+
+    def __post_init__(self) -> None:
+        if self.better not in ("lower", "higher"):
+            raise ValueError(f"{self.name}: better must be 'lower' or 'higher', not {self.better!r}")
+
+    def breached_by(self, value: float) -> bool:
+        return value > self.limit if self.better == "lower" else value < self.limit
+
+    @property
+    def bound(self) -> str:
+        return f"{'≤' if self.better == 'lower' else '≥'} {self.limit:g}{self.unit}"
+
+    @classmethod
+    def from_dict(cls, name: str, data: Mapping[str, Any]) -> ContractLimit:
+        known = set(cls.__dataclass_fields__) - {"name"}
+        if unknown := set(data) - known:
+            raise ValueError(f"contract limit {name}: unknown keys {sorted(unknown)}")
+        if "limit" not in data:
+            raise ValueError(f"contract limit {name}: needs a limit")
+        return cls(name=name, **data)
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"limit": self.limit, "better": self.better}
+        if not self.required:
+            data["required"] = False
+        data.update({k: v for k in ("unit", "description", "why") if (v := getattr(self, k))})
+        return data
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegressionRule:
+    """The median of one series of samples (``series`` = Locust's ``TYPE name``, e.g. ``POST
+    /api/v1/batch/upload``) against the baseline's distribution of it.
+
+    ``normalise``: divide the run's samples by the machine's speed factor (calibration probe) first — for
+    latencies that scale with the machine; not for times dominated by the provider's sleeps.
+    ``min_effect_pct``: the effect-size floor, a move smaller than this is never a regression (set by
+    ``batchqa gate --rebaseline`` from the spread between the baseline's runs).
+    """
+
+    name: str
+    series: str
+    label: str  # what the series is, e.g. "upload": lines read "upload p50 +29 %, shift +31 % [...]"
+    unit: str = " ms"
+    normalise: bool = True
+    min_effect_pct: float = MIN_EFFECT_PCT
+    description: str = ""
+    why: str = ""
+    distribution: Distribution | None = None
+
+    @classmethod
+    def from_dict(cls, name: str, data: Mapping[str, Any]) -> RegressionRule:
+        known = set(cls.__dataclass_fields__) - {"name"}
+        if unknown := set(data) - known:
+            raise ValueError(f"regression rule {name}: unknown keys {sorted(unknown)}")
+        values = dict(data)
+        if values.get("distribution") is not None:
+            values["distribution"] = Distribution.from_dict(values["distribution"])
+        return cls(name=name, **values)
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"series": self.series, "label": self.label, "unit": self.unit}
+        data |= {"normalise": self.normalise, "min_effect_pct": round(self.min_effect_pct, 1)}
+        data.update({k: v for k in ("description", "why") if (v := getattr(self, k))})
+        if self.distribution is not None:
+            data["distribution"] = self.distribution.as_dict()
+        return data
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A baseline file: the profile's contract limits and regression rules, the calibration of the machine
+    the distributions were measured on, and when a machine counts as busy.
+
+    The machine was busy for a run — its regressions inconclusive rather than failures, since a neighbour's
+    job slows every request as much as a regression — when the run's threads waited for a CPU more than
+    ``max_run_wait`` (seconds per second, ``host_run_wait``) or, for a baseline without that limit, when
+    other processes used more than ``max_other_cores`` (``host_other_cores``).
+    """
+
+    profile: str
+    description: str
+    contract: tuple[ContractLimit, ...]
+    regression: tuple[RegressionRule, ...] = ()
+    measured: dict[str, Any] = field(default_factory=dict)
+    calibration: Calibration | None = None
+    max_other_cores: float | None = None
+    contention: str = ""
+    family_alpha: float = FAMILY_ALPHA
+    max_run_wait: float | None = None
+
+    def busy(self, metrics: Mapping[str, float]) -> bool:
+        wait, other = metrics.get(WAIT_METRIC), metrics.get(BUSY_METRIC)
+        if self.max_run_wait is not None and wait is not None:
+            return float(wait) > self.max_run_wait
+        return self.max_other_cores is not None and other is not None and float(other) > self.max_other_cores
+
+    def busy_limit(self) -> str:
+        if self.max_run_wait is not None:
+            return f"its threads may wait for a CPU {self.max_run_wait:g} s per second"
+        return f"other processes may use {self.max_other_cores:g} cores"
+
+    @classmethod
+    def load(cls, path: Path) -> Baseline:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        if "metrics" in data:
+            raise ValueError(f"{path}: 'metrics' is the old layout; split it into 'contract' and 'regression'")
+        busy = data.get("contention", {})
+        calibration = data.get("calibration")
+        return cls(
+            data["profile"],
+            data.get("description", ""),
+            tuple(ContractLimit.from_dict(n, s) for n, s in data.get("contract", {}).items()),
+            tuple(RegressionRule.from_dict(n, s) for n, s in data.get("regression", {}).items()),
+            data.get("measured", {}),
+            Calibration.from_dict(calibration) if calibration else None,
+            busy.get("max_other_cores"),
+            busy.get("why", ""),
+            float(data.get("family_alpha", FAMILY_ALPHA)),
+            busy.get("max_run_wait"),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"profile": self.profile, "description": self.description, "measured": self.measured}
+        if self.calibration is not None:
+            data["calibration"] = self.calibration.as_dict()
+        if self.max_other_cores is not None or self.max_run_wait is not None:
+            limits = {"max_run_wait": self.max_run_wait, "max_other_cores": self.max_other_cores}
+            data["contention"] = {k: v for k, v in limits.items() if v is not None} | {"why": self.contention}
+        data["family_alpha"] = self.family_alpha
+        data["contract"] = {rule.name: rule.as_dict() for rule in self.contract}
+        data["regression"] = {rule.name: rule.as_dict() for rule in self.regression}
+        return data
+
+    def write(self, path: Path) -> None:
+        path.write_text(json.dumps(self.as_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def default_baseline(profile: str) -> Path:
+    return BASELINES_DIR / f"{profile}.json"
+
+
+@dataclass(frozen=True)
+class LimitCheck:
+    rule: ContractLimit
+    value: float | None
+    status: LimitStatus
+
+    def problem(self) -> str | None:
+        if self.status == "missing":
+            return f"{self.rule.name}: not measured in this run (required)"
+        if self.status == "fail" and self.value is not None:
+            return f"{self.rule.name} = {self.value:g}{self.rule.unit}, contract limit {self.rule.bound}"
+        return None
+
+
+@dataclass(frozen=True)
+class RegressionCheck:
+    rule: RegressionRule
+    comparison: Comparison | None
+    status: RegressionStatus
+    note: str = ""
+
+    def line(self) -> str:
+        """``upload p50 +29 %, shift +31 % [+22 %, +40 %]: regression``."""
+        if self.comparison is None:
+            return f"{self.rule.label}: {self.status} ({self.note})"
+        word = {"pass": "no regression"}.get(self.status, self.status)
+        c = self.comparison
+        return f"{self.rule.label} p50 {c.median_change_pct:+.0f} %, shift {c.describe()}: {word}"
+
+    def problem(self) -> str | None:
+        if self.status != "regression" or self.comparison is None:
+            return None
+        return (
+            f"{self.line()} — slower than the baseline by more than its {self.comparison.floor * 100:.0f} % floor "
+            f"at {self.comparison.level:.2%} confidence"
+        )
+
+
+@dataclass
+class GateReport:
+    """Every check; ``problems()`` is empty when no contract limit is breached and no regression shown."""
+
+    baseline: Baseline
+    limits: list[LimitCheck]
+    regressions: list[RegressionCheck]
+    other_cores: float | None = None
+    run_wait: float | None = None
+    speed: float = 1.0
+    alpha: float = FAMILY_ALPHA
+    strict: bool = False
+
+    @property
+    def busy(self) -> bool:
+        """Contention during the run was more than the baseline allows for (see ``Baseline``)."""
+        metrics = {BUSY_METRIC: self.other_cores, WAIT_METRIC: self.run_wait}
+        return self.baseline.busy({k: v for k, v in metrics.items() if v is not None})
+
+    def inconclusive(self) -> list[RegressionCheck]:
+        return [c for c in self.regressions if c.status == "inconclusive"]
+
+    def problems(self) -> list[str]:
+        return [p for c in [*self.limits, *self.regressions] if (p := c.problem())]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems()
+
+    @property
+    def verdict(self) -> str:
+        if not self.ok:
+            return "fail"
+        return "inconclusive" if self.inconclusive() else "pass"
+
+
+def check_limits(metrics: Mapping[str, float], rules: tuple[ContractLimit, ...]) -> list[LimitCheck]:
+    checks = []
+    for rule in rules:
+        value = metrics.get(rule.name)
+        if value is None:
+            checks.append(LimitCheck(rule, None, "missing" if rule.required else "skipped"))
+        else:
+            checks.append(LimitCheck(rule, float(value), "fail" if rule.breached_by(float(value)) else "pass"))
+    return checks
+
+
+def evaluate(
+    metrics: Mapping[str, float],
+    baseline: Baseline,
+    *,
+    samples: Mapping[str, np.ndarray] | None = None,
+    calibration: Calibration | None = None,
+    strict: bool = False,
+    min_effect_pct: float | None = None,
+) -> GateReport:
+    """Contract limits on ``metrics``; each regression rule's ``samples`` (divided by the speed factor
+    where the rule normalises) against its distribution at ``family_alpha / rules`` (Bonferroni), with
+    the rule's floor raised to ``min_effect_pct`` when given. On a busy machine (see ``Baseline``) a
+    regression is inconclusive unless ``strict``."""
+    other, wait = metrics.get(BUSY_METRIC), metrics.get(WAIT_METRIC)
+    speed = speed_factor(calibration, baseline.calibration)
+    judged = [r for r in baseline.regression if r.distribution is not None]
+    alpha = bonferroni(baseline.family_alpha, len(judged))
+    report = GateReport(
+        baseline,
+        check_limits(metrics, baseline.contract),
+        [],
+        None if other is None else float(other),
+        None if wait is None else float(wait),
+        speed,
+        alpha,
+    )
+    report.strict = strict
+    for rule in baseline.regression:
+        values = (samples or {}).get(rule.series)
+        report.regressions.append(_check_regression(rule, values, report, min_effect_pct))
+    return report
+
+
+def _check_regression(
+    rule: RegressionRule, values: np.ndarray | None, report: GateReport, min_effect_pct: float | None
+) -> RegressionCheck:
+    if rule.distribution is None:
+        return RegressionCheck(rule, None, "skipped", "no baseline distribution: run batchqa gate --rebaseline")
+    if values is None or len(values) < MIN_SAMPLES:
+        got = 0 if values is None else len(values)
+        return RegressionCheck(rule, None, "skipped", f"{got} samples in this run, fewer than {MIN_SAMPLES}")
+    run = np.asarray(values, dtype=float) / (report.speed if rule.normalise else 1.0)
+    floor = max(rule.min_effect_pct, min_effect_pct or 0.0) / 100
+    comparison = compare_shift(run, rule.distribution.sample(), alpha=report.alpha, floor=floor)
+    if comparison.verdict == "too few samples":
+        return RegressionCheck(rule, comparison, "skipped", "too few samples")
+    if comparison.verdict == "no regression":
+        return RegressionCheck(rule, comparison, "pass")
+    if report.busy and not report.strict:
+        return RegressionCheck(rule, comparison, "inconclusive", "busy machine")
+    return RegressionCheck(rule, comparison, "regression")

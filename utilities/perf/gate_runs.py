@@ -1,0 +1,87 @@
+"""A load run as the gate reads it: its summary, its calibration and its per-request samples by series."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from utilities.perf.calibration import Calibration
+
+log = logging.getLogger(__name__)
+
+SAMPLES_FILE = "samples.csv"
+
+
+class RunError(ValueError):
+    """A run directory the gate cannot read."""
+
+
+@dataclass
+class RunData:
+    path: Path
+    summary: dict[str, Any]
+    samples: dict[str, np.ndarray]
+
+    @property
+    def profile(self) -> str:
+        return self.summary["profile"]["name"]
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return self.summary.get("metrics", {})
+
+    @property
+    def calibration(self) -> Calibration | None:
+        data = self.summary.get("calibration")
+        return Calibration.from_dict(data) if data else None
+
+    @property
+    def other_cores(self) -> float | None:
+        value = self.metrics.get("host_other_cores")
+        return None if value is None else float(value)
+
+
+def summary_path(run: Path) -> Path:
+    return run / "summary.json" if run.is_dir() else run
+
+
+def read_run(run: Path) -> RunData:
+    """The run's summary and samples: ``samples.csv`` (exact, successful requests only) or, for a run
+    without it, Locust's rounded histograms in ``locust.json``."""
+    path = summary_path(run)
+    if not path.exists():
+        raise RunError(f"no run summary at {path}; run `batchqa load` (or `batchqa scaling`) first")
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    directory = path.parent
+    return RunData(directory, summary, read_samples(directory))
+
+
+def read_samples(directory: Path) -> dict[str, np.ndarray]:
+    exact = directory / SAMPLES_FILE
+    if exact.exists():
+        table = pd.read_csv(exact, dtype={"type": str, "name": str, "variant": str}, keep_default_na=False)
+        table = table[table["ok"] == 1]
+        series = table["type"] + " " + table["name"]
+        samples = {name: group.to_numpy(dtype=float) for name, group in table["ms"].groupby(series)}
+        # Requests of one endpoint that differ in kind (upload sizes) also form a series each: "NAME [variant]".
+        varied = table[table["variant"] != ""]
+        by_variant = series[varied.index] + " [" + varied["variant"] + "]"
+        samples |= {name: group.to_numpy(dtype=float) for name, group in varied["ms"].groupby(by_variant)}
+        return samples
+    histograms = directory / "locust.json"
+    if not histograms.exists():
+        return {}
+    log.info("%s has no %s; using Locust's rounded histograms", directory, SAMPLES_FILE)
+    samples = {}
+    for entry in json.loads(histograms.read_text(encoding="utf-8")):
+        times = entry.get("response_times", {})
+        if times:
+            values = [float(k) for k, n in times.items() for _ in range(int(n))]
+            samples[f"{entry['method']} {entry['name']}"] = np.asarray(values)
+    return samples

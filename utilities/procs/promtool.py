@@ -1,0 +1,57 @@
+"""Find Prometheus's ``promtool``, which checks and unit-tests the alert rules in deploy/alerts.yaml.
+
+``python -m utilities.procs.promtool ensure`` (run by ``make setup`` and ``make promtool``) installs
+Debian's ``prometheus`` package, which ships ``/usr/bin/promtool``, with apt when running as root and
+no promtool is found (about 15 s, once; the package starts no server), and otherwise says what to install.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+MISSING = (
+    "promtool: not found. Install Prometheus's promtool: Debian/Ubuntu `sudo apt-get install --no-install-recommends "
+    "prometheus`, or unpack a release from prometheus.io and put promtool on PATH; or set BATCHQA_PROMTOOL=/path."
+)
+
+
+def find_promtool() -> Path | None:
+    """``BATCHQA_PROMTOOL``, else ``promtool`` on PATH, else Debian's /usr/bin/promtool."""
+    if override := os.environ.get("BATCHQA_PROMTOOL"):
+        return Path(override)
+    found = shutil.which("promtool") or ("/usr/bin/promtool" if os.access("/usr/bin/promtool", os.X_OK) else None)
+    return Path(found) if found else None
+
+
+def _apt_install() -> None:
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    command = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "prometheus"]
+    if subprocess.run(command, env=env, stdout=subprocess.DEVNULL, check=False).returncode != 0:
+        # A fresh machine may not have package lists yet.
+        subprocess.run(["apt-get", "update", "-q"], env=env, stdout=subprocess.DEVNULL, check=False)
+        subprocess.run(command, env=env, stdout=subprocess.DEVNULL, check=False)
+
+
+def ensure() -> int:
+    if found := find_promtool():
+        print(f"promtool: {found}")
+        return 0
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print("promtool: none found; installing Debian's prometheus package with apt-get (about 15 s)...", flush=True)
+        _apt_install()
+        if found := find_promtool():
+            print(f"promtool: {found}")
+            return 0
+    print(MISSING, file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["ensure"]:
+        print("usage: python -m utilities.procs.promtool ensure", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(ensure())
