@@ -43,7 +43,8 @@ class Target:
 
 def http(method: str, url: str, **kwargs: Any) -> httpx.Response:
     """One request without a session (no cookies kept), with the suites' timeout."""
-    return httpx.request(method, url, timeout=CLIENT_TIMEOUT_S, **kwargs)
+    kwargs.setdefault("timeout", CLIENT_TIMEOUT_S)
+    return httpx.request(method, url, **kwargs)
 
 
 def lacks_capability(reason: str) -> None:

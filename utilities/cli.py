@@ -2,10 +2,67 @@
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
+# Subcommands that live beside their utility, imported only when run (or listed by --help), so a core install
+# without the [load] extra still serves, generates and validates, and says what to install for the rest.
+LAZY_COMMANDS = {
+    "validate": "utilities.check.download_validator:validate_command",
+    "gen": "utilities.gen:gen_command",
+    "bench": "utilities.perf.bench:bench_command",
+    "download-bench": "utilities.perf.download_bench:download_bench_command",
+    "qa": "utilities.qa:qa_command",
+    "worker": "reference_backend.worker:worker_command",
+    "chaos": "utilities.perf.chaos:chaos_command",
+    "scale-workers": "utilities.perf.chaos:scale_command",
+    "watch": "utilities.client.watch:watch_command",
+    "ws-bench": "utilities.perf.ws_bench:ws_bench_command",
+    "report": "utilities.reporting.allure_report:report_command",
+    "load": "utilities.perf.load:load_command",
+    "selfcheck": "utilities.selfcheck:selfcheck_command",
+    "gate": "utilities.perf.gate:gate_command",
+    "gate-audit": "utilities.perf.gate_audit:gate_audit_command",
+    "trend": "utilities.perf.trend:trend_command",
+    "scaling": "utilities.perf.scaling:scaling_command",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+def _missing_extra(name: str, error: ModuleNotFoundError) -> click.Command:
+    message = (
+        f"batchqa {name} needs {error.name!r}, which this install lacks: "
+        "pip install 'batchqa[load,distributed]' (or 'batchqa[load]' for the load kit alone)"
+    )
+
+    def refuse() -> None:
+        raise click.ClickException(message)
+
+    return click.Command(name, callback=refuse, help=f"(unavailable: needs {error.name!r}) {message}")
+
+
+def _load(name: str) -> click.Command:
+    module_name, attribute = LAZY_COMMANDS[name].split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name and (error.name.startswith(("utilities", "reference_backend"))):
+            raise
+        return _missing_extra(name, error)
+    return getattr(module, attribute)
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
+            self.add_command(_load(cmd_name), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="batchqa", prog_name="batchqa")
 def main() -> None:
     """batchqa: the QA kit for US-003 batch prompt processing."""
@@ -21,54 +78,6 @@ def serve(host: str | None, port: int | None, data_dir: str | None) -> None:
 
     run(host=host, port=port, data_dir=data_dir)
 
-
-def _register_optional() -> None:
-    """Subcommands that live beside their utility; each module exports one click command."""
-    from utilities.check.download_validator import validate_command
-    from utilities.gen import gen_command
-    from utilities.perf.bench import bench_command
-    from utilities.perf.download_bench import download_bench_command
-
-    main.add_command(validate_command, "validate")
-    main.add_command(gen_command, "gen")
-    main.add_command(bench_command, "bench")
-    main.add_command(download_bench_command, "download-bench")
-
-    from reference_backend.worker import worker_command
-    from utilities.client.watch import watch_command
-    from utilities.perf.chaos import chaos_command, scale_command
-    from utilities.perf.ws_bench import ws_bench_command
-    from utilities.qa import qa_command
-
-    main.add_command(qa_command, "qa")
-    main.add_command(worker_command, "worker")
-    main.add_command(chaos_command, "chaos")
-    main.add_command(scale_command, "scale-workers")
-    main.add_command(watch_command, "watch")
-    main.add_command(ws_bench_command, "ws-bench")
-
-    from utilities.reporting.allure_report import report_command
-
-    main.add_command(report_command, "report")
-
-    from utilities.perf.gate import gate_command
-    from utilities.perf.gate_audit import gate_audit_command
-    from utilities.perf.load import load_command
-    from utilities.perf.scaling import scaling_command
-    from utilities.perf.trend import trend_command
-
-    main.add_command(load_command, "load")
-
-    from utilities.selfcheck import selfcheck_command
-
-    main.add_command(selfcheck_command, "selfcheck")
-    main.add_command(gate_command, "gate")
-    main.add_command(gate_audit_command, "gate-audit")
-    main.add_command(trend_command, "trend")
-    main.add_command(scaling_command, "scaling")
-
-
-_register_optional()
 
 if __name__ == "__main__":
     main()
