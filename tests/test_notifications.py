@@ -10,7 +10,8 @@ import pytest
 
 from utilities.client.api import BatchApi
 from utilities.procs.backend import BackendProcess
-from utilities.procs.mailbox import Mailbox, WebhookReceiver, body_text, free_port, header_equals
+from utilities.procs.mailbox import Mailbox, WebhookReceiver, body_text, header_equals
+from utilities.procs.ports import free_port
 
 FAST_RETRY = {"BATCHQA_NOTIFY_RETRY_BASE_SECONDS": "0.2", "BATCHQA_NOTIFY_RETRY_MAX_SECONDS": "1"}
 SECRET = "whsec-0123456789abcdef"

@@ -30,7 +30,7 @@ import httpx
 import pytest
 
 from utilities.client.api import BatchApi
-from utilities.procs.mailbox import free_port
+from utilities.procs.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 NOT_SHIPPED = (".git", ".venv", "node_modules", "reports", "build", "*.egg-info", "__pycache__", ".*_cache")

@@ -29,7 +29,7 @@ _EXPORTS = {
     "body_text": "mailbox",
     "find_chromium": "browser",
     "find_promtool": "promtool",
-    "free_port": "mailbox",
+    "free_port": "ports",
     "header_equals": "mailbox",
     "stop_process": "child_process",
     "video_available": "video",

@@ -12,7 +12,6 @@ import email.policy
 import hashlib
 import hmac
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -23,11 +22,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+from utilities.procs.ports import free_port
 
 
 class _Collector:

@@ -18,6 +18,7 @@ import httpx
 
 from utilities.procs.backend import BackendProcess
 from utilities.procs.child_process import ChildProcess, stop_process
+from utilities.procs.ports import free_port
 from utilities.procs.topology import API, WORKER
 
 log = logging.getLogger(__name__)
@@ -27,12 +28,6 @@ DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 class ServiceUnavailable(RuntimeError):
     """A service this machine does not have (binary missing, server not reachable); the message says which."""
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _wait_for(
