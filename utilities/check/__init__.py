@@ -1,13 +1,11 @@
 """Independent oracles: read an uploaded file and a results download without the backend's code, and judge them.
 
-Names load on first use (PEP 562), so importing one piece does not pull in the dependencies of
-the others (aiosmtpd, matplotlib, Locust's gevent).
+Names load on first use (``utilities._lazy``).
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from utilities._lazy import lazy_exports
 
 _EXPORTS = {
     "CSV_HEAD": "download_reader",
@@ -53,13 +51,4 @@ _EXPORTS = {
     "validate_command": "download_validator",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS)

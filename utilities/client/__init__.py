@@ -1,13 +1,11 @@
 """Talking to a target through the contract: API client, JSON Schemas, socket and polling recorders, cadence.
 
-Names load on first use (PEP 562), so importing one piece does not pull in the dependencies of
-the others (aiosmtpd, matplotlib, Locust's gevent).
+Names load on first use (``utilities._lazy``).
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from utilities._lazy import lazy_exports
 
 _EXPORTS = {
     "ADVANCING_TYPES": "recorders",
@@ -34,13 +32,4 @@ _EXPORTS = {
     "ws_url": "recorders",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS)

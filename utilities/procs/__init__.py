@@ -1,14 +1,12 @@
 """Processes and services the kit starts and stops: the bundled backend, workers, redis-server, moto,
 PostgreSQL databases, SMTP and webhook sinks, the browser, ffmpeg and promtool; the distributed topology.
 
-Names load on first use (PEP 562), so importing one piece does not pull in the dependencies of
-the others (aiosmtpd, matplotlib, Locust's gevent).
+Names load on first use (``utilities._lazy``).
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from utilities._lazy import lazy_exports
 
 _EXPORTS = {
     "API": "topology",
@@ -35,13 +33,4 @@ _EXPORTS = {
     "video_available": "video",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS)
