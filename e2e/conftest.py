@@ -17,7 +17,7 @@ from utilities.client.profile import ProfileError, TargetProfile, load_profile
 from utilities.procs.backend import BackendProcess
 from utilities.procs.mailbox import Mailbox, WebhookReceiver
 
-from .harness import BUNDLED_BACKEND_ENV, Target, User, cancel_unfinished, new_user
+from .harness import BUNDLED_BACKEND_ENV, Target, User, new_user, registered_user, release
 
 NO_SMTP_SINK = (
     "needs the target's mail: pass --smtp-sink HOST:PORT (the kit's SMTP sink listens there) and configure "
@@ -215,21 +215,14 @@ def make_user(base_url: str) -> Iterator[Callable[..., BatchApi]]:
 
     yield make
     for api in users:
-        try:
-            cancel_unfinished(api)
-        finally:
-            api.close()
+        release(api)
 
 
 @pytest.fixture(scope="session")
 def shared_api(base_url: str) -> Iterator[BatchApi]:
     """One user for the tests that neither list nor compare batches (a registration costs two password hashes)."""
-    registered = new_user(base_url, "shared")
-    try:
+    with registered_user(base_url, "shared") as registered:
         yield registered.api
-    finally:
-        cancel_unfinished(registered.api)
-        registered.api.close()
 
 
 @pytest.fixture
@@ -241,9 +234,5 @@ def api(make_user: Callable[..., BatchApi]) -> BatchApi:
 @pytest.fixture
 def user(base_url: str) -> Iterator[User]:
     """A new user per test, registered through the API, so tests never share batches."""
-    registered = new_user(base_url)
-    try:
+    with registered_user(base_url) as registered:
         yield registered
-        cancel_unfinished(registered.api)
-    finally:
-        registered.api.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,6 +78,24 @@ def new_user(base_url: str, prefix: str = "e2e") -> User:
         api.close()
         raise
     return User(credentials, api)
+
+
+@contextmanager
+def registered_user(base_url: str, prefix: str = "e2e") -> Iterator[User]:
+    """A fresh user for the ``with`` block; afterwards its unfinished batches are cancelled and its session closed."""
+    user = new_user(base_url, prefix)
+    try:
+        yield user
+    finally:
+        release(user.api)
+
+
+def release(api: BatchApi) -> None:
+    """Cancel what ``api``'s user left running, then close the session (also when cancelling fails)."""
+    try:
+        cancel_unfinished(api)
+    finally:
+        api.close()
 
 
 def cancel_unfinished(api: BatchApi) -> None:

@@ -14,7 +14,7 @@ from utilities.client.api import BatchApi
 from utilities.client.schemas import assert_matches_schema
 from utilities.gen.adversarial import HostileFile, corpus
 
-from ..harness import Target, cancel_unfinished, new_user
+from ..harness import Target, registered_user
 from ..payloads import csv_bytes, encode, marked_rows
 
 FORMATS = ("csv", "xlsx", "txt", "json", "jsonl")
@@ -23,12 +23,8 @@ FORMATS = ("csv", "xlsx", "txt", "json", "jsonl")
 @pytest.fixture(scope="module")
 def uploader(base_url: str) -> Iterator[BatchApi]:
     """One user for the module's refusals: each test compares the batch list before and after itself."""
-    user = new_user(base_url, "upload")
-    try:
+    with registered_user(base_url, "upload") as user:
         yield user.api
-    finally:
-        cancel_unfinished(user.api)
-        user.api.close()
 
 
 def assert_refused_and_nothing_queued(
