@@ -36,7 +36,7 @@ def _entry(at: int, upload: float, **extra: object) -> dict:
     return {
         "profile": "smoke",
         "run_at": f"2026-12-01T00:{at:02d}:00",
-        "medians": {"upload": {"median": upload, "status": "pass"}},
+        "rules": {"upload": {"statistic": "p50", "value": upload, "status": "pass"}},
         "metrics": {"socket_gap_max_ms": 1100.0},
         **extra,
     }

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from utilities.perf.gate_rebaseline import MIN_RUNS, RebaselineError
+from utilities.perf.gate_rebaseline import RebaselineError
 from utilities.perf.gate_rebaseline import rebaseline as rebuild
 from utilities.perf.gate_rules import (
     BASELINES_DIR,
@@ -31,6 +31,7 @@ from utilities.perf.gate_rules import (
     evaluate,
 )
 from utilities.perf.gate_runs import RunData, RunError, read_run
+from utilities.perf.gate_stats import MIN_RUNS, statistic_name
 
 __all__ = [
     "BASELINES_DIR",
@@ -89,16 +90,15 @@ def append_history(path: Path, entry: Mapping[str, Any]) -> None:
 
 
 def history_entry(run: RunData, report: GateReport) -> dict[str, Any]:
-    """What ``batchqa trend`` reads: the contract metrics, each regression rule's (normalised) run median
+    """What ``batchqa trend`` reads: the contract metrics, each regression rule's (normalised) statistic
     and change, the verdicts, the machine's state."""
-    medians = {}
+    rules = {}
     for check in report.regressions:
         if check.comparison is not None:
-            baseline = check.rule.distribution.median if check.rule.distribution else None
-            medians[check.rule.name] = {
-                "median": round(check.comparison.median_ratio * baseline, 4) if baseline else None,
-                "median_change_pct": round(check.comparison.median_change_pct, 2),
-                "shift_pct": round(check.comparison.change_pct, 2),
+            rules[check.rule.name] = {
+                "statistic": check.comparison.statistic,
+                "value": round(check.comparison.run_value, 4),
+                "change_pct": round(check.comparison.change_pct, 2),
                 "status": check.status,
             }
     return {
@@ -114,7 +114,7 @@ def history_entry(run: RunData, report: GateReport) -> dict[str, Any]:
         "speed_factor": round(report.speed, 4),
         "metrics": {c.rule.name: c.value for c in report.limits if c.value is not None}
         | {k: run.metrics[k] for k in (BUSY_METRIC, WAIT_METRIC, "prompts_per_min", "http_rps") if k in run.metrics},
-        "medians": medians,
+        "rules": rules,
     }
 
 
@@ -151,11 +151,11 @@ def limits_table(checks: list[LimitCheck], title: str) -> Table:
 
 def regressions_table(report: GateReport) -> Table:
     table = Table(
-        title=f"regression rules: the run's times vs the baseline's, machine speed factor {report.speed:.2f}; "
-        f"shift = Hodges–Lehmann ratio with its {1 - 2 * report.alpha:.2%} Mann–Whitney interval (false-alarm "
-        f"rate ≤ {report.baseline.family_alpha:.0%} for the whole gate)"
+        title=f"regression rules: the run's statistic vs the baseline runs', machine speed factor "
+        f"{report.speed:.2f}; change with its {1 - 2 * report.alpha:.2%} prediction interval from the baseline "
+        f"runs' spread (false-alarm rate ≤ {report.baseline.family_alpha:.0%} for the whole gate)"
     )
-    for column in ("rule", "run p50", "baseline p50", "p50 change", "shift [interval]", "floor", "result"):
+    for column in ("rule", "statistic", "run", "baseline runs", "change [interval]", "floor", "result"):
         table.add_column(column, justify="left" if column in ("rule", "result") else "right")
     for check in report.regressions:
         table.add_row(*_regression_cells(check))
@@ -164,18 +164,17 @@ def regressions_table(report: GateReport) -> Table:
 
 def _regression_cells(check: RegressionCheck) -> tuple[str, ...]:
     rule, comparison = check.rule, check.comparison
-    baseline = rule.distribution.median if rule.distribution else None
     result = f"[{_STYLE[check.status]}]{'no regression' if check.status == 'pass' else check.status}[/]"
     if check.note:
         result += f" ({escape(check.note)})"
-    if comparison is None or baseline is None:
-        base = f"{fmt_num(baseline)}{rule.unit}"
-        return escape(rule.label), "–", base, "–", "–", f"{rule.min_effect_pct:.0f} %", result
+    if comparison is None:
+        statistic = statistic_name(rule.quantile)
+        return escape(rule.label), statistic, "–", "–", "–", f"{rule.min_effect_pct:.0f} %", result
     return (
         escape(rule.label),
-        f"{fmt_num(comparison.median_ratio * baseline)}{rule.unit}",
-        f"{fmt_num(baseline)}{rule.unit}",
-        f"{comparison.median_change_pct:+.0f} %",
+        comparison.statistic,
+        f"{fmt_num(comparison.run_value)}{rule.unit}",
+        f"{fmt_num(comparison.baseline_value)}{rule.unit} ({comparison.runs})",
         comparison.describe(),
         f"{comparison.floor * 100:.0f} %",
         result,
@@ -244,9 +243,9 @@ def _rebaseline(console: Console, runs: tuple[Path, ...], baseline: Path | None)
     console.print(f"wrote {path} from {updated.measured['runs']} runs")
     for rule in updated.regression:
         if rule.distribution is not None:
-            spread = ", ".join(fmt_num(m) for m in rule.distribution.run_medians)
-            floor = f"floor {rule.min_effect_pct:.0f} %"
-            console.print(f"  {rule.label}: n={rule.distribution.n}, run medians {spread}, {floor}")
+            spread = ", ".join(fmt_num(m) for m in rule.distribution.run_values)
+            statistic = statistic_name(rule.quantile)
+            console.print(f"  {rule.label}: n={rule.distribution.n}, each run's {statistic}: {spread}")
     for note in notes:
         console.print(f"[yellow]{escape(note)}[/]")
 

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import click
+import numpy as np
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -19,7 +20,7 @@ from rich.table import Table
 from utilities.perf import profiles
 from utilities.perf.gate import gate_run, wide_console
 from utilities.perf.gate_rules import Baseline, GateReport, default_baseline
-from utilities.perf.gate_runs import read_run
+from utilities.perf.gate_runs import RunData, read_run
 from utilities.perf.load import FAULTS_ENV, REPORTS_DIR, run_load, wait_for_quiet
 
 log = logging.getLogger(__name__)
@@ -70,19 +71,31 @@ class Outcome:
     strict_verdict: str = ""
 
     @classmethod
-    def of(cls, fault: str, report: GateReport, strict: GateReport | None = None) -> Outcome:
-        upload = next((c for c in report.regressions if c.rule.name == "upload" and c.comparison), None)
+    def of(
+        cls, fault: str, report: GateReport, strict: GateReport | None = None, run: RunData | None = None
+    ) -> Outcome:
         return cls(
             fault,
             report.verdict,
-            [c.rule.label for c in report.regressions if c.status == "regression"],
-            [c.rule.label for c in report.regressions if c.status == "inconclusive"],
+            [c.rule.title for c in report.regressions if c.status == "regression"],
+            [c.rule.title for c in report.regressions if c.status == "inconclusive"],
             [c.rule.name for c in report.limits if c.status in ("fail", "missing")],
-            round(upload.comparison.median_change_pct, 1) if upload and upload.comparison else None,
+            upload_median_change_pct(run, report) if run is not None else None,
             report.other_cores,
             os.getloadavg()[0],
             strict.verdict if strict is not None else "",
         )
+
+
+def upload_median_change_pct(run: RunData, report: GateReport) -> float | None:
+    """How much the run's upload median moved from the baseline's pooled median (both normalised): the size
+    of the regression a fault made, whichever statistic the rules judge."""
+    rule = next((r for r in report.baseline.regression if r.name == "upload" and r.distribution), None)
+    values = run.samples.get(rule.series) if rule is not None else None
+    if rule is None or rule.distribution is None or values is None or not len(values):
+        return None
+    median = float(np.median(values)) / (report.speed if rule.normalise else 1.0)
+    return round((median / rule.distribution.median - 1) * 100, 1)
 
 
 @dataclass
@@ -173,7 +186,7 @@ def audit_runs(
             _run_once(profile_name, directory, fault, baseline, wait_s)
             run = read_run(directory)
             # --strict as well: what judging a busy run anyway would have said (why busy runs are inconclusive).
-            outcome = Outcome.of(fault, gate_run(run, baseline), gate_run(run, baseline, strict=True))
+            outcome = Outcome.of(fault, gate_run(run, baseline), gate_run(run, baseline, strict=True), run)
             audit.outcomes.append(outcome)
             named = ", ".join(outcome.regressions + outcome.limit_failures) or "-"
             console.print(
@@ -233,7 +246,7 @@ def gate_audit_command(
     audit = audit_runs(
         settings, runs, profile_name=profile_name, baseline=rules, out=out, console=console, wait_s=wait_s
     )
-    labels = [r.label for r in rules.regression if r.distribution is not None]
+    labels = [r.title for r in rules.regression if r.distribution is not None]
     console.print(table(audit, labels))
     smallest = audit.smallest_detected()
     if sweep or any(f.startswith("slow_requests=") for f in faults):

@@ -1,5 +1,5 @@
-"""``batchqa gate --rebaseline``: a baseline's distributions, calibration and effect-size floors from five or
-more quiet runs, keeping their spread."""
+"""``batchqa gate --rebaseline``: a baseline's distributions, calibration and each run's value of every
+rule's statistic from five or more quiet runs, keeping their spread."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from datetime import UTC, datetime
 import numpy as np
 
 from utilities.perf.calibration import PARTS, Calibration, speed_factor
-from utilities.perf.gate_rules import MIN_EFFECT_PCT, Baseline
+from utilities.perf.gate_rules import Baseline
 from utilities.perf.gate_runs import RunData
-from utilities.perf.gate_stats import Distribution, spread_floor
+from utilities.perf.gate_stats import MIN_RUNS, Distribution, run_statistic
 
 log = logging.getLogger(__name__)
 
-MIN_RUNS = 5
+WIDE_SPREAD = 0.15  # σ of a rule's log value between runs; above it the rule cannot see a 25 % change
 
 
 class RebaselineError(ValueError):
@@ -34,9 +34,9 @@ def median_calibration(runs: Sequence[RunData]) -> Calibration | None:
 
 def rebaseline(template: Baseline, runs: Sequence[RunData]) -> tuple[Baseline, list[str]]:
     """``template``'s rules with new distributions: every usable run's samples (each divided by its own
-    speed factor against the runs' median calibration where the rule normalises) pooled, each run's median
-    kept, and the floor set from their spread (``spread_floor``). Runs on a busy machine are left out.
-    Returns notes for the person rebaselining: what was left out, which floors are wide."""
+    speed factor against the runs' median calibration where the rule normalises) pooled, and each run's
+    value of the rule's statistic kept: the gate compares a run with their spread. Runs on a busy machine
+    are left out. Returns notes for the person rebaselining: what was left out, which rules spread widely."""
     notes = []
     wrong = [str(r.path) for r in runs if r.profile != template.profile]
     if wrong:
@@ -54,23 +54,25 @@ def rebaseline(template: Baseline, runs: Sequence[RunData]) -> tuple[Baseline, l
     speeds = [speed_factor(r.calibration, calibration) for r in quiet]
     rules = []
     for rule in template.regression:
-        pooled, medians = [], []
+        pooled, values_per_run = [], []
         for run, speed in zip(quiet, speeds, strict=True):
             values = run.samples.get(rule.series)
             if values is None or not len(values):
                 continue
             values = np.asarray(values, dtype=float) / (speed if rule.normalise else 1.0)
             pooled.append(values)
-            medians.append(float(np.median(values)))
-        if len(medians) < MIN_RUNS:
-            notes.append(f"{rule.label}: samples in only {len(medians)} runs; its distribution is left as it was")
+            values_per_run.append(run_statistic(values, rule.quantile))
+        if len(values_per_run) < MIN_RUNS:
+            notes.append(f"{rule.title}: samples in only {len(values_per_run)} runs; left as it was")
             rules.append(rule)
             continue
-        floor = spread_floor(medians, minimum=MIN_EFFECT_PCT / 100) * 100
-        distribution = Distribution.of(np.concatenate(pooled), medians)
-        if floor > 2 * MIN_EFFECT_PCT:
-            notes.append(f"{rule.label}: runs' medians spread widely, floor {floor:.0f} %")
-        rules.append(replace(rule, distribution=distribution, min_effect_pct=floor))
+        spread = float(np.std(np.log(values_per_run), ddof=1))
+        if spread > WIDE_SPREAD:
+            notes.append(
+                f"{rule.title}: its runs' values spread widely (σ of log {spread:.2f}): only a large change "
+                "can be told from that spread"
+            )
+        rules.append(replace(rule, distribution=Distribution.of(np.concatenate(pooled), values_per_run)))
     measured = {
         "runs": len(quiet),
         "at": [r.summary.get("at") for r in quiet],

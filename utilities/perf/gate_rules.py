@@ -1,5 +1,6 @@
-"""What a run is held to: contract limits (always enforced) and regression rules (a statistical comparison
-of the run's per-request samples with the baseline's distribution), and the check of one run against both."""
+"""What a run is held to: contract limits (always enforced) and regression rules (a statistic of the run's
+per-request samples against the same statistic in each of the baseline's runs), and the check of one run
+against both."""
 
 from __future__ import annotations
 
@@ -14,14 +15,22 @@ import numpy as np
 
 from utilities.paths import BASELINES_DIR
 from utilities.perf.calibration import Calibration, speed_factor
-from utilities.perf.gate_stats import MIN_SAMPLES, Comparison, Distribution, bonferroni, compare_shift
+from utilities.perf.gate_stats import (
+    MIN_RUNS,
+    MIN_SAMPLES,
+    Comparison,
+    Distribution,
+    bonferroni,
+    compare_runs,
+    statistic_name,
+)
 
 log = logging.getLogger(__name__)
 
 BUSY_METRIC = "host_other_cores"
 WAIT_METRIC = "host_run_wait"
 FAMILY_ALPHA = 0.01
-MIN_EFFECT_PCT = 10.0
+MIN_EFFECT_PCT = 0.0
 
 Better = Literal["lower", "higher"]
 LimitStatus = Literal["pass", "fail", "missing", "skipped"]
@@ -71,24 +80,33 @@ class ContractLimit:
 
 @dataclass(frozen=True, kw_only=True)
 class RegressionRule:
-    """The median of one series of samples (``series`` = Locust's ``TYPE name``, e.g. ``POST
-    /api/v1/batch/upload``) against the baseline's distribution of it.
+    """A quantile of one series of samples (``series`` = Locust's ``TYPE name``, e.g. ``POST
+    /api/v1/batch/upload``) against the same quantile in each of the baseline's runs.
 
+    ``quantile``: 0.5 compares medians. A low quantile (0.1) reads the fast end of the series: a request
+    that no neighbour delayed, so it moves least between runs, while a slowdown of the code path itself
+    (an extra query, a slower parser) moves it as much as the median; the median also sees slowdowns that
+    only show under contention.
     ``normalise``: divide the run's samples by the machine's speed factor (calibration probe) first — for
     latencies that scale with the machine; not for times dominated by the provider's sleeps.
-    ``min_effect_pct``: the effect-size floor, a move smaller than this is never a regression (set by
-    ``batchqa gate --rebaseline`` from the spread between the baseline's runs).
+    ``min_effect_pct``: the effect-size floor: a regression needs the interval's lower end above it.
     """
 
     name: str
     series: str
-    label: str  # what the series is, e.g. "upload": lines read "upload p50 +29 %, shift +31 % [...]"
+    label: str  # what the series is, e.g. "upload": lines read "upload p50 +31 % [+22 %, +40 %]: regression"
     unit: str = " ms"
+    quantile: float = 0.5
     normalise: bool = True
     min_effect_pct: float = MIN_EFFECT_PCT
     description: str = ""
     why: str = ""
     distribution: Distribution | None = None
+
+    @property
+    def title(self) -> str:
+        """``upload p10``: the series and the statistic judged."""
+        return f"{self.label} {statistic_name(self.quantile)}"
 
     @classmethod
     def from_dict(cls, name: str, data: Mapping[str, Any]) -> RegressionRule:
@@ -102,7 +120,11 @@ class RegressionRule:
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"series": self.series, "label": self.label, "unit": self.unit}
-        data |= {"normalise": self.normalise, "min_effect_pct": round(self.min_effect_pct, 1)}
+        data |= {
+            "quantile": self.quantile,
+            "normalise": self.normalise,
+            "min_effect_pct": round(self.min_effect_pct, 1),
+        }
         data.update({k: v for k in ("description", "why") if (v := getattr(self, k))})
         if self.distribution is not None:
             data["distribution"] = self.distribution.as_dict()
@@ -204,19 +226,18 @@ class RegressionCheck:
     note: str = ""
 
     def line(self) -> str:
-        """``upload p50 +29 %, shift +31 % [+22 %, +40 %]: regression``."""
+        """``upload p10 +31 % [+22 %, +40 %]: regression``."""
         if self.comparison is None:
-            return f"{self.rule.label}: {self.status} ({self.note})"
+            return f"{self.rule.title}: {self.status} ({self.note})"
         word = {"pass": "no regression"}.get(self.status, self.status)
-        c = self.comparison
-        return f"{self.rule.label} p50 {c.median_change_pct:+.0f} %, shift {c.describe()}: {word}"
+        return f"{self.rule.label} {self.comparison.statistic} {self.comparison.describe()}: {word}"
 
     def problem(self) -> str | None:
         if self.status != "regression" or self.comparison is None:
             return None
         return (
-            f"{self.line()} — slower than the baseline by more than its {self.comparison.floor * 100:.0f} % floor "
-            f"at {self.comparison.level:.2%} confidence"
+            f"{self.line()} — slower than the baseline's {self.comparison.runs} runs by more than "
+            f"{self.comparison.floor * 100:.0f} % at {self.comparison.level:.2%} confidence"
         )
 
 
@@ -276,13 +297,13 @@ def evaluate(
     strict: bool = False,
     min_effect_pct: float | None = None,
 ) -> GateReport:
-    """Contract limits on ``metrics``; each regression rule's ``samples`` (divided by the speed factor
-    where the rule normalises) against its distribution at ``family_alpha / rules`` (Bonferroni), with
-    the rule's floor raised to ``min_effect_pct`` when given. On a busy machine (see ``Baseline``) a
+    """Contract limits on ``metrics``; each regression rule's statistic of its ``samples`` (divided by the
+    speed factor where the rule normalises) against the baseline runs' values at ``family_alpha / rules``
+    (Bonferroni), with the rule's floor raised to ``min_effect_pct`` when given. On a busy machine (see ``Baseline``) a
     regression is inconclusive unless ``strict``."""
     other, wait = metrics.get(BUSY_METRIC), metrics.get(WAIT_METRIC)
     speed = speed_factor(calibration, baseline.calibration)
-    judged = [r for r in baseline.regression if r.distribution is not None]
+    judged = [r for r in baseline.regression if _judgeable(r)]
     alpha = bonferroni(baseline.family_alpha, len(judged))
     report = GateReport(
         baseline,
@@ -303,14 +324,18 @@ def evaluate(
 def _check_regression(
     rule: RegressionRule, values: np.ndarray | None, report: GateReport, min_effect_pct: float | None
 ) -> RegressionCheck:
-    if rule.distribution is None:
-        return RegressionCheck(rule, None, "skipped", "no baseline distribution: run batchqa gate --rebaseline")
+    if rule.distribution is None or not _judgeable(rule):
+        runs = 0 if rule.distribution is None else len(rule.distribution.run_values)
+        note = f"the baseline holds {runs} runs, fewer than {MIN_RUNS}: run batchqa gate --rebaseline"
+        return RegressionCheck(rule, None, "skipped", note)
     if values is None or len(values) < MIN_SAMPLES:
         got = 0 if values is None else len(values)
         return RegressionCheck(rule, None, "skipped", f"{got} samples in this run, fewer than {MIN_SAMPLES}")
     run = np.asarray(values, dtype=float) / (report.speed if rule.normalise else 1.0)
     floor = max(rule.min_effect_pct, min_effect_pct or 0.0) / 100
-    comparison = compare_shift(run, rule.distribution.sample(), alpha=report.alpha, floor=floor)
+    comparison = compare_runs(
+        run, rule.distribution.run_values, quantile=rule.quantile, alpha=report.alpha, floor=floor
+    )
     if comparison.verdict == "too few samples":
         return RegressionCheck(rule, comparison, "skipped", "too few samples")
     if comparison.verdict == "no regression":
@@ -318,3 +343,7 @@ def _check_regression(
     if report.busy and not report.strict:
         return RegressionCheck(rule, comparison, "inconclusive", "busy machine")
     return RegressionCheck(rule, comparison, "regression")
+
+
+def _judgeable(rule: RegressionRule) -> bool:
+    return rule.distribution is not None and len(rule.distribution.run_values) >= MIN_RUNS

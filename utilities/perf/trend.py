@@ -87,7 +87,7 @@ def series(entries: Iterable[Mapping[str, Any]], *, include_busy: bool = False) 
             continue
         profile = entry.get("profile", "?")
         label = str(entry.get("run_at") or entry.get("at") or "")
-        points = {name: m.get("median") for name, m in entry.get("medians", {}).items()}
+        points = {name: m.get("value") for name, m in entry.get("rules", {}).items()}
         points |= dict(entry.get("metrics", {}))
         for metric, value in points.items():
             if isinstance(value, int | float) and not isinstance(value, bool):

@@ -228,15 +228,13 @@ def key_figures(run_dir: Path) -> list[dict[str, Any]]:
         )
     for regression in report.regressions:
         rule, comparison = regression.rule, regression.comparison
-        median = rule.distribution.median if rule.distribution else None
         rows.append(
             {
                 "kind": "regression",
-                "metric": rule.label,
-                "value": f"{fmt_num(comparison.median_ratio * median)}{rule.unit}" if comparison and median else "–",
-                "baseline": f"{fmt_num(median)}{rule.unit}" if median is not None else "–",
-                "threshold": f"p50 {comparison.median_change_pct:+.0f} %, shift {comparison.describe()}, "
-                f"floor {comparison.floor * 100:.0f} %"
+                "metric": rule.title,
+                "value": f"{fmt_num(comparison.run_value)}{rule.unit}" if comparison else "–",
+                "baseline": f"{fmt_num(comparison.baseline_value)}{rule.unit}" if comparison else "–",
+                "threshold": f"{comparison.describe()}, floor {comparison.floor * 100:.0f} %"
                 if comparison
                 else f"floor {rule.min_effect_pct:.0f} %",
                 "result": "no regression" if regression.status == "pass" else regression.status,
