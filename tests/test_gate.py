@@ -330,3 +330,14 @@ def test_linear_fit_of_a_line_is_exact_and_noise_lowers_r2() -> None:
 
     assert exact.slope == pytest.approx(0.0005) and exact.r2 == pytest.approx(1.0)
     assert noisy.r2 < 0.95
+
+
+def test_rebaseline_sets_the_busy_limit_from_how_long_its_runs_waited_for_a_cpu(tmp_path: Path) -> None:
+    runs = [_run(tmp_path, s) for s in range(5)]
+    for number, run in enumerate(runs):
+        run.summary["metrics"]["host_run_wait"] = 0.30 + number * 0.02  # the last waited 0.38 s/s
+
+    updated, _ = rebaseline(_baseline(_upload_rule()), runs)
+
+    assert updated.max_run_wait == pytest.approx(1.5 * 0.38)
+    assert updated.busy({"host_run_wait": 0.6}) and not updated.busy({"host_run_wait": 0.5})

@@ -18,6 +18,9 @@ from utilities.perf.gate_stats import MIN_RUNS, Distribution, run_statistic
 
 log = logging.getLogger(__name__)
 
+# A run whose own threads waited for a CPU more than this times the most any baseline run waited ran in
+# conditions the baseline does not know: its regressions are inconclusive (``Baseline.busy``).
+WAIT_MARGIN = 1.5
 WIDE_SPREAD = 0.15  # σ of a rule's log value between runs; above it the rule cannot see a 25 % change
 
 
@@ -82,4 +85,9 @@ def rebaseline(template: Baseline, runs: Sequence[RunData]) -> tuple[Baseline, l
         "speed_factors": [round(s, 3) for s in speeds],
         "machine": quiet[0].summary.get("machine"),
     }
-    return replace(template, regression=tuple(rules), measured=measured, calibration=calibration), notes
+    waits = [w for r in quiet if (w := r.metrics.get("host_run_wait")) is not None]
+    max_run_wait = round(WAIT_MARGIN * max(waits), 2) if waits else template.max_run_wait
+    updated = replace(
+        template, regression=tuple(rules), measured=measured, calibration=calibration, max_run_wait=max_run_wait
+    )
+    return updated, notes
