@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import string
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -72,6 +73,13 @@ def test_csv_round_trips(table: tuple, delimiter: str, line_ending: str, encodin
     extra, rows = table
     spec = GenSpec(rows=len(rows), extra_columns=extra, delimiter=delimiter, line_ending=line_ending, encoding=encoding)
     _assert_round_trip(spec, rows)
+
+
+@pytest.mark.parametrize("delimiter", DELIMITERS)
+@pytest.mark.parametrize("prompt", [",", ";", "x,", ";;"])
+def test_a_one_column_file_keeps_a_prompt_that_is_a_delimiter(delimiter: str, prompt: str) -> None:
+    rows = [{"prompt": "0"}, {"prompt": prompt}]
+    _assert_round_trip(GenSpec(rows=2, extra_columns=(), delimiter=delimiter), rows)
 
 
 # A TXT line is the prompt, so a prompt cannot hold a line break; a BOM first in the file is its encoding

@@ -4,7 +4,8 @@ Policies on top of the shared ones in ``table``:
 
 - The delimiter is one of ``,`` ``;`` and tab, or none at all (a one-column file). Each candidate reads
   the first records; the winner has a ``prompt`` header, then a consistent field count, then the most
-  columns. ``csv.Sniffer`` is not used: it guesses letters as delimiters in one-column files.
+  columns; when that is one column, the file is read with none, so no character of a prompt is taken
+  for a delimiter. ``csv.Sniffer`` is not used: it guesses letters as delimiters in one-column files.
 - Quoting is strict, so an unterminated quote is a ``corrupt_csv`` naming the line where its record
   starts instead of a file silently swallowed into one field.
 - A record with more fields than the header is a ``corrupt_csv`` unless the extra fields are all empty
@@ -81,7 +82,12 @@ def sniff_delimiter(text: str, limits: IngestLimits) -> str:
     truncated = len(text) > len(sample)
     candidates = [*DELIMITERS, _absent_character(text)]
     scores = [(*_score(sample, delimiter, truncated, limits), -order) for order, delimiter in enumerate(candidates)]
-    return candidates[scores.index(max(scores))]
+    best = max(scores)
+    if best[1:3] == (True, 1) and scores[-1][:3] == best[:3]:
+        # One column: no character separates fields, so a delimiter on a line is the prompt's own text (a
+        # line "," is the prompt ",", not two empty cells to skip).
+        return candidates[-1]
+    return candidates[scores.index(best)]
 
 
 def _score(sample: str, delimiter: str, truncated: bool, limits: IngestLimits) -> tuple[bool, bool, int]:
