@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from utilities.client.api import BatchApi
 from utilities.procs.backend import BackendProcess
 
 # Service fixtures (redis_server, postgres_url, moto_server, s3_bucket, make_cluster) for the distributed tests.
 from .conftest_services import *  # noqa: F403
+
+# The property tests draw the same examples on every run, so `make test`'s verdict does not depend on which
+# examples luck brings; HYPOTHESIS_PROFILE=explore draws new ones each run, to look for bugs.
+settings.register_profile("repeatable", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 REAL_DATA = Path(__file__).resolve().parents[1] / "fixtures" / "real"
 
