@@ -15,6 +15,13 @@ from .ws_protocol import PreframedWebSocketProtocol
 
 log = logging.getLogger(__name__)
 
+# How long an idle keep-alive connection stays open. Clients keep idle connections in a pool and reuse them
+# without knowing when the server closes them; a POST sent as the server closes gets "connection reset"
+# and is not retried (it is not idempotent). uvicorn's default, 5 s, races a user that pauses 5 s between
+# batches (the soak profile's uploaders); 75 s outlasts the pauses of the kit's users and the 60 s idle timeout
+# of common load balancers, so the balancer, not the server, closes first.
+KEEP_ALIVE_S = 75
+
 
 def run(*, host: str | None = None, port: int | None = None, data_dir: str | Path | None = None) -> None:
     overrides: dict[str, object] = {}
@@ -42,6 +49,7 @@ def run(*, host: str | None = None, port: int | None = None, data_dir: str | Pat
         app,
         log_level=settings.log_level.lower(),
         access_log=False,
+        timeout_keep_alive=KEEP_ALIVE_S,
         ws_max_size=64 * 1024,
         ws_per_message_deflate=False,
         ws=PreframedWebSocketProtocol,  # progress fan-out writes each message's frame once per batch
