@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
-from utilities.perf.gate_audit import Audit, Outcome, markdown
+import numpy as np
+
+from utilities.perf.gate import wide_console
+from utilities.perf.gate_audit import Audit, Outcome, markdown, rejudge_runs
+from utilities.perf.gate_rules import Baseline, RegressionRule
 from utilities.perf.gate_runs import read_samples
+from utilities.perf.gate_stats import Distribution
 from utilities.perf.load import join_samples
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -63,3 +69,32 @@ def test_samples_from_every_process_are_joined_and_read_by_series(tmp_path: Path
     assert sorted(samples["WS lag"]) == [3.0, 5.0]
     assert list(samples["POST /api/v1/batch/upload [50 prompts]"]) == [12.5]
     assert list(samples["POST /api/v1/batch/upload"]) == [12.5]  # the failed request is no sample
+
+
+def _write_run(directory: Path, scale: float, seed: int) -> None:
+    directory.mkdir(parents=True)
+    summary = {"profile": {"name": "smoke"}, "at": directory.name, "metrics": {"host_other_cores": 0.1}}
+    (directory / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    times = 20.0 * scale * np.random.default_rng(seed).lognormal(0.0, 0.3, 60)
+    rows = "".join(f"{i}.0,POST,/api/v1/batch/upload,,{ms:.3f},1\n" for i, ms in enumerate(times))
+    (directory / "samples.csv").write_text("t,type,name,variant,ms,ok\n" + rows, encoding="utf-8")
+
+
+def test_rejudge_gates_the_runs_an_audit_left_against_another_baseline(tmp_path: Path) -> None:
+    out = tmp_path / "audit"
+    for number in (1, 2):
+        _write_run(out / f"none-{number:02d}", 1.0, number)
+        _write_run(out / f"slow_requests-5-{number:02d}", 3.0, 10 + number)
+    rule = RegressionRule(
+        name="upload",
+        series="POST /api/v1/batch/upload",
+        label="upload",
+        distribution=Distribution.of(np.full(100, 20.0), 20.0 * np.exp(np.linspace(-0.1, 0.1, 10))),
+    )
+    baseline = Baseline("smoke", "test", (), (rule,))
+
+    audit = rejudge_runs(out, baseline, console=wide_console())
+
+    verdicts = {(o.fault, o.verdict) for o in audit.outcomes}
+    assert verdicts == {("", "pass"), ("slow_requests=5", "fail")}
+    assert len(audit.outcomes) == 4 and audit.smallest_detected() == "slow_requests=5"

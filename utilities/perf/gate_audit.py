@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -198,6 +199,31 @@ def audit_runs(
     return audit
 
 
+_RUN_DIR = re.compile(r"^(?P<setting>.+)-(?P<number>\d{2,})$")
+
+
+def rejudge_runs(out: Path, baseline: Baseline, *, console: Console) -> Audit:
+    """Gate the runs an earlier audit left in ``out`` (``none-01``, ``slow_requests-5-01``, ...) against
+    ``baseline`` again, without running anything: after a rebaseline, or to judge held-out runs."""
+    found = []
+    for directory in out.iterdir():
+        match = _RUN_DIR.match(directory.name)
+        if match and (directory / "summary.json").exists():
+            setting = match["setting"]
+            fault = "" if setting == "none" else setting.replace("-", "=", 1)
+            found.append((int(match["number"]), fault, directory))
+    if not found:
+        raise click.UsageError(f"no audit runs in {out} (directories like none-01 with a summary.json)")
+    audit = Audit()
+    for number, fault, directory in sorted(found, key=lambda item: (item[0], item[1])):
+        run = read_run(directory)
+        outcome = Outcome.of(fault, gate_run(run, baseline), gate_run(run, baseline, strict=True), run)
+        audit.outcomes.append(outcome)
+        named = ", ".join(outcome.regressions + outcome.limit_failures) or "-"
+        console.print(f"{fault or 'none'} #{number}: {outcome.verdict} ({escape(named)})")
+    return audit
+
+
 @click.command("gate-audit")
 @click.option("--runs", type=click.IntRange(min=1), default=20, show_default=True, help="Runs per setting.")
 @click.option("--fault", "faults", multiple=True, help="A BATCHQA_FAULTS value to detect (repeat): slow_requests=5.")
@@ -215,6 +241,11 @@ def audit_runs(
 )
 @click.option("--baseline", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option(
+    "--rejudge",
+    is_flag=True,
+    help="Run nothing: gate the runs already in --out against the baseline again (after a rebaseline).",
+)
+@click.option(
     "--out", type=click.Path(file_okay=False, path_type=Path), default=REPORTS_DIR / "audit", show_default=True
 )
 def gate_audit_command(
@@ -225,6 +256,7 @@ def gate_audit_command(
     profile_name: str,
     wait_s: float,
     baseline: Path | None,
+    rejudge: bool,
     out: Path,
 ) -> None:
     """Run the profile RUNS times on unchanged code and RUNS times per fault, gate every run, and print how
@@ -243,9 +275,13 @@ def gate_audit_command(
     path = baseline or default_baseline(profile_name)
     rules = Baseline.load(path)
     console = wide_console()
-    audit = audit_runs(
-        settings, runs, profile_name=profile_name, baseline=rules, out=out, console=console, wait_s=wait_s
-    )
+    if rejudge:
+        audit = rejudge_runs(out, rules, console=console)
+        faults = tuple(sorted({o.fault for o in audit.outcomes if o.fault}))
+    else:
+        audit = audit_runs(
+            settings, runs, profile_name=profile_name, baseline=rules, out=out, console=console, wait_s=wait_s
+        )
     labels = [r.title for r in rules.regression if r.distribution is not None]
     console.print(table(audit, labels))
     smallest = audit.smallest_detected()
