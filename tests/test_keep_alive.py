@@ -13,13 +13,24 @@ PAUSE_S = 6.0  # longer than uvicorn's default keep-alive (5 s), as the soak pro
 
 
 def _get_healthz(connection: socket.socket, host: str) -> bytes:
+    """One whole response (headers and its Content-Length body), so nothing is left unread on the socket."""
     connection.sendall(f"GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
+    data = b""
+    while b"\r\n\r\n" not in data:
         chunk = connection.recv(65536)
         if not chunk:
-            return head
-        head += chunk
+            return data
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = next(
+        (int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")),
+        0,
+    )
+    while len(body) < length:
+        chunk = connection.recv(65536)
+        if not chunk:
+            break
+        body += chunk
     return head
 
 
