@@ -244,8 +244,7 @@ def _rebaseline(console: Console, runs: tuple[Path, ...], baseline: Path | None)
     for rule in updated.regression:
         if rule.distribution is not None:
             spread = ", ".join(fmt_num(m) for m in rule.distribution.run_values)
-            statistic = statistic_name(rule.quantile)
-            console.print(f"  {rule.label}: n={rule.distribution.n}, each run's {statistic}: {spread}")
+            console.print(f"  {rule.title}: n={rule.distribution.n}, each run's value: {spread}")
     for note in notes:
         console.print(f"[yellow]{escape(note)}[/]")
 

@@ -72,20 +72,34 @@ class Outcome:
     strict_verdict: str = ""
 
     @classmethod
-    def of(
-        cls, fault: str, report: GateReport, strict: GateReport | None = None, run: RunData | None = None
-    ) -> Outcome:
+    def judge(cls, fault: str, run: RunData, baseline: Baseline) -> Outcome:
+        """Gate ``run`` as the gate would, and with ``--strict`` too: what judging a busy run anyway would
+        have said (why busy runs are inconclusive)."""
+        report = gate_run(run, baseline)
         return cls(
             fault,
             report.verdict,
             [c.rule.title for c in report.regressions if c.status == "regression"],
             [c.rule.title for c in report.regressions if c.status == "inconclusive"],
             [c.rule.name for c in report.limits if c.status in ("fail", "missing")],
-            upload_median_change_pct(run, report) if run is not None else None,
+            upload_median_change_pct(run, report),
             report.other_cores,
             os.getloadavg()[0],
-            strict.verdict if strict is not None else "",
+            gate_run(run, baseline, strict=True).verdict,
         )
+
+    def line(self, number: int) -> str:
+        named = ", ".join(self.regressions + self.limit_failures) or "-"
+        change = self.upload_change_pct if self.upload_change_pct is not None else "–"
+        return (
+            f"{self.fault or 'none'} #{number}: {self.verdict} ({escape(named)}; strict: {self.strict_verdict}); "
+            f"upload {change} %, other cores {self.other_cores or 0:.2f}, load {self.load_average:.1f}"
+        )
+
+
+def run_directory_name(fault: str, number: int) -> str:
+    """``none-01``, ``slow_requests-5-01``: where an audit keeps a run (``rejudge_runs`` reads it back)."""
+    return f"{fault.replace('=', '-', 1) or 'none'}-{number:02d}"
 
 
 def upload_median_change_pct(run: RunData, report: GateReport) -> float | None:
@@ -183,19 +197,10 @@ def audit_runs(
     audit = Audit()
     for number in range(1, runs + 1):
         for fault in faults:
-            directory = out / f"{fault.replace('=', '-') or 'none'}-{number:02d}"
+            directory = out / run_directory_name(fault, number)
             _run_once(profile_name, directory, fault, baseline, wait_s)
-            run = read_run(directory)
-            # --strict as well: what judging a busy run anyway would have said (why busy runs are inconclusive).
-            outcome = Outcome.of(fault, gate_run(run, baseline), gate_run(run, baseline, strict=True), run)
-            audit.outcomes.append(outcome)
-            named = ", ".join(outcome.regressions + outcome.limit_failures) or "-"
-            console.print(
-                f"{fault or 'none'} #{number}: {outcome.verdict} ({escape(named)}; strict: {outcome.strict_verdict}); "
-                "upload "
-                f"{outcome.upload_change_pct if outcome.upload_change_pct is not None else '–'} %, "
-                f"other cores {outcome.other_cores or 0:.2f}, load {outcome.load_average:.1f}"
-            )
+            audit.outcomes.append(Outcome.judge(fault, read_run(directory), baseline))
+            console.print(audit.outcomes[-1].line(number))
     return audit
 
 
@@ -203,7 +208,7 @@ _RUN_DIR = re.compile(r"^(?P<setting>.+)-(?P<number>\d{2,})$")
 
 
 def rejudge_runs(out: Path, baseline: Baseline, *, console: Console) -> Audit:
-    """Gate the runs an earlier audit left in ``out`` (``none-01``, ``slow_requests-5-01``, ...) against
+    """Gate the runs an earlier audit left in ``out`` (named by ``run_directory_name``) against
     ``baseline`` again, without running anything: after a rebaseline, or to judge held-out runs."""
     found = []
     for directory in out.iterdir():
@@ -216,11 +221,8 @@ def rejudge_runs(out: Path, baseline: Baseline, *, console: Console) -> Audit:
         raise click.UsageError(f"no audit runs in {out} (directories like none-01 with a summary.json)")
     audit = Audit()
     for number, fault, directory in sorted(found, key=lambda item: (item[0], item[1])):
-        run = read_run(directory)
-        outcome = Outcome.of(fault, gate_run(run, baseline), gate_run(run, baseline, strict=True), run)
-        audit.outcomes.append(outcome)
-        named = ", ".join(outcome.regressions + outcome.limit_failures) or "-"
-        console.print(f"{fault or 'none'} #{number}: {outcome.verdict} ({escape(named)})")
+        audit.outcomes.append(Outcome.judge(fault, read_run(directory), baseline))
+        console.print(audit.outcomes[-1].line(number))
     return audit
 
 
