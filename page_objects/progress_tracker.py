@@ -60,10 +60,22 @@ _PROBE = r"""(panel) => {
     }
   };
   const observer = new MutationObserver(record);
+  // The page's own event loop, measured: a ticker every TICK_MS notes each time it ran late, so a gap between
+  // updates can be told apart from a browser that got no CPU at all.
+  const TICK_MS = 50, LATE_MS = 30;
+  const stalls = [];
+  let previous = performance.now();
+  setInterval(() => {
+    const now = performance.now();
+    const late = now - previous - TICK_MS;
+    previous = now;
+    if (late > LATE_MS) stalls.push({ at: Date.now() / 1000, seconds: late / 1000 });
+  }, TICK_MS);
   window.__batchqa = {
-    panel, read, samples,
+    panel, read, samples, stalls,
     start() {
       samples.length = 0;
+      stalls.length = 0;
       last = null;
       observer.disconnect();
       observer.observe(panel, { subtree: true, childList: true, characterData: true, attributes: true });
@@ -160,6 +172,11 @@ class ProgressTracker:
         """Every distinct state the view showed since ``start_recording()``, in order, with its time."""
         samples = self.page.evaluate("() => window.__batchqa ? window.__batchqa.samples : []")
         return [ProgressSample.from_page(sample) for sample in samples]
+
+    def page_stalls(self) -> list[dict[str, float]]:
+        """Each time since ``start_recording()`` that the page's event loop could not run for over 30 ms:
+        ``{"at": epoch seconds when it ran again, "seconds": how long it was held up}``."""
+        return self.page.evaluate("() => window.__batchqa ? window.__batchqa.stalls : []")
 
     def wait_for_updates(self, count: int = 1, timeout: float = 15_000) -> None:
         """Wait until the view has changed ``count`` more times (recording must be on)."""

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
-import statistics
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from playwright.sync_api import BrowserContext, Page
@@ -23,75 +20,7 @@ from ..harness import lacks_capability
 
 FIXTURE_FILES = SAMPLE_FILES_DIR
 
-# US-003: "Progress every 2s". Polling is drift-compensated at exactly 2 s, so consecutive page updates
-# are 2 s apart give or take one status request and the browser's timer slack on a busy 2-core machine.
-UPDATE_EVERY_S = 2.0
-TIMER_SLACK_S = 0.35
 TOO_FAST = "needs a target whose batches take visible time; this one went too fast to act on from the page"
-
-
-@dataclass
-class UpdateCadence:
-    """How often the page changed while the batch ran; ``problems()`` is empty when it kept up."""
-
-    gaps_s: list[float]
-    limit_s: float = UPDATE_EVERY_S
-    slack_s: float = TIMER_SLACK_S
-    modes: list[str] = field(default_factory=list)
-
-    @property
-    def max_gap_s(self) -> float:
-        return max(self.gaps_s, default=0.0)
-
-    @property
-    def mean_gap_s(self) -> float:
-        return statistics.fmean(self.gaps_s) if self.gaps_s else 0.0
-
-    @property
-    def p95_gap_s(self) -> float:
-        if not self.gaps_s:
-            return 0.0
-        ordered = sorted(self.gaps_s)
-        return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
-
-    def problems(self) -> list[str]:
-        problems = []
-        late = [f"{gap:.2f} s" for gap in self.gaps_s if gap > self.limit_s + self.slack_s]
-        if late:
-            problems.append(
-                f"{len(late)} of {len(self.gaps_s)} gaps between page updates exceed "
-                f"{self.limit_s:.1f} s (+{self.slack_s:.2f} s timer slack): {', '.join(late)}"
-            )
-        # A poll that fires every 2 s shows its answer a request's latency later: the mean of a correct page
-        # sits a few ms above the period, so it gets the same timer slack as each gap.
-        if self.mean_gap_s > self.limit_s + self.slack_s:
-            problems.append(
-                f"the page updated every {self.mean_gap_s:.2f} s on average, not every {self.limit_s} s "
-                f"(+{self.slack_s:.2f} s timer slack)"
-            )
-        return problems
-
-    def summary(self) -> str:
-        return (
-            f"{len(self.gaps_s)} gaps: max {self.max_gap_s:.2f} s, p95 {self.p95_gap_s:.2f} s, "
-            f"mean {self.mean_gap_s:.2f} s over modes {sorted(set(self.modes))}"
-        )
-
-
-def until_finished(timeline: Sequence[ProgressSample]) -> list[ProgressSample]:
-    """The samples up to and including the first one that shows a final status."""
-    kept = []
-    for sample in timeline:
-        kept.append(sample)
-        if sample.finished:
-            break
-    return kept
-
-
-def update_cadence(timeline: Sequence[ProgressSample]) -> UpdateCadence:
-    samples = until_finished(timeline)
-    gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(samples)]
-    return UpdateCadence(gaps_s=gaps, modes=[s.connection or "?" for s in samples])
 
 
 def progress_problems(timeline: Sequence[ProgressSample]) -> list[str]:

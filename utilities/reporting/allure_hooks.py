@@ -152,10 +152,11 @@ def _record_progress_views(item: pytest.Item, *, always: bool) -> None:
         label = "progress view" if len(trackers) == 1 else f"progress view ({name})"
         try:
             timeline = tracker.timeline()
+            stalls = tracker.page_stalls() if callable(getattr(tracker, "page_stalls", None)) else []
         except Exception as exc:  # the page may have crashed or closed: say so rather than hide the failure
             evidence.attach_text(f"could not read the progress view: {exc}", label)
             continue
-        evidence.record_progress(timeline, label, always=always)
+        evidence.record_progress(timeline, label, stalls=stalls, always=always)
 
 
 # Attaching at the end of the test

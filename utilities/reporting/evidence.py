@@ -25,12 +25,13 @@ import logging
 import math
 import mimetypes
 import re
-import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from utilities.client.page_cadence import PageCadence, page_cadence
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +40,6 @@ log = logging.getLogger(__name__)
 MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024
 SESSION_BUDGET_BYTES = 150 * 1024 * 1024
 SERVER_LOG_LINES = 200
-UPDATE_EVERY_S = 2.0  # US-003 "Progress every 2s"
-TIMER_SLACK_S = 0.35  # as e2e/browser/support.py allows
 
 MIME = {
     ".csv": "text/csv",
@@ -189,51 +188,11 @@ def uploaded_files(content_type: str, body: bytes) -> list[tuple[str, bytes]]:
 # What the progress view showed
 
 
-@dataclass(frozen=True)
-class Cadence:
-    """How often the progress view changed while the batch ran (the spec's "Progress every 2s")."""
-
-    gaps_s: list[float]
-    modes: list[str]
-    samples: int
-    limit_s: float = UPDATE_EVERY_S
-    slack_s: float = TIMER_SLACK_S
-
-    @property
-    def late(self) -> list[float]:
-        return [gap for gap in self.gaps_s if gap > self.limit_s + self.slack_s]
-
-    def as_dict(self) -> dict[str, Any]:
-        gaps = sorted(self.gaps_s)
-        return {
-            "samples": self.samples,
-            "gaps": len(gaps),
-            "max_gap_s": round(max(gaps), 3) if gaps else None,
-            "p95_gap_s": round(gaps[min(len(gaps) - 1, math.ceil(0.95 * len(gaps)) - 1)], 3) if gaps else None,
-            "mean_gap_s": round(statistics.fmean(gaps), 3) if gaps else None,
-            "limit_s": self.limit_s,
-            "timer_slack_s": self.slack_s,
-            "late_gaps_s": [round(gap, 3) for gap in self.late],
-            "connection_modes": sorted(set(self.modes)),
-        }
-
-
 def _field(sample: Any, name: str) -> Any:
     return sample.get(name) if isinstance(sample, dict) else getattr(sample, name, None)
 
 
-def progress_cadence(timeline: Sequence[Any]) -> Cadence:
-    """Gaps between the view's changes up to the first final status (samples: ProgressSample or dicts)."""
-    kept = []
-    for sample in timeline:
-        kept.append(sample)
-        if _field(sample, "status") in ("completed", "completed_with_errors", "failed", "cancelled"):
-            break
-    gaps = [_field(b, "at") - _field(a, "at") for a, b in itertools.pairwise(kept)]
-    return Cadence(gaps, [_field(s, "connection") or "?" for s in kept], len(kept))
-
-
-def progress_plot(timeline: Sequence[Any], cadence: Cadence) -> bytes:
+def progress_plot(timeline: Sequence[Any], cadence: PageCadence) -> bytes:
     """A PNG: percent shown over time (coloured by connection mode) above the gaps between updates."""
     import matplotlib
 
@@ -251,12 +210,16 @@ def progress_plot(timeline: Sequence[Any], cadence: Cadence) -> bytes:
         ys = [p for p, m in zip(percents, modes, strict=True) if m == mode]
         top.plot(xs, ys, "o", ms=3, color=colour, label=f"connection: {mode}")
     top.set_ylabel("percent shown")
-    top.set_title(f"progress view: {cadence.samples} updates, {len(cadence.late)} gaps over the limit")
+    top.set_title(
+        f"progress view: {cadence.samples} updates, {len(cadence.late)} gaps over the limit "
+        f"(page stalled {sum(cadence.stalled_s):.2f} s)"
+    )
     top.legend(fontsize="small", loc="lower right")
     top.grid(True, alpha=0.3)
     gap_times = times[1 : len(cadence.gaps_s) + 1]
-    colours = ["#c44e52" if g > cadence.limit_s + cadence.slack_s else "#4878a8" for g in cadence.gaps_s]
-    bottom.bar(gap_times, cadence.gaps_s, width=0.15, color=colours)
+    colours = ["#c44e52" if g > cadence.limit_s + cadence.slack_s else "#4878a8" for g in cadence.judged_s]
+    bottom.bar(gap_times, cadence.judged_s, width=0.15, color=colours, label="gap less page stall")
+    bottom.bar(gap_times, cadence.stalled_s, bottom=cadence.judged_s, width=0.15, color="#bbb", label="page stalled")
     bottom.axhline(cadence.limit_s, color="#222", lw=1, ls="--", label=f"{cadence.limit_s:g} s (US-003)")
     bottom.axhline(cadence.limit_s + cadence.slack_s, color="#c44e52", lw=1, ls=":", label="limit + timer slack")
     bottom.set_ylabel("gap before update (s)")
@@ -272,13 +235,19 @@ def progress_plot(timeline: Sequence[Any], cadence: Cadence) -> bytes:
     return buffer.getvalue()
 
 
-def record_progress(timeline: Sequence[Any], name: str = "progress view", *, always: bool = False) -> None:
-    """Record the cadence report (JSON, with every sample) and its plot for the report."""
+def record_progress(
+    timeline: Sequence[Any], name: str = "progress view", *, stalls: Sequence[Any] = (), always: bool = False
+) -> None:
+    """Record the cadence report (JSON, with every sample and page stall) and its plot for the report."""
     if _current is None or not timeline:
         return
-    cadence = progress_cadence(timeline)
+    cadence = page_cadence(timeline, stalls)
     samples = [asdict(s) if is_dataclass(s) else dict(s) for s in timeline]
-    attach_json({**cadence.as_dict(), "timeline": samples}, f"{name}: update cadence", always=always)
+    attach_json(
+        {**cadence.as_dict(), "timeline": samples, "page_stalls": list(stalls)},
+        f"{name}: update cadence",
+        always=always,
+    )
     try:
         png = progress_plot(timeline, cadence)
     except Exception as exc:  # a plot must never hide the failure it illustrates
