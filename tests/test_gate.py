@@ -19,8 +19,8 @@ from utilities.perf.gate import (
     RegressionRule,
     evaluate,
     gate_command,
-    read_history,
 )
+from utilities.perf.gate_history import read_history
 from utilities.perf.gate_rebaseline import RebaselineError, rebaseline
 from utilities.perf.gate_runs import RunData, read_run
 from utilities.perf.gate_stats import Distribution

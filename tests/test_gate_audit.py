@@ -98,3 +98,29 @@ def test_rejudge_gates_the_runs_an_audit_left_against_another_baseline(tmp_path:
     verdicts = {(o.fault, o.verdict) for o in audit.outcomes}
     assert verdicts == {("", "pass"), ("slow_requests=5", "fail")}
     assert len(audit.outcomes) == 4 and audit.smallest_detected() == "slow_requests=5"
+
+
+def test_rejudge_with_a_rolling_window_follows_a_drifting_runner_and_still_catches_the_fault(tmp_path: Path) -> None:
+    out = tmp_path / "audit"
+    for number in range(1, 16):
+        # Steady while the history fills, then the runner slows 6 % a run: +60 % by the last.
+        drift = 1.0 + 0.06 * max(0, number - 5)
+        _write_run(out / f"none-{number:02d}", drift, number)
+        _write_run(out / f"slow_requests-5-{number:02d}", 3.0 * drift, 100 + number)
+    rule = RegressionRule(
+        name="upload",
+        series="POST /api/v1/batch/upload",
+        label="upload",
+        distribution=Distribution.of(np.full(100, 20.0), 20.0 * np.exp(np.linspace(-0.1, 0.1, 10))),
+    )
+    baseline = Baseline("smoke", "test", (), (rule,))
+
+    fixed = rejudge_runs(out, baseline, console=wide_console())
+    rolling = rejudge_runs(out, baseline, console=wide_console(), window=5)
+
+    def verdicts(audit: Audit, fault: str) -> list[str]:
+        return [o.verdict for o in audit.outcomes if o.fault == fault]
+
+    assert verdicts(fixed, "").count("fail") >= 4  # the drift, read as a regression
+    assert verdicts(rolling, "") == ["pass"] * 15
+    assert verdicts(rolling, "slow_requests=5") == ["fail"] * 15

@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
-from collections.abc import Mapping
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from utilities.perf.gate_history import DEFAULT_HISTORY, append_history, history_entry, read_history, rolling_baseline
 from utilities.perf.gate_rebaseline import RebaselineError
 from utilities.perf.gate_rebaseline import rebaseline as rebuild
 from utilities.perf.gate_rules import (
     BASELINES_DIR,
     BUSY_METRIC,
-    WAIT_METRIC,
     Baseline,
     ContractLimit,
     GateReport,
@@ -50,7 +46,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_RUN = Path("reports/perf/smoke")
-DEFAULT_HISTORY = Path("reports/perf/history.jsonl")
 
 
 def gate_run(
@@ -65,57 +60,6 @@ def gate_run(
         strict=strict,
         min_effect_pct=min_effect_pct,
     )
-
-
-# History
-
-
-def read_history(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    entries = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            try:
-                entries.append(json.loads(line))
-            except json.JSONDecodeError:
-                log.warning("%s:%d is not JSON; skipped", path, number)
-    return entries
-
-
-def append_history(path: Path, entry: Mapping[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(entry, sort_keys=True) + "\n")
-
-
-def history_entry(run: RunData, report: GateReport) -> dict[str, Any]:
-    """What ``batchqa trend`` reads: the contract metrics, each regression rule's (normalised) statistic
-    and change, the verdicts, the machine's state."""
-    rules = {}
-    for check in report.regressions:
-        if check.comparison is not None:
-            rules[check.rule.name] = {
-                "statistic": check.comparison.statistic,
-                "value": round(check.comparison.run_value, 4),
-                "change_pct": round(check.comparison.change_pct, 2),
-                "status": check.status,
-            }
-    return {
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "run_at": run.summary.get("at"),
-        "profile": run.profile,
-        "target": run.summary.get("target"),
-        "faults": run.summary.get("faults", ""),
-        "run": str(run.path),
-        "passed": report.ok,
-        "verdict": report.verdict,
-        "busy": report.busy,
-        "speed_factor": round(report.speed, 4),
-        "metrics": {c.rule.name: c.value for c in report.limits if c.value is not None}
-        | {k: run.metrics[k] for k in (BUSY_METRIC, WAIT_METRIC, "prompts_per_min", "http_rps") if k in run.metrics},
-        "rules": rules,
-    }
 
 
 # Rendering
@@ -272,6 +216,16 @@ def _rebaseline(console: Console, runs: tuple[Path, ...], baseline: Path | None)
 )
 @click.option("--strict", is_flag=True, help="Fail regressions even when the machine was busy.")
 @click.option(
+    "--rolling",
+    "window",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help=f"Judge regression rules against the last N clean runs in --history (same profile, target and baseline; "
+    f"at least {MIN_RUNS}) instead of the baseline file's runs; 0 = the baseline file. For a runner that gates "
+    "every night: it follows the machine's drift.",
+)
+@click.option(
     "--min-effect",
     "min_effect_pct",
     type=click.FloatRange(min=0),
@@ -304,6 +258,7 @@ def gate_command(
     record: bool,
     with_trend: bool,
     strict: bool,
+    window: int,
     min_effect_pct: float | None,
     rebaseline: bool,
     rebaseline_runs: tuple[Path, ...],
@@ -329,7 +284,15 @@ def gate_command(
     path = baseline or default_baseline(run.profile)
     if not path.exists():
         raise click.ClickException(f"no baseline for profile {run.profile!r} at {path}")
-    report = gate_run(run, Baseline.load(path), strict=strict, min_effect_pct=min_effect_pct)
+    judged_by = Baseline.load(path)
+    if window:
+        if window < MIN_RUNS:
+            raise click.UsageError(f"--rolling needs at least {MIN_RUNS} runs, not {window}")
+        judged_by, notes = rolling_baseline(judged_by, read_history(history), window, target=run.summary.get("target"))
+        console.print(f"rolling baseline from {history}:")
+        for note in notes:
+            console.print(f"  {escape(note)}")
+    report = gate_run(run, judged_by, strict=strict, min_effect_pct=min_effect_pct)
     print_report(console, report, path)
     if record:
         append_history(history, history_entry(run, report))

@@ -20,6 +20,7 @@ from rich.table import Table
 
 from utilities.perf import profiles
 from utilities.perf.gate import gate_run, wide_console
+from utilities.perf.gate_history import history_entry, rolling_baseline
 from utilities.perf.gate_rules import Baseline, GateReport, default_baseline
 from utilities.perf.gate_runs import RunData, read_run
 from utilities.perf.load import FAULTS_ENV, REPORTS_DIR, run_load, wait_for_quiet
@@ -115,7 +116,23 @@ def upload_median_change_pct(run: RunData, report: GateReport) -> float | None:
 
 @dataclass
 class Audit:
+    """The audited runs, in the order they ran. With ``window``, each run is judged as ``batchqa gate
+    --rolling WINDOW`` would judge it on a runner whose history holds the audit's earlier runs."""
+
     outcomes: list[Outcome] = field(default_factory=list)
+    baseline: Baseline | None = None
+    window: int = 0
+    history: list[dict] = field(default_factory=list)
+
+    def judge(self, fault: str, run: RunData) -> Outcome:
+        if self.baseline is None:
+            raise ValueError("an audit judges runs against a baseline")
+        baseline = self.baseline
+        if self.window:
+            baseline, _ = rolling_baseline(baseline, self.history, self.window, target=run.summary.get("target"))
+            self.history.append(history_entry(run, gate_run(run, baseline)))
+        self.outcomes.append(Outcome.judge(fault, run, baseline))
+        return self.outcomes[-1]
 
     def by_fault(self) -> dict[str, list[Outcome]]:
         groups: dict[str, list[Outcome]] = {}
@@ -191,23 +208,23 @@ def audit_runs(
     out: Path,
     console: Console,
     wait_s: float = QUIET_WAIT_S,
+    window: int = 0,
 ) -> Audit:
     """Runs taken round-robin over ``faults`` (run 1 of each, then run 2 of each...), so a noisy spell of
     the machine spreads over every setting instead of spoiling one."""
-    audit = Audit()
+    audit = Audit(baseline=baseline, window=window)
     for number in range(1, runs + 1):
         for fault in faults:
             directory = out / run_directory_name(fault, number)
             _run_once(profile_name, directory, fault, baseline, wait_s)
-            audit.outcomes.append(Outcome.judge(fault, read_run(directory), baseline))
-            console.print(audit.outcomes[-1].line(number))
+            console.print(audit.judge(fault, read_run(directory)).line(number))
     return audit
 
 
 _RUN_DIR = re.compile(r"^(?P<setting>.+)-(?P<number>\d{2,})$")
 
 
-def rejudge_runs(out: Path, baseline: Baseline, *, console: Console) -> Audit:
+def rejudge_runs(out: Path, baseline: Baseline, *, console: Console, window: int = 0) -> Audit:
     """Gate the runs an earlier audit left in ``out`` (named by ``run_directory_name``) against
     ``baseline`` again, without running anything: after a rebaseline, or to judge held-out runs."""
     found = []
@@ -219,10 +236,9 @@ def rejudge_runs(out: Path, baseline: Baseline, *, console: Console) -> Audit:
             found.append((int(match["number"]), fault, directory))
     if not found:
         raise click.UsageError(f"no audit runs in {out} (directories like none-01 with a summary.json)")
-    audit = Audit()
+    audit = Audit(baseline=baseline, window=window)
     for number, fault, directory in sorted(found, key=lambda item: (item[0], item[1])):
-        audit.outcomes.append(Outcome.judge(fault, read_run(directory), baseline))
-        console.print(audit.outcomes[-1].line(number))
+        console.print(audit.judge(fault, read_run(directory)).line(number))
     return audit
 
 
@@ -248,6 +264,15 @@ def rejudge_runs(out: Path, baseline: Baseline, *, console: Console) -> Audit:
     help="Run nothing: gate the runs already in --out against the baseline again (after a rebaseline).",
 )
 @click.option(
+    "--rolling",
+    "window",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Judge each run as `batchqa gate --rolling N` would, against the last N clean runs of the audit so far "
+    "(the baseline file's runs until N of them exist).",
+)
+@click.option(
     "--out", type=click.Path(file_okay=False, path_type=Path), default=REPORTS_DIR / "audit", show_default=True
 )
 def gate_audit_command(
@@ -259,6 +284,7 @@ def gate_audit_command(
     wait_s: float,
     baseline: Path | None,
     rejudge: bool,
+    window: int,
     out: Path,
 ) -> None:
     """Run the profile RUNS times on unchanged code and RUNS times per fault, gate every run, and print how
@@ -278,11 +304,18 @@ def gate_audit_command(
     rules = Baseline.load(path)
     console = wide_console()
     if rejudge:
-        audit = rejudge_runs(out, rules, console=console)
+        audit = rejudge_runs(out, rules, console=console, window=window)
         faults = tuple(sorted({o.fault for o in audit.outcomes if o.fault}))
     else:
         audit = audit_runs(
-            settings, runs, profile_name=profile_name, baseline=rules, out=out, console=console, wait_s=wait_s
+            settings,
+            runs,
+            profile_name=profile_name,
+            baseline=rules,
+            out=out,
+            console=console,
+            wait_s=wait_s,
+            window=window,
         )
     labels = [r.title for r in rules.regression if r.distribution is not None]
     console.print(table(audit, labels))

@@ -17,7 +17,8 @@ import click
 import numpy as np
 import ruptures
 
-from utilities.perf.gate import DEFAULT_HISTORY, read_history, wide_console
+from utilities.perf.gate import wide_console
+from utilities.perf.gate_history import DEFAULT_HISTORY, read_history
 
 log = logging.getLogger(__name__)
 
