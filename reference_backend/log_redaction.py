@@ -1,8 +1,10 @@
-"""Keep credentials out of the server log: ``?token=...`` in a logged URL becomes ``?token=[redacted]``.
+"""Keep credentials out of the server log: ``?token=...`` in a logged URL becomes ``?token=[redacted]``, and
+the value of a logged ``Authorization``, ``Cookie`` or ``Set-Cookie`` header becomes ``[redacted]``.
 
 Browsers cannot set headers on a WebSocket, so the progress socket accepts its bearer token in the query
-string, and uvicorn logs every socket handshake with its full path (OWASP Logging Cheat Sheet: session
-ids and access tokens must not be logged).
+string, and uvicorn logs every socket handshake with its full path; at DEBUG, the websockets library also
+logs every handshake header, the session cookie and bearer token among them (OWASP Logging Cheat Sheet:
+session ids and access tokens must not be logged).
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ import re
 from . import faults
 
 _SECRET_PARAM = re.compile(r"(?i)([?&](?:access_)?token=)[^&\s\"']+")
+_SECRET_HEADER = re.compile(r"(?im)\b((?:proxy-)?authorization|(?:set-)?cookie)(\s*:\s*)[^\r\n]+")
 # Loggers whose handlers carry uvicorn's lines and ours.
 LOGGERS = ("", "uvicorn", "uvicorn.error", "uvicorn.access")
 
 
 def redact(text: str) -> str:
-    return _SECRET_PARAM.sub(r"\1[redacted]", text)
+    return _SECRET_HEADER.sub(r"\1\2[redacted]", _SECRET_PARAM.sub(r"\1[redacted]", text))
 
 
 class RedactTokens(logging.Filter):

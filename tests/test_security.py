@@ -321,6 +321,22 @@ def test_tokens_in_socket_urls_never_reach_the_server_log(start_backend: Callabl
     assert "token=[redacted]" in log
 
 
+def test_handshake_headers_at_debug_keep_their_names_but_not_the_session(
+    start_backend: Callable[..., BackendProcess],
+) -> None:
+    server = start_backend(env={"BATCHQA_LOG_LEVEL": "DEBUG"})
+    with BatchApi.new_user(server.url) as api:
+        batch = api.upload(text="log my headers")["batch_id"]
+        headers = {"Authorization": f"Bearer {api.token}", "Cookie": f"session={api.token}"}
+        outcome = probe_socket(server.url, batch, headers=headers, until_messages=1, timeout=10)
+        token = api.token
+    assert outcome.first is not None and token
+    log = _server_log(server)
+    assert "authorization: [redacted]" in log.lower(), "the handshake headers must be logged for this to mean anything"
+    assert "cookie: [redacted]" in log.lower()
+    assert token not in log and token[-20:] not in log
+
+
 def test_with_log_tokens_the_check_finds_the_token_in_the_log(start_backend: Callable[..., BackendProcess]) -> None:
     server = start_backend(env={"BATCHQA_FAULTS": "log_tokens"})
     token = _socket_with_query_token(server)
