@@ -12,18 +12,10 @@ from click.testing import CliRunner
 from websockets.exceptions import ConnectionClosedError
 
 from utilities.client.api import BatchApi, Credentials
-from utilities.client.recorders import (
-    CadenceReport,
-    Connection,
-    PollingRecorder,
-    Received,
-    RecorderStopped,
-    WebSocketRecorder,
-    message_problems,
-    percentile,
-    seq_ranges,
-    ws_url,
-)
+from utilities.client.cadence import percentile
+from utilities.client.cadence_report import CadenceReport
+from utilities.client.progress_messages import Connection, Received, message_problems, seq_ranges, ws_url
+from utilities.client.recorders import PollingRecorder, RecorderStopped, WebSocketRecorder
 from utilities.client.watch import watch_command
 from utilities.procs.backend import BackendProcess
 

@@ -25,7 +25,8 @@ from reference_backend.faults import CATALOGUE, FaultError, parse_faults
 from reference_backend.models import Batch
 from reference_backend.provider import EnhanceResult, PromptInput, SlowRows, provider_from_settings
 from utilities.client.api import BatchApi
-from utilities.client.recorders import probe_socket, ws_url
+from utilities.client.progress_messages import ws_url
+from utilities.client.socket_probe import probe_socket
 from utilities.procs.backend import BackendProcess
 
 from .helpers import csv_bytes

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from utilities.client.api import BatchApi, Credentials
-from utilities.client.recorders import probe_socket
+from utilities.client.socket_probe import probe_socket
 from utilities.procs.backend import BackendProcess
 
 LOGIN = "/api/v1/auth/login"

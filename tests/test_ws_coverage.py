@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from utilities.client.api import BatchApi
-from utilities.client.recorders import Received, WebSocketRecorder
+from utilities.client.progress_messages import Received
+from utilities.client.recorders import WebSocketRecorder
 from utilities.procs.backend import BackendProcess
 
 from .helpers import csv_bytes, prompt_rows

@@ -16,7 +16,7 @@ from reference_backend.progress_stream import (
     opening_messages,
 )
 from reference_backend.routes.sockets import InboundGuard, normalise_origin, origin_allowed
-from utilities.client.recorders import message_problems
+from utilities.client.progress_messages import message_problems
 
 COALESCE_S = 0.25
 HEARTBEAT_S = 1.0

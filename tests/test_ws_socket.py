@@ -17,7 +17,9 @@ import httpx
 import pytest
 
 from utilities.client.api import BatchApi
-from utilities.client.recorders import PollingRecorder, WebSocketRecorder, parse_time, probe_socket
+from utilities.client.progress_messages import parse_time
+from utilities.client.recorders import PollingRecorder, WebSocketRecorder
+from utilities.client.socket_probe import probe_socket
 from utilities.procs.backend import BackendProcess
 
 from .helpers import csv_bytes, prompt_rows

@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from utilities.client.page_cadence import TIMER_SLACK_S, UPDATE_EVERY_S
+from utilities.client.cadence import TIMER_SLACK_S, UPDATE_EVERY_S
 from utilities.procs.video import NO_VIDEO, video_available
 
 console = Console(width=None if sys.stdout.isatty() else 140)

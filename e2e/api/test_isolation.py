@@ -8,7 +8,7 @@ import pytest
 
 from utilities.check.contract_checks import assert_error, leaked, unique_marker
 from utilities.client.api import BatchApi
-from utilities.client.recorders import probe_socket
+from utilities.client.socket_probe import probe_socket
 
 OWNER_ENDPOINTS = [
     ("GET", "/api/v1/batch/status/{id}"),

@@ -11,7 +11,7 @@ import httpx
 
 from utilities.check.contract_checks import assert_error
 from utilities.client.api import BatchApi, Credentials
-from utilities.client.recorders import probe_socket
+from utilities.client.socket_probe import probe_socket
 from utilities.procs.backend import BackendProcess
 
 from ..harness import CLIENT_TIMEOUT_S, Target, http

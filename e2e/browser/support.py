@@ -14,6 +14,7 @@ from websockets.sync.client import connect
 
 from page_objects import ProgressSample, ProgressTracker
 from utilities.client.api import TERMINAL_STATUSES, BatchApi
+from utilities.client.progress_messages import ws_url
 from utilities.paths import SAMPLE_FILES_DIR
 
 from ..harness import lacks_capability
@@ -76,10 +77,12 @@ def ahead(sample: ProgressSample, rows: int) -> int:
 
 def progress_socket_available(base_url: str, api: BatchApi, batch_id: str) -> bool:
     """Whether the target speaks the progress WebSocket (docs/contract.md): one message within 3 s."""
-    url = base_url.replace("http", "ws", 1) + f"/api/v1/batch/ws/{batch_id}"
     try:
         with connect(
-            url, additional_headers={"Authorization": f"Bearer {api.token}"}, open_timeout=3, proxy=None
+            ws_url(base_url, batch_id),
+            additional_headers={"Authorization": f"Bearer {api.token}"},
+            open_timeout=3,
+            proxy=None,
         ) as socket:
             message = json.loads(socket.recv(timeout=3))
     except (OSError, TimeoutError, InvalidHandshake, ConnectionClosed, ValueError):

@@ -10,7 +10,7 @@ import pytest
 from page_objects import BatchUploadPage, ProgressTracker, ResultsDownloader
 from utilities.check.download_validator import assert_download_matches, load_download
 from utilities.check.input_reader import read_input
-from utilities.client.page_cadence import page_cadence
+from utilities.client.cadence import page_cadence
 
 from ..harness import lacks_capability
 from .support import FIXTURE_FILES, require_running

@@ -15,7 +15,9 @@ import pytest
 
 from utilities.check.contract_checks import TERMINAL, status_problems
 from utilities.client.api import BatchApi
-from utilities.client.recorders import ADVANCING_TYPES, PollingRecorder, Received, WebSocketRecorder, probe_socket
+from utilities.client.progress_messages import ADVANCING_TYPES, Received
+from utilities.client.recorders import PollingRecorder, WebSocketRecorder
+from utilities.client.socket_probe import probe_socket
 
 from ..harness import Target
 from ..payloads import csv_bytes, marked_rows

@@ -8,7 +8,6 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from locust.clients import HttpSession
 from locust.env import Environment
@@ -17,6 +16,7 @@ from websockets.sync.client import connect
 
 from perf.users.common import option, poll_until_terminal, record
 from utilities.client.api import TERMINAL_STATUSES
+from utilities.client.progress_messages import ws_url
 from utilities.perf.names import WS, WS_CONNECT, WS_FIRST, WS_GAP, WS_HELD, WS_LAG, WS_MISSING, WS_ORDER, WS_SILENCE
 
 log = logging.getLogger(__name__)
@@ -47,12 +47,6 @@ class Watch:
     max_gap_s: float = 0.0
     last: dict[str, Any] | None = None
     terminal_at: float | None = None  # time.perf_counter() when the terminal status arrived
-
-
-def ws_url(host: str, batch_id: str) -> str:
-    parts = urlsplit(host)
-    scheme = "wss" if parts.scheme == "https" else "ws"
-    return urlunsplit((scheme, parts.netloc, f"{parts.path.rstrip('/')}/api/v1/batch/ws/{batch_id}", "", ""))
 
 
 def _event_epoch(message: dict[str, Any]) -> float | None:

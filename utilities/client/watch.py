@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from utilities.client.api import ApiFailure, BatchApi, Credentials
-from utilities.client.recorders import PollingRecorder, Received, WebSocketRecorder
+from utilities.client.progress_messages import Received
+from utilities.client.recorders import PollingRecorder, WebSocketRecorder
 
 
 def resolve_token(base_url: str, token: str | None, email: str | None, password: str | None) -> str:

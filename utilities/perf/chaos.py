@@ -21,7 +21,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
-from urllib.parse import urlencode
 
 import click
 import websockets
@@ -29,6 +28,7 @@ from sqlalchemy import bindparam, create_engine, text
 from websockets.sync.client import connect
 
 from utilities.client.api import TERMINAL_STATUSES, BatchApi
+from utilities.client.progress_messages import ws_url
 from utilities.procs.services import Cluster, PostgresDatabase, RedisServer, ServiceUnavailable, WorkerProcess
 from utilities.procs.topology import API, WORKER
 
@@ -235,12 +235,9 @@ class SocketWatcher:
             if not urls:
                 time.sleep(0.1)
                 continue
-            base = urls[self.connections % len(urls)].replace("http://", "ws://", 1)
-            query = {"token": self.token} | ({"last_seq": str(last_seq)} if last_seq is not None else {})
+            url = ws_url(urls[self.connections % len(urls)], self.batch_id, last_seq=last_seq, token=self.token)
             try:
-                with connect(
-                    f"{base}/api/v1/batch/ws/{self.batch_id}?{urlencode(query)}", open_timeout=5, proxy=None
-                ) as ws:
+                with connect(url, open_timeout=5, proxy=None) as ws:
                     self.connections += 1
                     resumed_from = last_seq
                     while not self._stop.is_set():

@@ -41,15 +41,9 @@ from urllib.parse import urlsplit
 import click
 
 from utilities.client.api import TERMINAL_STATUSES, BatchApi
-from utilities.client.recorders import (
-    ADVANCING_TYPES,
-    CadenceReport,
-    Connection,
-    Received,
-    message_problems,
-    parse_time,
-)
-from utilities.client.recorders import percentile as _pct
+from utilities.client.cadence import percentile as _pct
+from utilities.client.cadence_report import CadenceReport
+from utilities.client.progress_messages import ADVANCING_TYPES, Connection, Received, message_problems, parse_time
 from utilities.perf.bench import machine_facts
 from utilities.procs.backend import BackendProcess
 

@@ -31,7 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from utilities.client.page_cadence import PageCadence, page_cadence
+from utilities.client.cadence import PageCadence, page_cadence
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Page, sync_playwright
 
 from page_objects import ProgressTracker
-from utilities.client.page_cadence import PageCadence, page_cadence, percentile
+from utilities.client.cadence import PageCadence, page_cadence, percentile
 from utilities.procs.browser import SYSTEM_ARGS, find_chromium
 
 
