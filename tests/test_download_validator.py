@@ -14,14 +14,11 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from utilities.check.download_validator import (
-    assert_download_matches,
-    compare_downloads,
-    load_download,
-    validate,
-    validate_command,
-)
+from utilities.check.download_comparison import compare_downloads
+from utilities.check.download_reader import load_download
+from utilities.check.download_validator import assert_download_matches, validate
 from utilities.check.input_reader import InputTable
+from utilities.check.validate_cli import validate_command
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CSV_COLUMNS_AFTER = ["enhanced_prompt", "techniques", "row_status", "row_error"]

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from reference_backend.ingest import IngestLimits, parse_upload
-from utilities.check.download_validator import compare_downloads, load_download, validate
+from utilities.check.download_comparison import compare_downloads
+from utilities.check.download_reader import load_download
+from utilities.check.download_validator import validate
 from utilities.check.input_reader import read_input
 from utilities.client.api import BatchApi
 from utilities.gen import long_prompt_rows, long_prompts_csv

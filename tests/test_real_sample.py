@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from utilities.check.download_validator import Download, compare_downloads, load_download, validate
+from utilities.check.download_comparison import compare_downloads
+from utilities.check.download_reader import Download, load_download
+from utilities.check.download_validator import validate
 from utilities.check.input_reader import read_input
 from utilities.client.api import BatchApi
 

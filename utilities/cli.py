@@ -9,7 +9,7 @@ import click
 # Subcommands that live beside their utility, imported only when run (or listed by --help), so a core install
 # without the [load] extra still serves, generates and validates, and says what to install for the rest.
 LAZY_COMMANDS = {
-    "validate": "utilities.check.download_validator:validate_command",
+    "validate": "utilities.check.validate_cli:validate_command",
     "gen": "utilities.gen:gen_command",
     "bench": "utilities.perf.bench:bench_command",
     "download-bench": "utilities.perf.download_bench:download_bench_command",

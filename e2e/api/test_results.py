@@ -11,7 +11,9 @@ import zipfile
 import pytest
 
 from utilities.check.contract_checks import assert_rows_agree, own_prompt_problems
-from utilities.check.download_validator import assert_download_matches, assert_downloads_equivalent, load_download
+from utilities.check.download_comparison import assert_downloads_equivalent
+from utilities.check.download_reader import load_download
+from utilities.check.download_validator import assert_download_matches
 from utilities.check.input_reader import read_input
 from utilities.client.api import BatchApi
 from utilities.client.schemas import assert_matches_schema

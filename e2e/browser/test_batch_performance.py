@@ -8,7 +8,8 @@ import time
 import pytest
 
 from page_objects import BatchUploadPage, ProgressTracker, ResultsDownloader
-from utilities.check.download_validator import assert_download_matches, load_download
+from utilities.check.download_reader import load_download
+from utilities.check.download_validator import assert_download_matches
 from utilities.check.input_reader import read_input
 from utilities.client.cadence import page_cadence
 

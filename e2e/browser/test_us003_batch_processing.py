@@ -9,7 +9,8 @@ import pytest
 from playwright.sync_api import Page, Route, WebSocketRoute, expect
 
 from page_objects import BatchListPage, BatchUploadPage, LoginPage, ProgressTracker, ResultsDownloader
-from utilities.check.download_validator import assert_download_matches, load_download
+from utilities.check.download_reader import load_download
+from utilities.check.download_validator import assert_download_matches
 from utilities.check.input_reader import read_input, read_pasted
 from utilities.gen import INVALID_VARIANTS
 

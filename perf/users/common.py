@@ -15,7 +15,8 @@ from gevent.lock import Semaphore
 from locust.clients import HttpSession
 from locust.env import Environment
 
-from utilities.check.download_validator import load_download, validate
+from utilities.check.download_reader import load_download
+from utilities.check.download_validator import validate
 from utilities.check.input_reader import InputTable, read_input
 from utilities.client.api import TERMINAL_STATUSES, Credentials
 from utilities.perf.names import BATCH, validate_name

@@ -38,7 +38,10 @@ _EXPORTS = {
     "status_problems": "contract_checks",
     "unique_marker": "contract_checks",
     "assert_download_matches": "download_validator",
-    "compare_downloads": "download_validator",
+    "assert_downloads_equivalent": "download_comparison",
+    "compare_downloads": "download_comparison",
+    "ComparisonReport": "download_comparison",
+    "ValidationReport": "download_validator",
     "load_download": "download_reader",
     "parse_csv": "download_reader",
     "parse_json": "download_reader",
@@ -48,7 +51,7 @@ _EXPORTS = {
     "read_pasted": "input_reader",
     "unneutralise": "download_reader",
     "validate": "download_validator",
-    "validate_command": "download_validator",
+    "validate_command": "validate_cli",
 }
 
 __all__, __getattr__ = lazy_exports(__name__, _EXPORTS)

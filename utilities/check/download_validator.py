@@ -1,76 +1,29 @@
-"""Check a batch download (CSV, JSON or ZIP per docs/contract.md) against the file the user uploaded.
-
-Parsing lives in ``utilities.check.download_reader``; its names are re-exported here for existing imports.
+"""Check a batch download (CSV, JSON or ZIP per docs/contract.md) against the file the user uploaded: every row
+present once and in order, fields and prompts intact, statuses and errors consistent, formula cells neutralised,
+the ZIP's manifest true. Parsing lives in ``utilities.check.download_reader``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
-import unicodedata
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
-from pathlib import Path
 
-import click
-
+from utilities.check.download_comparison import compare_downloads
 from utilities.check.download_reader import (
-    CSV_HEAD,
-    CSV_TAIL,
-    DANGEROUS_PREFIXES,
-    FORMATS,
-    NEUTRALISER,
-    RESERVED_COLUMNS,
-    TECHNIQUE_SEPARATOR,
     ZIP_MEMBERS,
     Download,
-    DownloadRow,
-    load_download,
-    parse_csv,
-    parse_json,
-    parse_zip,
     primary_part,
-    unneutralise,
 )
-from utilities.check.input_reader import InputFormatError, InputTable, read_input
-
-__all__ = [
-    "BATCH_STATUSES",
-    "COMPLETED_BATCH",
-    "CSV_HEAD",
-    "CSV_TAIL",
-    "DANGEROUS_PREFIXES",
-    "FORMATS",
-    "MAX_REPORTED",
-    "NEUTRALISER",
-    "RESERVED_COLUMNS",
-    "ROW_STATUSES",
-    "TECHNIQUE_SEPARATOR",
-    "UNFINISHED_BATCH",
-    "ZIP_MEMBERS",
-    "ComparisonReport",
-    "Download",
-    "DownloadRow",
-    "ValidationReport",
-    "assert_download_matches",
-    "assert_downloads_equivalent",
-    "compare_downloads",
-    "load_download",
-    "parse_csv",
-    "parse_json",
-    "parse_zip",
-    "unneutralise",
-    "validate",
-    "validate_command",
-]
+from utilities.check.input_reader import InputTable
+from utilities.check.problem_text import capped, csv_canon, exact, hint, row_key, show
 
 ROW_STATUSES = ("pending", "running", "succeeded", "failed", "cancelled")
 BATCH_STATUSES = ("queued", "running", "paused", "cancelled", "completed", "completed_with_errors", "failed")
 UNFINISHED_BATCH = ("queued", "running", "paused")
 COMPLETED_BATCH = ("completed", "completed_with_errors")
-MAX_REPORTED = 20
 
 
 @dataclass
@@ -97,42 +50,6 @@ class ValidationReport:
             f"{self.format} download: {self.rows_checked} rows checked against {self.input_rows} input rows "
             f"({self.succeeded} succeeded, {self.failed} failed): {verdict}"
         )
-
-
-@dataclass
-class ComparisonReport:
-    """Whether two downloads of one batch (CSV, JSON, ZIP) say the same thing, row by row."""
-
-    left: str
-    right: str
-    rows_compared: int
-    issues: list[str] = field(default_factory=list)
-
-    def problems(self) -> list[str]:
-        return list(self.issues)
-
-    @property
-    def ok(self) -> bool:
-        return not self.issues
-
-    def summary(self) -> str:
-        verdict = "equivalent" if self.ok else f"{len(self.issues)} difference(s)"
-        return f"{self.left} vs {self.right}: {self.rows_compared} rows compared: {verdict}"
-
-
-def _csv_canon(value: str | None) -> str | None:
-    """The text a CSV shows for ``value`` once un-neutralised.
-
-    The contract leaves ``'=x`` ambiguous: it is both the real text ``'=x`` (not dangerous, so written
-    as is) and the neutralised form of ``=x``. Comparing through this function accepts both readings.
-    """
-    if value is not None and value.startswith(NEUTRALISER) and value[1:].startswith(DANGEROUS_PREFIXES):
-        return value[1:]
-    return value
-
-
-def _exact(value: str | None) -> str | None:
-    return value
 
 
 def validate(input_table: InputTable, download: Download, *, allow_pending: bool = False) -> ValidationReport:
@@ -185,10 +102,10 @@ def _content_problems(table: InputTable, download: Download, allow_pending: bool
         for position, row in enumerate(download.rows, start=1)
         if row.row_number is not None and row.row_number != position
     ]
-    problems += _capped(wrong_numbers, "rows with a wrong row_number")
-    canon = _csv_canon if download.format == "csv" else _exact
-    problems += _capped(_order_problems(table, download, canon), "row differences")
-    problems += _capped(_status_problems(download, allow_pending), "rows with a status problem")
+    problems += capped(wrong_numbers, "rows with a wrong row_number")
+    canon = csv_canon if download.format == "csv" else exact
+    problems += capped(_order_problems(table, download, canon), "row differences")
+    problems += capped(_status_problems(download, allow_pending), "rows with a status problem")
     return problems + _neutralisation_problems(download)
 
 
@@ -198,7 +115,7 @@ def _neutralisation_problems(download: Download) -> list[str]:
         for position, row in enumerate(download.rows, start=1)
         for name in sorted(row.unneutralised)
     ]
-    return _capped(unneutralised, "unneutralised cells")
+    return capped(unneutralised, "unneutralised cells")
 
 
 def _column_problems(expected: list[str], got: list[str]) -> list[str]:
@@ -245,7 +162,7 @@ def _order_problems(table: InputTable, download: Download, canon: Callable[[str 
     prompt = table.prompt_column
     for i in dropped:
         if expected[i] not in displaced:
-            problems.append(f"row {i + 1}: input row {i + 1} ({_show(table.rows[i].get(prompt))}) is missing")
+            problems.append(f"row {i + 1}: input row {i + 1} ({show(table.rows[i].get(prompt))}) is missing")
     for j in added:
         if got[j] in displaced:
             origin = next(i for i in dropped if expected[i] == got[j])
@@ -253,9 +170,9 @@ def _order_problems(table: InputTable, download: Download, canon: Callable[[str 
             if j >= len(expected) or got[j] != expected[j]:
                 problems.append(f"row {j + 1}: holds input row {origin + 1}'s content, out of input order")
         else:
-            text = _show(download.rows[j].fields.get(prompt))
+            text = show(download.rows[j].fields.get(prompt))
             problems.append(f"row {j + 1}: the download has a row that is not in the input ({text})")
-    return sorted(problems, key=_row_key)
+    return sorted(problems, key=row_key)
 
 
 def _field_problems(
@@ -274,10 +191,10 @@ def _field_problems(
         if have is None:
             message = f"row {j + 1}: field {name!r} is missing from the download"
         else:
-            message = f"row {j + 1}: field {name!r} is {_show(have)} in the download, {_show(want)} in the input"
+            message = f"row {j + 1}: field {name!r} is {show(have)} in the download, {show(want)} in the input"
         if i != j:
             message += f" (input row {i + 1})"
-        problems.append(message + _hint(have, want))
+        problems.append(message + hint(have, want))
     return problems
 
 
@@ -341,94 +258,3 @@ def _manifest_problems(download: Download) -> list[str]:
             if claimed != actual:
                 problems.append(f"manifest.json: {key} is {claimed!r}, results.json says {actual!r}")
     return problems
-
-
-def compare_downloads(a: Download, b: Download) -> ComparisonReport:
-    """Whether two downloads agree on rows, fields, statuses, errors and enhanced prompts (ZIP: its JSON)."""
-    left, right = primary_part(a), primary_part(b)
-    lenient = "csv" in (left.format, right.format)
-    canon = _csv_canon if lenient else _exact
-    problems = []
-    if left.columns != right.columns:
-        problems.append(f"columns are {left.columns} in {left.format}, {right.columns} in {right.format}")
-    if len(left.rows) != len(right.rows):
-        problems.append(f"{left.format} has {len(left.rows)} rows, {right.format} has {len(right.rows)}")
-    for key in ("batch_id", "status", "total"):
-        one, other = getattr(left, key), getattr(right, key)
-        if one is not None and other is not None and one != other:
-            problems.append(f"{key} is {one!r} in {left.format}, {other!r} in {right.format}")
-    differences = []
-    for position, (one, other) in enumerate(zip(left.rows, right.rows, strict=False), start=1):
-        pairs = {"row_number": (one.row_number, other.row_number)}
-        for name in dict.fromkeys([*one.fields, *other.fields]):
-            pairs[f"field {name!r}"] = (canon(one.fields.get(name)), canon(other.fields.get(name)))
-        pairs["enhanced_prompt"] = (canon(one.enhanced_prompt or ""), canon(other.enhanced_prompt or ""))
-        pairs["techniques"] = tuple(canon(TECHNIQUE_SEPARATOR.join(row.techniques)) for row in (one, other))
-        pairs["status"] = (one.status, other.status)
-        pairs["error"] = (canon(one.error or ""), canon(other.error or ""))
-        differences += [
-            f"row {position}: {what} is {_show(x)} in {left.format}, {_show(y)} in {right.format}"
-            for what, (x, y) in pairs.items()
-            if x != y
-        ]
-    problems += _capped(differences, "row differences")
-    return ComparisonReport(left.format, right.format, min(len(left.rows), len(right.rows)), problems)
-
-
-def assert_downloads_equivalent(a: Download, b: Download) -> None:
-    """Raise ``AssertionError`` listing every difference between two downloads of one batch."""
-    report = compare_downloads(a, b)
-    if not report.ok:
-        raise AssertionError("\n  - ".join([report.summary(), *report.problems()]))
-
-
-def _capped(messages: list[str], what: str) -> list[str]:
-    if len(messages) <= MAX_REPORTED:
-        return messages
-    return [*messages[:MAX_REPORTED], f"... and {len(messages) - MAX_REPORTED} more {what}"]
-
-
-def _row_key(message: str) -> int:
-    found = re.match(r"row (\d+):", message)
-    return int(found.group(1)) if found else 0
-
-
-def _show(value: object, limit: int = 60) -> str:
-    if value is None:
-        return "missing"
-    if isinstance(value, str) and len(value) > limit:
-        return repr(value[:limit]) + "…"
-    return repr(value)
-
-
-def _hint(have: str | None, want: str | None) -> str:
-    """Why two texts differ, when the reason is one people miss by eye."""
-    if have is None or want is None:
-        return ""
-    if have.strip() == want.strip():
-        return " (differs only in leading/trailing whitespace)"
-    if unicodedata.normalize("NFC", have) == unicodedata.normalize("NFC", want):
-        return " (differs only in Unicode normalisation)"
-    if have.replace("\r\n", "\n") == want.replace("\r\n", "\n"):
-        return " (differs only in line endings)"
-    offset = next((k for k, (x, y) in enumerate(zip(have, want, strict=False)) if x != y), min(len(have), len(want)))
-    return f" (first difference at character {offset + 1})" if offset >= 40 else ""
-
-
-@click.command("validate")
-@click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.argument("download_path", metavar="DOWNLOAD", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None, help="Download format (default: guessed).")
-@click.option("--allow-pending", is_flag=True, help="Accept pending/running rows (an unfinished batch).")
-def validate_command(input_path: Path, download_path: Path, fmt: str | None, allow_pending: bool) -> None:
-    """Check DOWNLOAD (csv, json or zip) against the INPUT file the user uploaded; exit 1 on any problem."""
-    try:
-        table = read_input(input_path)
-    except InputFormatError as exc:
-        raise click.BadParameter(str(exc), param_hint="INPUT") from exc
-    report = validate(table, load_download(download_path, fmt), allow_pending=allow_pending)
-    click.echo(report.summary())
-    for problem in report.problems():
-        click.echo(f"  - {problem}")
-    if not report.ok:
-        raise SystemExit(1)
