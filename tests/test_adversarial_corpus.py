@@ -28,7 +28,9 @@ import pytest
 from reference_backend.errors import ApiError
 from reference_backend.ingest import IngestLimits, parse_upload
 from utilities.client.api import BatchApi
-from utilities.gen.adversarial import CORPUS, HostileFile, corpus, run_corpus, write_corpus
+from utilities.gen.corpus_run import run_corpus
+from utilities.gen.hostile_corpus import CORPUS, corpus, write_corpus
+from utilities.gen.hostile_file import HostileFile
 from utilities.procs.backend import BackendProcess
 
 MAX_SECONDS = 2.0

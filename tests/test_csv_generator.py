@@ -29,10 +29,12 @@ from utilities.gen import (
     MAX_UPLOAD_BYTES,
     MIXES,
     GenSpec,
-    gen_command,
     generate,
     generate_rows,
     render,
+)
+from utilities.gen import (
+    gen as gen_command,
 )
 
 COMMITTED = Path(__file__).resolve().parents[1] / "fixtures" / "files"

@@ -17,7 +17,8 @@ from utilities.check.download_validator import validate
 from utilities.check.input_reader import read_input
 from utilities.client.api import BatchApi
 from utilities.gen import long_prompt_rows, long_prompts_csv
-from utilities.gen.adversarial import ACCEPTED, HostileFile
+from utilities.gen.hostile_corpus import ACCEPTED
+from utilities.gen.hostile_file import HostileFile
 
 FORMATS = ("csv", "json", "zip")
 PARSE_SECONDS = 0.5

@@ -9,7 +9,7 @@ import pytest
 
 from utilities.client.api import BatchApi
 from utilities.client.schemas import assert_matches_schema
-from utilities.gen.adversarial import ACCEPTED
+from utilities.gen.hostile_corpus import ACCEPTED
 from utilities.procs.backend import BackendProcess
 
 from .helpers import csv_bytes

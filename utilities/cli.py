@@ -10,7 +10,7 @@ import click
 # without the [load] extra still serves, generates and validates, and says what to install for the rest.
 LAZY_COMMANDS = {
     "validate": "utilities.check.validate_cli:validate_command",
-    "gen": "utilities.gen:gen_command",
+    "gen": "utilities.gen.cli:gen",
     "bench": "utilities.perf.bench:bench_command",
     "download-bench": "utilities.perf.download_bench:download_bench_command",
     "qa": "utilities.qa:qa_command",

@@ -12,7 +12,8 @@ import pytest
 from utilities.check.contract_checks import assert_error
 from utilities.client.api import BatchApi
 from utilities.client.schemas import assert_matches_schema
-from utilities.gen.adversarial import HostileFile, corpus
+from utilities.gen.hostile_corpus import corpus
+from utilities.gen.hostile_file import HostileFile
 
 from ..harness import Target, registered_user
 from ..payloads import csv_bytes, encode, marked_rows

@@ -9,7 +9,7 @@ reading at ``max_records_read`` records, a value may be at most ``max_value_char
 whose text is compressed, can hold more characters than it has bytes), a CSV record may make the reader
 build at most ``max_record_fields`` fields from at most ``max_record_lines`` lines, a worksheet may hold
 at most ``max_cells`` cells and a JSON document ``max_values`` values. The hostile files that forced each
-bound are in ``utilities/gen/adversarial.py``.
+bound are in ``utilities/gen/hostile_text.py`` and ``hostile_xlsx.py``.
 """
 
 from __future__ import annotations

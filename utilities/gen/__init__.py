@@ -1,81 +1,62 @@
-"""Seeded, byte-reproducible prompt files (CSV, XLSX, TXT, JSON, JSONL) and named invalid uploads for US-003.
+"""Seeded, byte-reproducible prompt files (CSV, XLSX, TXT, JSON, JSONL), named invalid uploads and the hostile
+corpus for US-003, one module per concept: ``content`` (what the rows say), ``writers`` (rows to bytes),
+``containers`` (zip, workbook and deflate by hand), ``invalid`` (the named invalid files), ``long_prompts``,
+``fixtures`` (the committed set), ``hostile_file`` / ``hostile_text`` / ``hostile_xlsx`` / ``hostile_names`` /
+``hostile_corpus`` (uploads a target must refuse, with their refusals), ``corpus_run`` (posting the corpus to a
+target), ``cli`` (``batchqa gen``).
 
-The generator lives in ``utilities.gen``, one module per concept (``content``: what the rows say;
-``writers``: rows to bytes; ``containers``: zip, workbook and deflate by hand; ``invalid``: the named
-invalid files; ``fixtures``: the committed set; ``cli``: ``batchqa gen``). This module keeps the names
-everything imports.
+Names load on first use (``utilities._lazy``), so no module imports the whole package.
 """
 
 from __future__ import annotations
 
-from utilities.gen.cli import gen
-from utilities.gen.containers import Member, deflate_bomb, png_1x1, workbook_members, write_zip
-from utilities.gen.content import (
-    AUDIENCES,
-    CATEGORIES,
-    CP1252_SAFE_MIXES,
-    DELIMITERS,
-    ENCODINGS,
-    FORMATS,
-    LINE_ENDINGS,
-    MAX_PROMPTS,
-    MAX_UPLOAD_BYTES,
-    MIXES,
-    TAGS,
-    TONES,
-    VERY_LONG_LENGTHS,
-    Encoding,
-    Format,
-    GenSpec,
-    generate_rows,
-    iter_rows,
-)
-from utilities.gen.fixtures import DEFAULT_FIXTURES_DIR, REGENERATE_COMMAND, write_fixture_set
-from utilities.gen.invalid import BOMB_SHEET, INVALID_VARIANTS, InvalidVariant
-from utilities.gen.long_prompts import LONG_LENGTHS, long_prompt_rows, long_prompts_csv
-from utilities.gen.writers import csv_line, generate, render
+from utilities._lazy import lazy_exports
 
-gen_command = gen
+_EXPORTS = {
+    "ACCEPTED": "hostile_corpus",
+    "AUDIENCES": "content",
+    "BOMB_SHEET": "invalid",
+    "CATEGORIES": "content",
+    "CORPUS": "hostile_corpus",
+    "CP1252_SAFE_MIXES": "content",
+    "CorpusReport": "corpus_run",
+    "DEFAULT_FIXTURES_DIR": "fixtures",
+    "DELIMITERS": "content",
+    "ENCODINGS": "content",
+    "Encoding": "content",
+    "FORMATS": "content",
+    "Format": "content",
+    "GenSpec": "content",
+    "HostileFile": "hostile_file",
+    "INVALID_VARIANTS": "invalid",
+    "InvalidVariant": "invalid",
+    "LINE_ENDINGS": "content",
+    "LONG_LENGTHS": "long_prompts",
+    "MAX_PROMPTS": "content",
+    "MAX_UPLOAD_BYTES": "content",
+    "MIXES": "content",
+    "Member": "containers",
+    "REGENERATE_COMMAND": "fixtures",
+    "TAGS": "content",
+    "TONES": "content",
+    "VERY_LONG_LENGTHS": "content",
+    "accepted_corpus": "hostile_corpus",
+    "corpus": "hostile_corpus",
+    "csv_line": "writers",
+    "deflate_bomb": "containers",
+    "gen": "cli",
+    "generate": "writers",
+    "generate_rows": "content",
+    "iter_rows": "content",
+    "long_prompt_rows": "long_prompts",
+    "long_prompts_csv": "long_prompts",
+    "png_1x1": "containers",
+    "render": "writers",
+    "run_corpus": "corpus_run",
+    "workbook_members": "containers",
+    "write_corpus": "hostile_corpus",
+    "write_fixture_set": "fixtures",
+    "write_zip": "containers",
+}
 
-__all__ = [
-    "AUDIENCES",
-    "BOMB_SHEET",
-    "CATEGORIES",
-    "CP1252_SAFE_MIXES",
-    "DEFAULT_FIXTURES_DIR",
-    "DELIMITERS",
-    "ENCODINGS",
-    "FORMATS",
-    "INVALID_VARIANTS",
-    "LINE_ENDINGS",
-    "LONG_LENGTHS",
-    "MAX_PROMPTS",
-    "MAX_UPLOAD_BYTES",
-    "MIXES",
-    "REGENERATE_COMMAND",
-    "TAGS",
-    "TONES",
-    "VERY_LONG_LENGTHS",
-    "Encoding",
-    "Format",
-    "GenSpec",
-    "InvalidVariant",
-    "Member",
-    "csv_line",
-    "deflate_bomb",
-    "gen",
-    "gen_command",
-    "generate",
-    "generate_rows",
-    "iter_rows",
-    "long_prompt_rows",
-    "long_prompts_csv",
-    "png_1x1",
-    "render",
-    "workbook_members",
-    "write_fixture_set",
-    "write_zip",
-]
-
-if __name__ == "__main__":
-    gen()
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS)

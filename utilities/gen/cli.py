@@ -51,7 +51,7 @@ _DELIMITER_NAMES = {",": ",", ";": ";", "tab": "\t"}
     "--corpus",
     "corpus_dir",
     type=click.Path(file_okay=False),
-    help="Write the hostile-upload corpus (utilities.gen.adversarial, with --seed) and its MANIFEST.json into DIR.",
+    help="Write the hostile-upload corpus (utilities.gen.hostile_corpus, with --seed) and its MANIFEST.json into DIR.",
 )
 def gen(
     rows: int,
@@ -73,7 +73,7 @@ def gen(
         raise click.UsageError("--invalid, --fixtures and --corpus are separate jobs; pass one")
     if corpus_dir:
         # Imported here: the corpus builds on this package, and on the API client.
-        from utilities.gen.adversarial import write_corpus
+        from utilities.gen.hostile_corpus import write_corpus
 
         for path in write_corpus(Path(corpus_dir), seed=seed):
             click.echo(f"{path}  {path.stat().st_size:,} bytes", err=True)

@@ -1,0 +1,151 @@
+"""Post the hostile corpus to a target and report wrong answers, slow answers and the server's memory (its
+resident and peak memory read from ``/proc``, Linux)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from utilities.client.api import BatchApi
+from utilities.gen.hostile_file import HostileFile
+
+
+@dataclass(frozen=True)
+class MemorySample:
+    """A process's resident memory and its peak since start (or since the peak was last reset), in KiB."""
+
+    rss_kib: int
+    peak_kib: int
+
+
+def read_memory(pid: int) -> MemorySample:
+    """VmRSS and VmHWM from ``/proc/<pid>/status`` (Linux)."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = int(value.split()[0])
+    return MemorySample(rss_kib=fields["VmRSS"], peak_kib=fields["VmHWM"])
+
+
+def reset_peak(pid: int) -> bool:
+    """Reset VmHWM to the current RSS (``echo 5 > /proc/<pid>/clear_refs``, Linux 4.0+); False if refused."""
+    try:
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the target answered to one corpus entry."""
+
+    entry: HostileFile
+    status: int
+    code: str | None
+    seconds: float
+
+    def problem(self, max_seconds: float) -> str | None:
+        if (self.status, self.code) != (self.entry.status, self.entry.code):
+            return f"{self.entry.name}: got {self.status} {self.code}, expected {self.entry.status} {self.entry.code}"
+        if self.seconds > max_seconds:
+            return f"{self.entry.name}: answered in {self.seconds:.2f} s, the limit is {max_seconds:g} s"
+        return None
+
+
+@dataclass
+class CorpusReport:
+    """The answers to a corpus run, the server's memory around it, and what went wrong."""
+
+    answers: list[Answer]
+    max_seconds: float
+    memory_limit_mib: float
+    before: MemorySample | None = None
+    after: MemorySample | None = None
+    peak_reset: bool = False
+    batches_created: int = 0
+    extra: list[str] = field(default_factory=list)
+
+    @property
+    def slowest(self) -> Answer:
+        return max(self.answers, key=lambda answer: answer.seconds)
+
+    @property
+    def growth_mib(self) -> float | None:
+        """Resident memory after the corpus minus before it."""
+        return None if self.before is None or self.after is None else (self.after.rss_kib - self.before.rss_kib) / 1024
+
+    @property
+    def peak_growth_mib(self) -> float | None:
+        """The peak during the corpus minus the resident memory before it."""
+        if self.before is None or self.after is None:
+            return None
+        baseline = self.before.rss_kib if self.peak_reset else self.before.peak_kib
+        return (self.after.peak_kib - baseline) / 1024
+
+    def problems(self) -> list[str]:
+        found = [problem for answer in self.answers if (problem := answer.problem(self.max_seconds))]
+        for label, growth in (("resident memory", self.growth_mib), ("peak memory", self.peak_growth_mib)):
+            if growth is not None and growth >= self.memory_limit_mib:
+                found.append(f"the server's {label} grew by {growth:.0f} MiB; the limit is {self.memory_limit_mib:g}")
+        if self.batches_created:
+            found.append(f"{self.batches_created} batch(es) were created from hostile files")
+        return found + self.extra
+
+    def summary(self) -> str:
+        slowest = self.slowest
+        memory = ""
+        if self.before is not None and self.after is not None:
+            memory = (
+                f"; server RSS {self.before.rss_kib / 1024:.0f} -> {self.after.rss_kib / 1024:.0f} MiB, "
+                f"peak {self.after.peak_kib / 1024:.0f} MiB"
+                + ("" if self.peak_reset else " (peak not reset: includes start-up)")
+            )
+        return (
+            f"{len(self.answers)} hostile files, slowest {slowest.entry.name} in {slowest.seconds:.2f} s{memory}: "
+            + ("OK" if not self.problems() else f"{len(self.problems())} problem(s)")
+        )
+
+
+def run_corpus(
+    api: BatchApi,
+    entries: Sequence[HostileFile],
+    *,
+    pid: int | None = None,
+    seed: int = 0,
+    max_seconds: float = 2.0,
+    memory_limit_mib: float = 100.0,
+) -> CorpusReport:
+    """Post every entry as ``api``'s user and collect the answers; ``pid`` (a local server) adds memory.
+
+    Each file is built before its clock starts, so the time is the request's alone.
+    """
+    before = None
+    peak_reset = False
+    if pid is not None:
+        peak_reset = reset_peak(pid)
+        before = read_memory(pid)
+    answers = []
+    for entry in entries:
+        filename, data = entry(seed)
+        started = time.perf_counter()
+        response = api.upload_raw(content=data, filename=filename)
+        seconds = time.perf_counter() - started
+        try:
+            code = response.json()["error"]["code"]
+        except (ValueError, KeyError, TypeError):
+            code = None
+        answers.append(Answer(entry, response.status_code, code, seconds))
+    after = read_memory(pid) if pid is not None else None
+    return CorpusReport(
+        answers=answers,
+        max_seconds=max_seconds,
+        memory_limit_mib=memory_limit_mib,
+        before=before,
+        after=after,
+        peak_reset=peak_reset,
+        batches_created=len(api.list_batches()),
+    )
