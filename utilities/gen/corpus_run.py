@@ -6,37 +6,10 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from utilities.client.api import BatchApi
 from utilities.gen.hostile_file import HostileFile
-
-
-@dataclass(frozen=True)
-class MemorySample:
-    """A process's resident memory and its peak since start (or since the peak was last reset), in KiB."""
-
-    rss_kib: int
-    peak_kib: int
-
-
-def read_memory(pid: int) -> MemorySample:
-    """VmRSS and VmHWM from ``/proc/<pid>/status`` (Linux)."""
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            fields[key] = int(value.split()[0])
-    return MemorySample(rss_kib=fields["VmRSS"], peak_kib=fields["VmHWM"])
-
-
-def reset_peak(pid: int) -> bool:
-    """Reset VmHWM to the current RSS (``echo 5 > /proc/<pid>/clear_refs``, Linux 4.0+); False if refused."""
-    try:
-        Path(f"/proc/{pid}/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
+from utilities.procs.process_metrics import MemorySample, read_memory, reset_peak
 
 
 @dataclass(frozen=True)

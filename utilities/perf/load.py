@@ -33,6 +33,7 @@ from utilities.perf import names, profiles
 from utilities.perf.bench import machine_facts
 from utilities.perf.calibration import Calibration, probe
 from utilities.procs.backend import BackendProcess
+from utilities.procs.process_metrics import cpu_seconds, machine_busy_seconds, process_tree, run_wait_ns, tree_rss_bytes
 
 log = logging.getLogger(__name__)
 
@@ -49,63 +50,6 @@ PERCENTILES = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
 # Server memory
 
 
-def descendants(pid: int) -> list[int]:
-    """``pid`` and every process below it (a backend's workers, Locust's --processes children)."""
-    found, stack = [], [pid]
-    while stack:
-        current = stack.pop()
-        if current in found:
-            continue
-        found.append(current)
-        for children in Path(f"/proc/{current}/task").glob("*/children"):
-            try:
-                stack.extend(int(child) for child in children.read_text().split())
-            except OSError:
-                continue
-    return found
-
-
-def _proc_rss(pid: int) -> int | None:
-    """VmRSS of ``pid`` plus its descendants, in bytes; None when ``pid`` is gone."""
-    total = 0
-    for current in descendants(pid):
-        try:
-            status = Path(f"/proc/{current}/status").read_text()
-        except OSError:
-            if current == pid:
-                return None
-            continue
-        if match := re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE):
-            total += int(match.group(1)) * 1024
-    return total
-
-
-def _cpu_ticks(pid: int) -> int | None:
-    """utime + stime of one process, in clock ticks."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return int(fields[11]) + int(fields[12])
-
-
-def _run_wait_ns(pid: int) -> int:
-    """Nanoseconds the threads of ``pid`` spent runnable but waiting for a CPU (/proc/PID/task/*/schedstat)."""
-    total = 0
-    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
-        try:
-            total += int(stat.read_text().split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-    return total
-
-
-def _busy_ticks() -> int:
-    """Ticks every CPU spent on anything but idle and iowait since boot (/proc/stat)."""
-    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
-    return user + nice + system + irq + softirq + steal
-
-
 class CpuShare:
     """How many cores this run (the kit, its backend, Locust) and everything else used meanwhile.
 
@@ -117,20 +61,19 @@ class CpuShare:
 
     def __init__(self, root: int | None = None) -> None:
         self.root = root or os.getpid()
-        self.tick = os.sysconf("SC_CLK_TCK")
         self.own_s = self.other_s = self.wall_s = self.wait_s = 0.0
-        self._last: tuple[float, int, dict[int, int], dict[int, int]] | None = None
+        self._last: tuple[float, float, dict[int, float], dict[int, int]] | None = None
 
     def sample(self) -> None:
-        now, busy = time.monotonic(), _busy_ticks()
-        pids = descendants(self.root)
-        tree = {pid: ticks for pid in pids if (ticks := _cpu_ticks(pid)) is not None}
-        waits = {pid: _run_wait_ns(pid) for pid in pids}
+        now, busy = time.monotonic(), machine_busy_seconds()
+        pids = process_tree(self.root)
+        tree = {pid: seconds for pid in pids if (seconds := cpu_seconds(pid)) is not None}
+        waits = {pid: run_wait_ns(pid) for pid in pids}
         if self._last is not None:
             then, busy_then, tree_then, waits_then = self._last
-            own = sum(ticks - tree_then[pid] for pid, ticks in tree.items() if pid in tree_then)
-            self.own_s += own / self.tick
-            self.other_s += max(0, busy - busy_then - own) / self.tick
+            own = sum(seconds - tree_then[pid] for pid, seconds in tree.items() if pid in tree_then)
+            self.own_s += own
+            self.other_s += max(0.0, busy - busy_then - own)
             self.wait_s += sum(max(0, ns - waits_then[pid]) for pid, ns in waits.items() if pid in waits_then) / 1e9
             self.wall_s += now - then
         self._last = (now, busy, tree, waits)
@@ -148,10 +91,9 @@ class CpuShare:
 
 def other_cores_now(window_s: float = 3.0) -> float:
     """Cores the rest of the machine keeps busy, measured over ``window_s`` while this process waits."""
-    tick = os.sysconf("SC_CLK_TCK")
-    before, started = _busy_ticks(), time.monotonic()
+    before, started = machine_busy_seconds(), time.monotonic()
     time.sleep(window_s)  # the measurement window itself
-    return (_busy_ticks() - before) / tick / (time.monotonic() - started)
+    return (machine_busy_seconds() - before) / (time.monotonic() - started)
 
 
 def wait_for_quiet(limit: float, timeout_s: float, *, window_s: float = 3.0) -> float:
@@ -185,7 +127,7 @@ class MemorySource:
 
     def read(self) -> int | None:
         if self.pid:
-            return _proc_rss(self.pid)
+            return tree_rss_bytes(self.pid)
         try:
             text = httpx.get(f"{self.base_url}/metrics", timeout=2).text
         except httpx.HTTPError:

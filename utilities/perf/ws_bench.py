@@ -46,6 +46,7 @@ from utilities.client.cadence_report import CadenceReport
 from utilities.client.progress_messages import ADVANCING_TYPES, Connection, Received, message_problems, parse_time
 from utilities.perf.bench import machine_facts
 from utilities.procs.backend import BackendProcess
+from utilities.procs.process_metrics import cpu_seconds, rss_bytes
 
 CONNECT_CONCURRENCY = 100
 _TERMINAL_MARKERS = tuple(f'"status":"{status}"'.encode() for status in TERMINAL_STATUSES)
@@ -60,26 +61,6 @@ def raise_fd_limit(needed: int) -> tuple[int, int]:
     if soft != resource.RLIM_INFINITY and soft < target:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time a process has used, from /proc (Linux); None elsewhere."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_bytes(pid: int) -> int | None:
-    """Resident set size of a process from /proc (Linux); None elsewhere."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
 
 
 @dataclass(frozen=True)
