@@ -11,10 +11,8 @@ import platform
 import re
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from utilities.client.api import TERMINAL_STATUSES, ApiFailure, BatchApi
 from utilities.gen import GenSpec, generate
-from utilities.procs.backend import BackendProcess
+from utilities.procs.target import target
 
 POLL_INTERVAL_S = 0.020
 BATCH_TIMEOUT_S = 300.0
@@ -322,27 +320,6 @@ def machine_facts() -> dict[str, Any]:
     }
 
 
-@contextmanager
-def _target(profile: Profile, base_url: str | None, out: Path, max_prompts: int) -> Iterator[str]:
-    """The given URL as is, or a bundled backend configured for ``profile`` (its log kept in ``out``)."""
-    if base_url:
-        yield base_url
-        return
-    slug = "-".join(re.findall(r"[A-Za-z0-9]+", profile.name))
-    log_path = out / f"server-{slug}.log"
-    log_path.unlink(missing_ok=True)
-    with tempfile.TemporaryDirectory(prefix="batchqa-bench-") as data_dir:
-        server = BackendProcess(Path(data_dir), env=profile.backend_env(max_prompts), log_path=log_path)
-        url = server.start()
-        try:
-            yield url
-        finally:
-            server.stop()
-            # BackendProcess.stop leaves the child's stdout pipe open (a ResourceWarning when collected).
-            if server.process is not None and server.process.stdout is not None:
-                server.process.stdout.close()
-
-
 @dataclass
 class BenchReport:
     settings: dict[str, Any]
@@ -381,7 +358,12 @@ def run_bench(
         task = progress.add_task("bench", total=len(profiles) * len(sizes) * repeat)
         for profile in profiles:
             progress.update(task, description=f"starting {profile.name}")
-            with _target(profile, base_url, out, max(sizes)) as url, BatchApi.new_user(url, "bench") as api:
+            slug = "-".join(re.findall(r"[A-Za-z0-9]+", profile.name))
+            server_log = out / f"server-{slug}.log"
+            server_log.unlink(missing_ok=True)
+            env = profile.backend_env(max(sizes))
+            bundled = target(base_url, env=env, log_path=server_log, prefix="batchqa-bench-")
+            with bundled as (url, _server), BatchApi.new_user(url, "bench") as api:
                 measure(api, profile.name, WARMUP_ROWS, 0, prompt_csv(WARMUP_ROWS, seed=1))
                 for n in sizes:
                     for attempt in range(1, repeat + 1):

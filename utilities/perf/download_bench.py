@@ -21,7 +21,7 @@ import httpx
 
 from utilities.client.api import BatchApi
 from utilities.gen import GenSpec, generate, long_prompts_csv
-from utilities.procs.backend import BackendProcess
+from utilities.procs.target import target
 
 FORMATS = ("csv", "json", "zip")
 CODINGS = ("identity", "gzip", "br")
@@ -110,12 +110,8 @@ def _run(base_url: str, repeat: int) -> tuple[list[DownloadPoint], dict[str, flo
 def download_bench_command(repeat: int, link_mbit: float, base_url: str | None, out: Path) -> None:
     """Bytes on the wire and time per download format and content coding, for 1000-prompt batches."""
     out.mkdir(parents=True, exist_ok=True)
-    if base_url:
-        points, uploads = _run(base_url, repeat)
-    else:
-        with BackendProcess(out / "backend-data") as server:
-            assert server.url is not None
-            points, uploads = _run(server.url, repeat)
+    with target(base_url, log_path=out / "server.log", prefix="batchqa-download-bench-") as (url, _server):
+        points, uploads = _run(url, repeat)
     load = " / ".join(f"{value:.1f}" for value in os.getloadavg())
     markdown = render_markdown(points, link_mbit=link_mbit, load=load)
     markdown += "\nUpload accepted (request to 202): " + ", ".join(f"{k} {v:.2f} s" for k, v in uploads.items()) + "\n"

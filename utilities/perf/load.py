@@ -11,11 +11,9 @@ import re
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,8 +30,8 @@ from utilities.paths import REPO_ROOT
 from utilities.perf import names, profiles
 from utilities.perf.bench import machine_facts
 from utilities.perf.calibration import Calibration, probe
-from utilities.procs.backend import BackendProcess
 from utilities.procs.process_metrics import cpu_seconds, machine_busy_seconds, process_tree, run_wait_ns, tree_rss_bytes
+from utilities.procs.target import target
 
 log = logging.getLogger(__name__)
 
@@ -314,21 +312,6 @@ class LoadRun:
         return path
 
 
-@contextmanager
-def target(base_url: str | None, env: Mapping[str, str], out: Path) -> Iterator[tuple[str, BackendProcess | None]]:
-    """The given URL as is, or a bundled backend with ``env`` in a throwaway data dir (log in ``out``)."""
-    if base_url:
-        yield base_url.rstrip("/"), None
-        return
-    with tempfile.TemporaryDirectory(prefix="batchqa-load-") as data_dir:
-        server = BackendProcess(Path(data_dir), env=dict(env), log_path=out / "server.log")
-        url = server.start()
-        try:
-            yield url, server
-        finally:
-            server.stop()
-
-
 def _server_rows(url: str) -> float | None:
     """Rows the target's workers have finished (its /metrics counter); 0 before the first one, None
     when there is no /metrics."""
@@ -420,7 +403,7 @@ def run_load(
     faults = os.environ.get(FAULTS_ENV, "") if faults is None else faults
     env = {**profile.backend_env, FAULTS_ENV: faults}
     before = probe() if calibrate else None
-    with target(base_url, env, out) as (url, server):
+    with target(base_url, env=env, log_path=out / "server.log", prefix="batchqa-load-") as (url, server):
         pid = server.process.pid if server and server.process else None
         source = MemorySource(pid=pid, base_url=url)
         command = locust_command(profile, url, out, processes=processes)

@@ -17,7 +17,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from utilities.client.api import BatchApi
 from utilities.perf.bench import Profile, Run, machine_facts, measure, prompt_csv
 from utilities.perf.gate import Baseline, checks_table, default_baseline, evaluate, wide_console
-from utilities.perf.load import MIB, REPORTS_DIR, MemorySampler, MemorySource, target
+from utilities.perf.load import MIB, REPORTS_DIR, MemorySampler, MemorySource
+from utilities.procs.target import target
 
 SIZES = (10, 100, 250, 500, 1000)
 REPEAT = 5
@@ -217,12 +218,18 @@ def scaling_command(
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     leak = None
     with Progress(*columns, console=console) as progress:
-        with target(base_url, env, out) as (url, _server), BatchApi.new_user(url, "scaling") as api:
+        with (
+            target(base_url, env=env, log_path=out / "server.log", prefix="batchqa-scaling-") as (url, _server),
+            BatchApi.new_user(url, "scaling") as api,
+        ):
             scaling = run_scaling(api, size_list, repeat, progress)
             scaling.statistic = statistic
         if leak_batches:
             # A backend of its own, so memory starts from a fresh process rather than after the scaling runs.
-            with target(base_url, env, out) as (url, server), BatchApi.new_user(url, "leak") as api:
+            with (
+                target(base_url, env=env, log_path=out / "server.log", prefix="batchqa-scaling-") as (url, server),
+                BatchApi.new_user(url, "leak") as api,
+            ):
                 pid = server.process.pid if server and server.process else None
                 source = MemorySource(pid=pid, base_url=url)
                 leak = run_leak(api, source, leak_batches, warmup_batches, progress)

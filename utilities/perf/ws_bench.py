@@ -28,7 +28,6 @@ import secrets
 import struct
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -47,6 +46,7 @@ from utilities.client.progress_messages import ADVANCING_TYPES, Connection, Rece
 from utilities.perf.bench import machine_facts
 from utilities.procs.backend import BackendProcess
 from utilities.procs.process_metrics import cpu_seconds, rss_bytes
+from utilities.procs.target import target
 
 CONNECT_CONCURRENCY = 100
 _TERMINAL_MARKERS = tuple(f'"status":"{status}"'.encode() for status in TERMINAL_STATUSES)
@@ -336,24 +336,18 @@ def run_point(
         # That checkout's reference_backend is imported first; PYTHONSAFEPATH keeps ``-m`` from putting
         # the current directory (this checkout) ahead of it.
         env.update(PYTHONPATH=str(server_path), PYTHONSAFEPATH="1")
-    with tempfile.TemporaryDirectory(prefix="batchqa-ws-bench-") as data_dir:
-        server = None
-        if base_url is None:
-            log_name = f"server-{point.server.replace(' ', '-')}-{sockets}.log"
-            server = BackendProcess(Path(data_dir), env=env, log_path=out / log_name)
-            base_url = server.start()
-        try:
-            with BatchApi.new_user(base_url, "ws-bench") as api:
-                batch_id = api.upload(text="\n".join(f"Describe benchmark topic {i}" for i in range(rows)))["batch_id"]
-                # A row claimed before the pause still finishes; let it, so its event is not
-                # held by the coalescing window right after the resume (throttling, not fan-out).
-                if api.pause(batch_id)["started_at"] is not None:
-                    api.wait_for_progress(batch_id, 1)
-                measured = asyncio.run(_measure(point, server, base_url, api, batch_id))
-                _analyse(point, measured, batch_id)
-        finally:
-            if server is not None:
-                server.stop()
+    log_path = out / f"server-{point.server.replace(' ', '-')}-{sockets}.log"
+    with (
+        target(base_url, env=env, log_path=log_path, prefix="batchqa-ws-bench-") as (url, server),
+        BatchApi.new_user(url, "ws-bench") as api,
+    ):
+        batch_id = api.upload(text="\n".join(f"Describe benchmark topic {i}" for i in range(rows)))["batch_id"]
+        # A row claimed before the pause still finishes; let it, so its event is not
+        # held by the coalescing window right after the resume (throttling, not fan-out).
+        if api.pause(batch_id)["started_at"] is not None:
+            api.wait_for_progress(batch_id, 1)
+        measured = asyncio.run(_measure(point, server, url, api, batch_id))
+        _analyse(point, measured, batch_id)
     point.load_average = (load_before, os.getloadavg()[0])
     return point
 
