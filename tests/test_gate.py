@@ -24,8 +24,9 @@ from utilities.perf.gate_history import read_history
 from utilities.perf.gate_rebaseline import RebaselineError, rebaseline
 from utilities.perf.gate_runs import RunData, read_run
 from utilities.perf.gate_stats import Distribution
-from utilities.perf.load import memory_growth, percentile, summarize_entries
+from utilities.perf.load_summary import percentile, summarize_entries
 from utilities.perf.scaling import linear_fit
+from utilities.perf.server_memory import memory_growth
 
 UPLOAD = "POST /api/v1/batch/upload [50 prompts]"
 P95_UPLOAD = "http_p95_ms[POST /api/v1/batch/upload]"

@@ -23,7 +23,8 @@ from utilities.perf.gate import gate_run, wide_console
 from utilities.perf.gate_history import history_entry, rolling_baseline
 from utilities.perf.gate_rules import Baseline, GateReport, default_baseline
 from utilities.perf.gate_runs import RunData, read_run
-from utilities.perf.load import FAULTS_ENV, REPORTS_DIR, run_load, wait_for_quiet
+from utilities.perf.host_load import wait_for_quiet
+from utilities.perf.load import FAULTS_ENV, REPORTS_DIR, run_load
 
 log = logging.getLogger(__name__)
 

@@ -5,15 +5,12 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import math
 import os
 import re
-import statistics
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +27,9 @@ from utilities.paths import REPO_ROOT
 from utilities.perf import names, profiles
 from utilities.perf.bench import machine_facts
 from utilities.perf.calibration import Calibration, probe
-from utilities.procs.process_metrics import cpu_seconds, machine_busy_seconds, process_tree, run_wait_ns, tree_rss_bytes
+from utilities.perf.host_load import CpuShare
+from utilities.perf.load_summary import summarize_entries
+from utilities.perf.server_memory import MemorySampler, MemorySource, metrics_value, write_memory
 from utilities.procs.target import target
 
 log = logging.getLogger(__name__)
@@ -39,248 +38,7 @@ REPORTS_DIR = Path("reports/perf")
 SUMMARY_FILE = "summary.json"
 SAMPLES_FILE = "samples.csv"
 FAULTS_ENV = "BATCHQA_FAULTS"
-MIB = 1024 * 1024
-SAMPLE_INTERVAL_S = 0.5
 LOCUST_GRACE_S = 90.0
-PERCENTILES = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
-
-
-# Server memory
-
-
-class CpuShare:
-    """How many cores this run (the kit, its backend, Locust) and everything else used meanwhile.
-
-    On a shared machine another job's CPU use inflates every latency this run measures; the gate
-    reads ``host_other_cores`` to tell a slow build from a busy neighbour. ``host_run_wait`` is the
-    time this run's threads were ready to run but waited for a CPU, per second: how much the contention
-    actually cost this run (low for a run at raised priority on a busy machine).
-    """
-
-    def __init__(self, root: int | None = None) -> None:
-        self.root = root or os.getpid()
-        self.own_s = self.other_s = self.wall_s = self.wait_s = 0.0
-        self._last: tuple[float, float, dict[int, float], dict[int, int]] | None = None
-
-    def sample(self) -> None:
-        now, busy = time.monotonic(), machine_busy_seconds()
-        pids = process_tree(self.root)
-        tree = {pid: seconds for pid in pids if (seconds := cpu_seconds(pid)) is not None}
-        waits = {pid: run_wait_ns(pid) for pid in pids}
-        if self._last is not None:
-            then, busy_then, tree_then, waits_then = self._last
-            own = sum(seconds - tree_then[pid] for pid, seconds in tree.items() if pid in tree_then)
-            self.own_s += own
-            self.other_s += max(0.0, busy - busy_then - own)
-            self.wait_s += sum(max(0, ns - waits_then[pid]) for pid, ns in waits.items() if pid in waits_then) / 1e9
-            self.wall_s += now - then
-        self._last = (now, busy, tree, waits)
-
-    def metrics(self) -> dict[str, float]:
-        if not self.wall_s:
-            return {}
-        return {
-            "host_own_cores": self.own_s / self.wall_s,
-            "host_other_cores": self.other_s / self.wall_s,
-            "host_run_wait": self.wait_s / self.wall_s,
-            "host_cpus": float(len(os.sched_getaffinity(0))),
-        }
-
-
-def other_cores_now(window_s: float = 3.0) -> float:
-    """Cores the rest of the machine keeps busy, measured over ``window_s`` while this process waits."""
-    before, started = machine_busy_seconds(), time.monotonic()
-    time.sleep(window_s)  # the measurement window itself
-    return (machine_busy_seconds() - before) / (time.monotonic() - started)
-
-
-def wait_for_quiet(limit: float, timeout_s: float, *, window_s: float = 3.0) -> float:
-    """Measure other processes' CPU use in ``window_s`` windows until it is at most ``limit`` cores or
-    ``timeout_s`` has passed; returns the last measurement. A run started on a busy machine only yields
-    inconclusive regression verdicts, so a person (or ``gate-audit``) waits for a quiet spell first."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        other = other_cores_now(window_s)
-        if other <= limit or time.monotonic() >= deadline:
-            return other
-        log.info("machine busy (%.2f other cores > %.2f); waiting", other, limit)
-
-
-def metrics_value(text: str, metric: str) -> float | None:
-    """The sum of every sample of ``metric`` in a Prometheus text page, None when absent."""
-    pattern = re.compile(rf"^{re.escape(metric)}(?:\{{[^}}]*\}})?\s+([0-9.eE+-]+)", re.MULTILINE)
-    values = [float(v) for v in pattern.findall(text)]
-    return sum(values) if values else None
-
-
-class MemorySource:
-    """Where server memory comes from: /proc for a backend the kit started, else the target's /metrics."""
-
-    def __init__(self, *, pid: int | None = None, base_url: str | None = None) -> None:
-        self.pid = pid
-        self.base_url = base_url
-        self.description = (
-            f"VmRSS of PID {pid} (/proc)" if pid else f"process_resident_memory_bytes of {base_url}/metrics"
-        )
-
-    def read(self) -> int | None:
-        if self.pid:
-            return tree_rss_bytes(self.pid)
-        try:
-            text = httpx.get(f"{self.base_url}/metrics", timeout=2).text
-        except httpx.HTTPError:
-            return None
-        value = metrics_value(text, "process_resident_memory_bytes")
-        return int(value) if value is not None else None
-
-
-class MemorySampler(threading.Thread):
-    """Samples ``source`` every ``interval_s`` into ``samples`` as (seconds since start, bytes), and
-    ``cpu`` alongside when given."""
-
-    def __init__(
-        self, source: MemorySource, interval_s: float = SAMPLE_INTERVAL_S, *, cpu: CpuShare | None = None
-    ) -> None:
-        super().__init__(daemon=True, name="memory-sampler")
-        self.source = source
-        self.cpu = cpu
-        self.interval_s = interval_s
-        self.samples: list[tuple[float, int]] = []
-        self._halt = threading.Event()
-        self._t0 = time.monotonic()
-
-    def run(self) -> None:
-        while not self._halt.is_set():
-            value = self.source.read()
-            if value is not None:
-                self.samples.append((time.monotonic() - self._t0, value))
-            if self.cpu is not None:
-                self.cpu.sample()
-            self._halt.wait(self.interval_s)
-
-    def stop(self) -> list[tuple[float, int]]:
-        self._halt.set()
-        self.join(timeout=5)
-        return self.samples
-
-
-def memory_growth(samples: list[tuple[float, int]], warmup_s: float) -> float | None:
-    """MiB between the median just after warm-up and the median at the end (windows of 10%, >= 2 s)."""
-    after = [(t, v) for t, v in samples if t >= warmup_s]
-    if len(after) < 2:
-        return None
-    span = after[-1][0] - after[0][0]
-    window = max(2.0, span / 10)
-    first = [v for t, v in after if t <= after[0][0] + window]
-    last = [v for t, v in after if t >= after[-1][0] - window]
-    return (statistics.median(last) - statistics.median(first)) / MIB
-
-
-# Summary of a run
-
-
-def percentile(histogram: Mapping[str | int | float, int], fraction: float) -> float | None:
-    """Locust's percentile over its rounded response-time histogram (``response_times``)."""
-    points = sorted((float(k), n) for k, n in histogram.items())
-    total = sum(n for _, n in points)
-    if not total:
-        return None
-    rank = max(1, math.ceil(fraction * total))
-    seen = 0
-    for value, count in points:
-        seen += count
-        if seen >= rank:
-            return value
-    return points[-1][0]
-
-
-def summarize_entries(
-    entries: list[dict[str, Any]], *, memory: list[tuple[float, int]], warmup_s: float
-) -> dict[str, float]:
-    """The flat metrics ``batchqa gate`` compares, from Locust's JSON stats and the memory samples."""
-    metrics: dict[str, float] = {}
-    starts = [e["start_time"] for e in entries if e["num_requests"]]
-    ends = [e["last_request_timestamp"] for e in entries if e["last_request_timestamp"]]
-    duration = max(ends) - min(starts) if starts and ends else 0.0
-    operations = failures = http_requests = prompts = completed = 0
-    by_name = {(e["method"], e["name"]): e for e in entries}
-    for entry in entries:
-        method, name, count = entry["method"], entry["name"], entry["num_requests"]
-        if names.is_operation(method, name):
-            operations += count
-            failures += entry["num_failures"]
-        if method in names.HTTP_METHODS:
-            http_requests += count
-            key = f"{method} {name}"
-            metrics[f"http_count[{key}]"] = count
-            for label, fraction in PERCENTILES.items():
-                if (value := percentile(entry["response_times"], fraction)) is not None:
-                    metrics[f"http_{label}_ms[{key}]"] = value
-        elif method == names.BATCH and (size := names.completed_size(name)) is not None:
-            ok = count - entry["num_failures"]
-            completed += ok
-            prompts += ok * size
-            metrics[f"batch_count[{size}]"] = ok
-            metrics[f"batch_failures[{size}]"] = entry["num_failures"]
-            for label, fraction in PERCENTILES.items():
-                if (value := percentile(entry["response_times"], fraction)) is not None:
-                    metrics[f"batch_{label}_s[{size}]"] = value / 1000
-            if entry["num_requests"]:
-                metrics[f"batch_max_s[{size}]"] = entry["max_response_time"] / 1000
-    metrics["failure_ratio"] = failures / operations if operations else 0.0
-    metrics["validation_failures"] = sum(
-        e["num_failures"] for e in entries if e["method"] == names.BATCH and e["name"].startswith("validate")
-    )
-    metrics["batches_completed"] = completed
-    if duration > 0:
-        metrics["duration_s"] = duration
-        metrics["http_rps"] = http_requests / duration
-        metrics["prompts_per_min"] = prompts / duration * 60
-    _socket_metrics(metrics, by_name, duration, names)
-    _memory_metrics(metrics, memory, warmup_s)
-    return metrics
-
-
-def _socket_metrics(
-    metrics: dict[str, float], by_name: dict[tuple[str, str], Any], duration: float, names: Any
-) -> None:
-    lag = by_name.get((names.WS, names.WS_LAG))
-    gap = by_name.get((names.WS, names.WS_GAP))
-    held = by_name.get((names.WS, names.WS_HELD))
-    connect = by_name.get((names.WS, names.WS_CONNECT))
-    if lag and lag["num_requests"]:
-        for label, fraction in PERCENTILES.items():
-            metrics[f"socket_lag_{label}_ms"] = percentile(lag["response_times"], fraction) or 0.0
-        metrics["socket_lag_max_ms"] = lag["max_response_time"]
-    if gap and gap["num_requests"]:
-        metrics["socket_gap_p95_ms"] = percentile(gap["response_times"], 0.95) or 0.0
-        metrics["socket_gap_p99_ms"] = percentile(gap["response_times"], 0.99) or 0.0
-        metrics["socket_gap_max_ms"] = gap["max_response_time"]
-        metrics["socket_messages"] = gap["num_requests"]
-    if connect and connect["num_requests"]:
-        metrics["socket_connects"] = connect["num_requests"]
-        metrics["socket_connect_p95_ms"] = percentile(connect["response_times"], 0.95) or 0.0
-    if held and duration > 0:
-        metrics["sockets_open_avg"] = held["total_response_time"] / 1000 / duration
-    failures = (
-        ("socket_silences", names.WS_SILENCE),
-        ("socket_order_errors", names.WS_ORDER),
-        ("socket_missing_ranges", names.WS_MISSING),
-    )
-    for metric, entry_name in failures:
-        entry = by_name.get((names.WS, entry_name))
-        metrics[metric] = entry["num_failures"] if entry else 0
-
-
-def _memory_metrics(metrics: dict[str, float], memory: list[tuple[float, int]], warmup_s: float) -> None:
-    if not memory:
-        return
-    values = [v for _, v in memory]
-    metrics["memory_start_mb"] = values[0] / MIB
-    metrics["memory_peak_mb"] = max(values) / MIB
-    metrics["memory_end_mb"] = values[-1] / MIB
-    if (growth := memory_growth(memory, warmup_s)) is not None:
-        metrics["memory_growth_mb"] = growth
 
 
 # Running
@@ -428,7 +186,7 @@ def run_load(
         calibration=calibration.as_dict() if calibration else None,
         faults=faults if base_url is None else "",
     )
-    _write_memory(out / "memory.csv", samples)
+    write_memory(out / "memory.csv", samples)
     join_samples(out)
     stats_path = out / "locust.json"
     if not stats_path.exists():
@@ -495,13 +253,6 @@ def join_samples(out: Path) -> Path | None:
             joined.writelines(lines if number == 0 else lines[1:])
             part.unlink()
     return path
-
-
-def _write_memory(path: Path, samples: list[tuple[float, int]]) -> None:
-    with open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["elapsed_s", "rss_bytes"])
-        writer.writerows((f"{t:.2f}", v) for t, v in samples)
 
 
 # CLI

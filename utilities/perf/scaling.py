@@ -17,7 +17,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from utilities.client.api import BatchApi
 from utilities.perf.bench import Profile, Run, machine_facts, measure, prompt_csv
 from utilities.perf.gate import Baseline, checks_table, default_baseline, evaluate, wide_console
-from utilities.perf.load import MIB, REPORTS_DIR, MemorySampler, MemorySource
+from utilities.perf.load import REPORTS_DIR
+from utilities.perf.server_memory import MIB, MemorySampler, MemorySource
 from utilities.procs.target import target
 
 SIZES = (10, 100, 250, 500, 1000)
