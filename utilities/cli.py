@@ -16,7 +16,7 @@ LAZY_COMMANDS = {
     "qa": "utilities.qa:qa_command",
     "worker": "reference_backend.worker:worker_command",
     "chaos": "utilities.perf.chaos:chaos_command",
-    "scale-workers": "utilities.perf.chaos:scale_command",
+    "scale-workers": "utilities.perf.scale_workers:scale_command",
     "watch": "utilities.client.watch:watch_command",
     "ws-bench": "utilities.perf.ws_bench:ws_bench_command",
     "report": "utilities.reporting.allure_report:report_command",
