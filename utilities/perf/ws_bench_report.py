@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from utilities.perf.bench import machine_facts
 from utilities.perf.ws_bench_point import Point
+from utilities.procs.process_metrics import machine_facts
 
 
 def _load(load: tuple[float, float] | None) -> str:
