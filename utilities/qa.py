@@ -213,13 +213,13 @@ def gate_rows(paths: Paths) -> list[dict[str, Any]]:
     summary = _perf_summary(paths)
     if summary is None:
         return []
-    from utilities.reporting.allure_report import key_figures
+    from utilities.reporting.load_gate_result import key_figures
 
     return key_figures(paths.perf_run)
 
 
 def _no_node() -> str | None:
-    from utilities.reporting.allure_report import REPO_ROOT
+    from utilities.paths import REPO_ROOT
 
     if shutil.which("node") is None:
         return "Node.js is not installed, so no Allure HTML (the results are in reports/allure-results)"
