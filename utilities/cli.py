@@ -13,7 +13,7 @@ LAZY_COMMANDS = {
     "gen": "utilities.gen.cli:gen",
     "bench": "utilities.perf.bench:bench_command",
     "download-bench": "utilities.perf.download_bench:download_bench_command",
-    "qa": "utilities.qa:qa_command",
+    "qa": "utilities.qa.command:qa_command",
     "worker": "reference_backend.worker:worker_command",
     "chaos": "utilities.perf.chaos:chaos_command",
     "scale-workers": "utilities.perf.scale_workers:scale_command",
