@@ -159,6 +159,8 @@ def allure_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "error",
         f"--rootdir={root}",
         f"--alluredir={results}",
+        # The sample's own site, so the kit's plugin starts no bundled backend for the page tests.
+        "--base-url=http://batchqa.test",
         f"--output={root / 'test-results'}",
         f"--basetemp={root / 'basetemp'}",
         "--tracing=retain-on-failure",
@@ -238,7 +240,8 @@ def test_environment_and_categories_are_written_for_the_report(allure_run: dict[
     environment = (results / "environment.properties").read_text(encoding="utf-8")
     for key in ("Target=", "Backend\\ mode=", "Python=", "playwright=", "Browser=", "allure-pytest="):
         assert key in environment, environment
-    assert "bundled" in environment
+    assert "Target=http://batchqa.test" in environment
+    assert "external deployment" in environment
     assert json.loads((results / "categories.json").read_text(encoding="utf-8")) == CATEGORIES
 
 

@@ -12,8 +12,8 @@ from utilities.check.download_reader import load_download
 from utilities.check.download_validator import assert_download_matches
 from utilities.check.input_reader import read_input
 from utilities.client.cadence import page_cadence
+from utilities.pytest_plugin import lacks_capability
 
-from ..harness import lacks_capability
 from .support import FIXTURE_FILES, require_running
 
 pytestmark = [pytest.mark.e2e, pytest.mark.perf]

@@ -19,8 +19,8 @@ from page_objects import (
 )
 from page_objects.notification_preferences_page import EVENTS
 from utilities.procs.mailbox import Mailbox, WebhookReceiver, body_text, header_equals
+from utilities.pytest_plugin import Target, User
 
-from ..harness import Target, User
 from .support import FIXTURE_FILES, BrowserPush, wait_until_settled
 
 pytestmark = pytest.mark.e2e

@@ -13,8 +13,8 @@ from utilities.check.download_reader import load_download
 from utilities.check.download_validator import assert_download_matches
 from utilities.check.input_reader import read_input, read_pasted
 from utilities.gen import INVALID_VARIANTS
+from utilities.pytest_plugin import User, lacks_capability
 
-from ..harness import User, lacks_capability
 from .support import FIXTURE_FILES, ahead, progress_problems, progress_socket_available, require_running
 
 pytestmark = pytest.mark.e2e

@@ -18,8 +18,8 @@ from utilities.client.api import BatchApi
 from utilities.client.progress_messages import ADVANCING_TYPES, Received
 from utilities.client.recorders import PollingRecorder, WebSocketRecorder
 from utilities.client.socket_probe import probe_socket
+from utilities.pytest_plugin import Target
 
-from ..harness import Target
 from ..payloads import csv_bytes, marked_rows
 
 MAX_SILENCE_S = 2.0

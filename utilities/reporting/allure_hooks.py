@@ -335,7 +335,7 @@ def _environment(session: pytest.Session) -> dict[str, str]:
 
 
 def _target(config: pytest.Config) -> str | None:
-    """``--base-url`` or the ``base_url`` ini value (pytest-base-url's), as e2e/conftest.py reads them."""
+    """``--base-url`` or the ``base_url`` ini value (pytest-base-url's), as the plugin's fixtures read them."""
     given = config.getoption("base_url", None)
     if not given:
         try:
