@@ -30,7 +30,6 @@ from .metrics import HttpResponseCounter, Metrics, QueueSnapshot
 from .models import Batch, Row
 from .notifications.delivery import OutboxDispatcher, build_senders
 from .provider import provider_from_settings
-from .queue import RUNNABLE, WorkerPool, new_worker_id, work_queue_from
 from .redis_bus import RedisBus
 from .redis_queue import WorkDoorbell
 from .revocation import Revocations
@@ -43,6 +42,8 @@ from .state import AppState
 from .states import RowStatus
 from .storage import Storage, build_storage, sweep_orphans
 from .store import Store
+from .work_queue import RUNNABLE, new_worker_id, work_queue_from
+from .worker_pool import WorkerPool
 
 log = logging.getLogger(__name__)
 

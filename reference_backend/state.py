@@ -13,11 +13,11 @@ from .errors import Unauthorized
 from .events import Bus
 from .login_throttle import LoginThrottle
 from .metrics import Metrics
-from .queue import WorkerPool
 from .revocation import Revocations
 from .security import SESSION_COOKIE, TokenSigner
 from .storage import Storage
 from .store import Store
+from .worker_pool import WorkerPool
 
 
 @dataclass

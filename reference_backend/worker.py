@@ -15,10 +15,11 @@ from . import faults
 from .config import Settings
 from .metrics import Metrics
 from .provider import provider_from_settings
-from .queue import WorkerPool, new_worker_id, work_queue_from
 from .redis_bus import RedisPublisher
 from .redis_queue import RedisOutbox, WorkDoorbell, redacted
 from .store import Store
+from .work_queue import new_worker_id, work_queue_from
+from .worker_pool import WorkerPool
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,10 @@ from typing import Any
 
 import pytest
 
+from utilities.paths import REPO_ROOT
 from utilities.procs.video import video_available
-from utilities.reporting.allure_report import CATEGORIES, REPO_ROOT, generate
+from utilities.reporting.allure_metadata import CATEGORIES
+from utilities.reporting.allure_report import generate
 from utilities.reporting.labels import (
     E2E_PARAM_STORIES,
     EPIC,

@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from utilities.perf.bench import (
+from utilities.perf.batch_timing import (
     Profile,
     Run,
     Spread,
-    bench_command,
     ideal_schedule_s,
-    prompt_csv,
     read_row_numbers,
-    render_markdown,
     row_number_problems,
     summarize,
 )
+from utilities.perf.bench import bench_command
+from utilities.perf.bench_report import render_markdown
 
 
 @pytest.mark.parametrize(
@@ -90,15 +87,6 @@ def test_markdown_table_has_one_row_per_point_and_names_the_polling_resolution()
     assert rows[2].startswith("| L=200 ms | 10 | 0.280 | 0.260–0.300 |")
     assert rows[2].endswith("| 0.200 | 1.40 | 0.70 | – | 2 (0) |")
     assert "every 20 ms" in table
-
-
-def test_generated_input_is_deterministic_and_has_the_rows_asked_for() -> None:
-    content = prompt_csv(25)
-    rows = list(csv.DictReader(io.StringIO(content.decode("utf-8"))))
-    assert content == prompt_csv(25)
-    assert len(rows) == 25
-    assert set(rows[0]) == {"prompt", "category", "tags"}
-    assert all(len(row["prompt"].split()) >= 4 for row in rows)
 
 
 def test_row_number_check_names_a_short_download_and_the_first_row_out_of_order() -> None:

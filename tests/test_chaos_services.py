@@ -17,7 +17,9 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from utilities.client.api import BatchApi
-from utilities.perf.chaos import SocketWatcher, audit, prompts
+from utilities.perf.cluster_inputs import prompts
+from utilities.perf.ledger_audit import audit
+from utilities.perf.socket_watcher import SocketWatcher
 from utilities.procs.services import Cluster, MotoServer
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]

@@ -9,7 +9,8 @@ from collections.abc import Callable
 import pytest
 
 from utilities.client.api import BatchApi
-from utilities.perf.chaos import a_worker_mid_call, audit, prompts
+from utilities.perf.cluster_inputs import prompts
+from utilities.perf.ledger_audit import a_worker_mid_call, audit
 from utilities.procs.services import Cluster
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]

@@ -13,7 +13,9 @@ from sqlalchemy import create_engine, text
 
 from reference_backend.worker import worker_command
 from utilities.client.api import TERMINAL_STATUSES, BatchApi
-from utilities.perf.chaos import SocketWatcher, audit, prompts
+from utilities.perf.cluster_inputs import prompts
+from utilities.perf.ledger_audit import audit
+from utilities.perf.socket_watcher import SocketWatcher
 from utilities.procs.services import Cluster, RedisServer
 
 from .conftest_services import service_missing

@@ -17,8 +17,9 @@ from reference_backend.ledger import calls_for_batch
 from reference_backend.metrics import Metrics
 from reference_backend.models import Batch, Row, User
 from reference_backend.provider import EnhanceResult, PromptInput
-from reference_backend.queue import Chunk, WorkerPool, WorkQueue
 from reference_backend.store import Store
+from reference_backend.work_queue import Chunk, WorkQueue
+from reference_backend.worker_pool import WorkerPool
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.distributed)])

@@ -12,8 +12,8 @@ from reference_backend.batches import create_batch
 from reference_backend.ingest import ParsedTable
 from reference_backend.models import Batch, Row, User
 from reference_backend.provider import EnhanceResult
-from reference_backend.queue import WorkQueue
 from reference_backend.store import Store
+from reference_backend.work_queue import WorkQueue
 
 
 @pytest.fixture

@@ -9,14 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from utilities.perf.ws_bench import (
-    Distribution,
-    Point,
-    cpu_burner,
-    raise_fd_limit,
-    render_markdown,
-    ws_bench_command,
-)
+from utilities.perf.ws_bench import cpu_burner, raise_fd_limit, ws_bench_command
+from utilities.perf.ws_bench_point import Distribution, Point
+from utilities.perf.ws_bench_report import render_markdown
 
 
 def test_distribution_is_in_milliseconds_with_interpolated_percentiles() -> None:

@@ -11,7 +11,7 @@ from requests import RequestException
 
 from perf.users.common import AccountPool, BatchFailed, option, record, upload
 from perf.users.progress import SocketBroken, SocketRefused, watch
-from utilities.perf.bench import prompt_csv
+from utilities.gen import GenSpec, generate
 from utilities.perf.names import BATCH, WS, WS_CONNECT, complete_name
 
 RETRY_AFTER_S = 1.0
@@ -19,7 +19,7 @@ RETRY_AFTER_S = 1.0
 
 @functools.cache
 def _prompts(size: int) -> bytes:
-    return prompt_csv(size, seed=7)
+    return generate(GenSpec(rows=size, seed=7))
 
 
 class SocketUser(HttpUser):

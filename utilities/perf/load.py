@@ -25,11 +25,11 @@ from rich.table import Table
 
 from utilities.paths import REPO_ROOT
 from utilities.perf import names, profiles
-from utilities.perf.bench import machine_facts
 from utilities.perf.calibration import Calibration, probe
 from utilities.perf.host_load import CpuShare
 from utilities.perf.load_summary import summarize_entries
 from utilities.perf.server_memory import MemorySampler, MemorySource, metrics_value, write_memory
+from utilities.procs.process_metrics import machine_facts
 from utilities.procs.target import target
 
 log = logging.getLogger(__name__)

@@ -15,10 +15,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from utilities.client.api import BatchApi
-from utilities.perf.bench import Profile, Run, machine_facts, measure, prompt_csv
+from utilities.gen import GenSpec, generate
+from utilities.perf.batch_timing import Profile, Run, measure
 from utilities.perf.gate import Baseline, checks_table, default_baseline, evaluate, wide_console
 from utilities.perf.load import REPORTS_DIR
 from utilities.perf.server_memory import MIB, MemorySampler, MemorySource
+from utilities.procs.process_metrics import machine_facts
 from utilities.procs.target import target
 
 SIZES = (10, 100, 250, 500, 1000)
@@ -127,8 +129,8 @@ class LeakResult:
 
 def run_scaling(api: BatchApi, sizes: Sequence[int], repeat: int, progress: Progress) -> ScalingResult:
     """Round-robin over the sizes, ``repeat`` rounds, so machine noise spreads over every size alike."""
-    inputs = {n: prompt_csv(n) for n in sizes}
-    measure(api, "warm-up", 10, 0, prompt_csv(10, seed=1))
+    inputs = {n: generate(GenSpec(rows=n, seed=0)) for n in sizes}
+    measure(api, "warm-up", 10, 0, generate(GenSpec(rows=10, seed=1)))
     task = progress.add_task("scaling", total=len(sizes) * repeat)
     runs = []
     for attempt in range(1, repeat + 1):
@@ -141,7 +143,7 @@ def run_scaling(api: BatchApi, sizes: Sequence[int], repeat: int, progress: Prog
 
 def run_leak(api: BatchApi, source: MemorySource, batches: int, warmup: int, progress: Progress) -> LeakResult:
     """``batches`` 1000-prompt batches back to back; server RSS after each (upload → done → CSV)."""
-    content = prompt_csv(LEAK_SIZE, seed=3)
+    content = generate(GenSpec(rows=LEAK_SIZE, seed=3))
     sampler = MemorySampler(source)
     sampler.start()
     runs, rss_after = [], []

@@ -9,7 +9,7 @@ The provider is set so events come further apart than the coalescing window: eve
 at once, so the lag is fan-out (bus, encoding, sending, the client reading), not deliberate throttling.
 
 Client and server share this machine's CPUs, so the client's own reading is part of the measured
-lag. The client is therefore a minimal one (``_BenchSocket``: the handshake, then frames parsed in
+lag. The client is therefore a minimal one (``BenchSocket``: the handshake, then frames parsed in
 the protocol callback, no task per socket), so that at thousands of sockets the figure is the
 server's, not the client library's. Every recording is still checked with ``CadenceReport`` (seq
 coverage, counts) and a sample of the messages against the JSON Schemas. ``--busy-core`` runs a
@@ -20,36 +20,30 @@ another checkout side by side (before/after in one run, under the same load).
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import os
 import resource
-import secrets
-import struct
 import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import click
 
-from utilities.client.api import TERMINAL_STATUSES, BatchApi
-from utilities.client.cadence import percentile as _pct
+from utilities.client.api import BatchApi
 from utilities.client.cadence_report import CadenceReport
 from utilities.client.progress_messages import ADVANCING_TYPES, Connection, Received, message_problems, parse_time
-from utilities.perf.bench import machine_facts
+from utilities.perf.ws_bench_point import Distribution, Point
+from utilities.perf.ws_bench_report import render_markdown, write_reports
+from utilities.perf.ws_bench_socket import connect_all
 from utilities.procs.backend import BackendProcess
 from utilities.procs.process_metrics import cpu_seconds, rss_bytes
 from utilities.procs.target import target
 
-CONNECT_CONCURRENCY = 100
-_TERMINAL_MARKERS = tuple(f'"status":"{status}"'.encode() for status in TERMINAL_STATUSES)
 FD_HEADROOM = 256
 SCHEMA_SAMPLE_SOCKETS = 20  # sockets whose every message is also checked against its JSON Schema
 
@@ -63,186 +57,6 @@ def raise_fd_limit(needed: int) -> tuple[int, int]:
     return resource.getrlimit(resource.RLIMIT_NOFILE)
 
 
-@dataclass(frozen=True)
-class Distribution:
-    """Milliseconds: p50, p95, p99 and max over ``samples`` values."""
-
-    samples: int
-    p50: float | None
-    p95: float | None
-    p99: float | None
-    max: float | None
-
-    @classmethod
-    def of_seconds(cls, values: Sequence[float]) -> Distribution:
-        ms = [v * 1000 for v in values]
-        return cls(len(ms), _pct(ms, 50), _pct(ms, 95), _pct(ms, 99), max(ms) if ms else None)
-
-
-@dataclass
-class Point:
-    """One measured socket count against one server (this checkout, or the one compared with)."""
-
-    sockets: int
-    server: str = "this checkout"
-    busy_core: bool = False
-    connected: int = 0
-    connect_s: float | None = None
-    rss_half_bytes: int | None = None  # server RSS with half the sockets held
-    rss_all_bytes: int | None = None  # ... and with all of them
-    memory_per_socket_bytes: float | None = None
-    lag_ms: Distribution | None = None
-    server_queue_ms: Distribution | None = None
-    delivery_ms: Distribution | None = None
-    max_gap_s: float | None = None
-    terminal_received: int = 0
-    messages: int = 0
-    load_average: tuple[float, float] | None = None  # 1-minute load before and after: others share the CPUs
-    streamed: int = 0  # messages the sockets received after the resume
-    server_cpu_s: float | None = None  # server CPU time from the resume until every socket saw the end
-    problems: list[str] = field(default_factory=list)
-    lags_s: list[float] = field(default_factory=list, repr=False)
-
-    @property
-    def cpu_us_per_message(self) -> float | None:
-        """Server CPU per message delivered: the fan-out cost of one socket, whatever else runs here."""
-        if self.server_cpu_s is None or not self.streamed:
-            return None
-        return self.server_cpu_s / self.streamed * 1e6
-
-    def as_dict(self) -> dict[str, Any]:
-        body = asdict(self)
-        body.pop("lags_s")
-        body["cpu_us_per_message"] = self.cpu_us_per_message
-        return body
-
-
-class _BenchSocket(asyncio.Protocol):
-    """A minimal WebSocket client: the handshake, then every frame parsed where it arrives.
-
-    Each text message is kept as (monotonic, wall, payload) stamped when its bytes arrived; pings
-    are answered (the server drops a socket that does not), everything else waits for the analysis.
-    """
-
-    def __init__(self, index: int, request: bytes) -> None:
-        self.index = index
-        self.request = request
-        self.transport: asyncio.Transport | None = None
-        self.raw: list[tuple[float, float, bytes]] = []
-        self.opened_at = 0.0
-        self.opened_wall = 0.0
-        self.error: str | None = None
-        self.first = asyncio.get_running_loop().create_future()  # the first message (the snapshot)
-        self.done = asyncio.get_running_loop().create_future()  # a terminal status, or the end
-        self._buffer = bytearray()
-        self._upgraded = False
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
-        transport.write(self.request)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.done.done():
-            self.error = self.error or f"closed early: {exc or 'by the server'}"
-            self.done.set_result(None)
-        if not self.first.done():
-            self.first.set_result(None)
-
-    def data_received(self, data: bytes) -> None:
-        at, wall = time.monotonic(), time.time()
-        self._buffer += data
-        if not self._upgraded:
-            head, sep, rest = bytes(self._buffer).partition(b"\r\n\r\n")
-            if not sep:
-                return
-            if not head.startswith(b"HTTP/1.1 101"):
-                status_line = head.split(b"\r\n", 1)[0].decode(errors="replace")
-                self._fail(f"handshake answered {status_line}")
-                return
-            self._upgraded, self._buffer = True, bytearray(rest)
-            self.opened_at, self.opened_wall = at, wall
-        self._parse(at, wall)
-
-    def _parse(self, at: float, wall: float) -> None:
-        buffer = self._buffer
-        while len(buffer) >= 2:
-            opcode, length, offset = buffer[0] & 0x0F, buffer[1] & 0x7F, 2
-            if length == 126:
-                if len(buffer) < 4:
-                    return
-                length, offset = struct.unpack_from("!H", buffer, 2)[0], 4
-            elif length == 127:
-                if len(buffer) < 10:
-                    return
-                length, offset = struct.unpack_from("!Q", buffer, 2)[0], 10
-            if len(buffer) < offset + length:
-                return
-            payload = bytes(buffer[offset : offset + length])
-            del buffer[: offset + length]
-            if opcode == 0x1:
-                self.raw.append((at, wall, payload))
-                if not self.first.done():
-                    self.first.set_result(None)
-                elif not self.done.done() and any(marker in payload for marker in _TERMINAL_MARKERS):
-                    self.done.set_result(None)
-            elif opcode == 0x9:
-                self._send(0xA, payload)
-            elif opcode == 0x8:
-                code = struct.unpack_from("!H", payload)[0] if len(payload) >= 2 else 1005
-                self._fail(f"closed by the server: {code} {payload[2:].decode(errors='replace')}".rstrip())
-
-    def _send(self, opcode: int, payload: bytes) -> None:
-        """A masked frame (clients must mask) of up to 125 bytes: pongs and the close."""
-        assert self.transport is not None and len(payload) <= 125
-        mask = secrets.token_bytes(4)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.transport.write(bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + masked)
-
-    def _fail(self, reason: str) -> None:
-        self.error = self.error or reason
-        for future in (self.first, self.done):
-            if not future.done():
-                future.set_result(None)
-        if self.transport is not None:
-            self.transport.close()
-
-    def close(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self._send(0x8, struct.pack("!H", 1000))
-            self.transport.close()
-
-
-def _upgrade_request(url: str, batch_id: str, token: str) -> tuple[str, int, bytes]:
-    parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    key = base64.b64encode(secrets.token_bytes(16)).decode()
-    request = (
-        f"GET /api/v1/batch/ws/{batch_id} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-        f"Authorization: Bearer {token}\r\n\r\n"
-    )
-    return host, port, request.encode()
-
-
-async def _open(url: str, batch_id: str, token: str, gate: asyncio.Semaphore, index: int) -> _BenchSocket:
-    """Connect and wait for the snapshot (``error`` says why not)."""
-    host, port, request = _upgrade_request(url, batch_id, token)
-    sock = _BenchSocket(index, request)
-    async with gate:
-        try:
-            await asyncio.wait_for(asyncio.get_running_loop().create_connection(lambda: sock, host, port), 60)
-            await asyncio.wait_for(sock.first, 60)
-        except (OSError, TimeoutError) as exc:
-            sock.error = f"connect: {type(exc).__name__}: {exc}"
-    return sock
-
-
-async def _connect_all(url: str, batch_id: str, token: str, indices: range) -> list[_BenchSocket]:
-    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
-    return list(await asyncio.gather(*(_open(url, batch_id, token, gate, i) for i in indices)))
-
-
 async def _measure(point: Point, server: BackendProcess | None, url: str, api: BatchApi, batch_id: str) -> list[Any]:
     """Hold ``point.sockets`` sockets (RSS at half and at all of them), resume the batch, read to the end."""
     assert api.token is not None
@@ -251,9 +65,9 @@ async def _measure(point: Point, server: BackendProcess | None, url: str, api: B
     started = time.monotonic()
     # The first half also absorbs one-off growth (thread pool, database connections and caches), so
     # memory per socket is the growth over the second half only.
-    sockets = await _connect_all(url, batch_id, api.token, range(half))
+    sockets = await connect_all(url, batch_id, api.token, range(half))
     point.rss_half_bytes = rss_bytes(pid) if pid else None
-    second = await _connect_all(url, batch_id, api.token, range(half, point.sockets))
+    second = await connect_all(url, batch_id, api.token, range(half, point.sockets))
     sockets += second
     point.connect_s = time.monotonic() - started
     point.rss_all_bytes = rss_bytes(pid) if pid else None
@@ -366,89 +180,6 @@ def cpu_burner(enabled: bool) -> Iterator[int | None]:
     finally:
         burner.kill()
         burner.wait()
-
-
-def _load(load: tuple[float, float] | None) -> str:
-    return "–" if load is None else f"{load[0]:.1f}→{load[1]:.1f}"
-
-
-def render_markdown(points: Sequence[Point], settings: dict[str, Any]) -> str:
-    def num(value: float | None, digits: int = 1) -> str:
-        return "–" if value is None else f"{value:.{digits}f}"
-
-    lines = [
-        "| sockets | server | busy core | connected | memory/socket KiB | lag p50 ms | lag p95 ms | lag p99 ms "
-        "| lag max ms | server queue p95 ms | delivery p95 ms | server CPU µs/message | max gap s "
-        "| terminal received | problems | load avg |",
-        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for p in points:
-        mem = None if p.memory_per_socket_bytes is None else p.memory_per_socket_bytes / 1024
-        lag, queue, delivery = p.lag_ms, p.server_queue_ms, p.delivery_ms
-        lines.append(
-            f"| {p.sockets} | {p.server} | {'yes' if p.busy_core else 'no'} | {p.connected} | {num(mem)} "
-            f"| {num(lag and lag.p50)} "
-            f"| {num(lag and lag.p95)} | {num(lag and lag.p99)} | {num(lag and lag.max)} | {num(queue and queue.p95)} "
-            f"| {num(delivery and delivery.p95)} | {num(p.cpu_us_per_message)} | {num(p.max_gap_s, 2)} "
-            f"| {p.terminal_received}/{p.connected} "
-            f"| {len(p.problems)} | {_load(p.load_average)} |"
-        )
-    lines += [
-        "",
-        f"One batch of {settings['rows']} rows, one provider call per row of {settings['latency_ms']:g} ms, so "
-        "events come further apart than the 250 ms coalescing window and each is pushed at once. "
-        "Lag = client arrival - event_time; server queue = server_time - event_time; delivery = arrival - "
-        "server_time. Memory/socket = server RSS growth over the second half of the connections. "
-        "Busy core: a CPU burner pinned to the last CPU ran throughout. "
-        "Client and server share the machine's CPUs; the load average column (1-minute, before→after) "
-        "says how busy it was. "
-        "Server CPU per message (CPU time from resume to the last terminal event / messages delivered) "
-        "does not depend on that load: N sockets x that cost is the time one event takes to reach all of "
-        "them on an otherwise idle core.",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def write_reports(points: Sequence[Point], settings: dict[str, Any], out: Path) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    machine = machine_facts()
-    json_path, md_path = out / "ws-bench.json", out / "ws-bench.md"
-    document = {"settings": settings, "machine": machine, "points": [p.as_dict() for p in points]}
-    json_path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    md_path.write_text(
-        "# Progress socket benchmark: memory per socket and fan-out lag\n\n"
-        f"{machine['platform']}, Python {machine['python']}, {machine['cpu_count']} CPUs; {settings['at']}.\n\n"
-        + render_markdown(points, settings),
-        encoding="utf-8",
-    )
-    return [json_path, md_path, _plot(points, out / "ws-bench.png")]
-
-
-def _plot(points: Sequence[Point], path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for p in points:
-        if not p.lags_s:
-            continue
-        ms = sorted(v * 1000 for v in p.lags_s)
-        share = [(i + 1) / len(ms) for i in range(len(ms))]
-        p95 = p.lag_ms.p95 if p.lag_ms and p.lag_ms.p95 is not None else 0.0
-        ax.step(ms, share, where="post", label=f"{p.sockets} sockets, {p.server} (p95 {p95:.0f} ms)")
-    ax.axhline(0.95, color="grey", linestyle=":", linewidth=1)
-    ax.axvline(50, color="red", linestyle="--", linewidth=1, label="aim at 1000 sockets: p95 < 50 ms")
-    ax.set_xlabel("fan-out lag, ms (arrival - event_time)")
-    ax.set_ylabel("share of messages")
-    ax.set_title("progress socket fan-out lag (cumulative)")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
 
 
 def _counts(_ctx: click.Context, _param: click.Parameter, value: str) -> list[int]:

@@ -1,5 +1,6 @@
-"""Processes and services the kit starts and stops: the bundled backend, workers, redis-server, moto,
-PostgreSQL databases, SMTP and webhook sinks, the browser, ffmpeg and promtool; the distributed topology.
+"""Processes and services the kit starts and stops: the bundled backend (or the given target), workers,
+redis-server, moto, PostgreSQL databases, SMTP and webhook sinks, the browser, ffmpeg and promtool; the distributed
+topology; what processes and the machine cost.
 
 Names load on first use (``utilities._lazy``).
 """
@@ -31,6 +32,17 @@ _EXPORTS = {
     "header_equals": "mailbox",
     "stop_process": "child_process",
     "video_available": "video",
+    "MemorySample": "process_metrics",
+    "cpu_seconds": "process_metrics",
+    "machine_busy_seconds": "process_metrics",
+    "machine_facts": "process_metrics",
+    "process_tree": "process_metrics",
+    "read_memory": "process_metrics",
+    "reset_peak": "process_metrics",
+    "rss_bytes": "process_metrics",
+    "run_wait_ns": "process_metrics",
+    "target": "target",
+    "tree_rss_bytes": "process_metrics",
 }
 
 __all__, __getattr__ = lazy_exports(__name__, _EXPORTS)

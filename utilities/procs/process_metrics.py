@@ -5,8 +5,12 @@ process's threads waited for a CPU (``schedstat``) and a process's peak resident
 
 from __future__ import annotations
 
+import os
+import platform
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -88,3 +92,16 @@ def reset_peak(pid: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def machine_facts() -> dict[str, Any]:
+    """The machine a measurement ran on: CPUs (and how many this process may use), Python, platform."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return {
+        "cpu_count": os.cpu_count(),
+        "usable_cpus": len(affinity(0)) if affinity else None,
+        "python": sys.version.split()[0],
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+    }

@@ -8,7 +8,7 @@ from __future__ import annotations
 from utilities._lazy import lazy_exports
 
 _EXPORTS = {
-    "CATEGORIES": "allure_report",
+    "CATEGORIES": "allure_metadata",
     "E2E_PARAM_STORIES": "labels",
     "EPIC": "labels",
     "ERRORS": "labels",
@@ -17,16 +17,16 @@ _EXPORTS = {
     "NOTIFICATIONS": "labels",
     "PERFORMANCE": "labels",
     "PROGRESS": "labels",
-    "REPO_ROOT": "allure_report",
     "RESULTS": "labels",
     "VALIDATION": "labels",
     "generate": "allure_report",
-    "key_figures": "allure_report",
+    "gate_result": "load_gate_result",
+    "key_figures": "load_gate_result",
     "labels_for": "labels",
     "report_command": "allure_report",
     "title_for": "labels",
-    "write_categories": "allure_report",
-    "write_environment": "allure_report",
+    "write_categories": "allure_metadata",
+    "write_environment": "allure_metadata",
 }
 
 __all__, __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from utilities.reporting import evidence
-from utilities.reporting.allure_report import write_categories, write_environment
+from utilities.reporting.allure_metadata import write_categories, write_environment
 from utilities.reporting.labels import EPIC, labels_for, title_for
 
 ACTIVE = pytest.StashKey[bool]()
