@@ -89,6 +89,7 @@ SELF_TEST_AREAS: dict[str, str] = {
     "test_csv_generator": "Generators",
     "test_allure_wiring": "Reporting",
     "test_target_profile_and_selfcheck": "Reporting",
+    "test_pytest_plugin": "Reporting",
 }
 
 _BROWSERS = ("chromium", "firefox", "webkit")
