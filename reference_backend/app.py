@@ -21,27 +21,27 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from . import faults
+from .app_state import AppState
 from .body_limit import BodySizeLimit
+from .bus import Bus, LocalBus
 from .config import Settings
+from .database import Store
 from .errors import ApiError
-from .events import Bus, LocalBus
+from .lifecycle import RowStatus
 from .login_throttle import LoginThrottle, ThrottleRules
 from .metrics import HttpResponseCounter, Metrics, QueueSnapshot
 from .models import Batch, Row
-from .notifications.delivery import OutboxDispatcher, build_senders
+from .notifications.dispatcher import OutboxDispatcher, build_senders
+from .originals import Storage, build_storage, sweep_orphans
 from .provider import provider_from_settings
 from .redis_bus import RedisBus
-from .redis_queue import WorkDoorbell
+from .redis_pubsub import WorkDoorbell
 from .revocation import Revocations
 from .routes import auth, batches, downloads, health, notifications, pages, sockets
 from .secure_headers import HEADERS as SECURE_HEADERS
 from .secure_headers import SecureHeaders
 from .security import TokenSigner
 from .slow_requests import SlowRequests
-from .state import AppState
-from .states import RowStatus
-from .storage import Storage, build_storage, sweep_orphans
-from .store import Store
 from .work_queue import RUNNABLE, new_worker_id, work_queue_from
 from .worker_pool import WorkerPool
 

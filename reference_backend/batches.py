@@ -12,9 +12,9 @@ from sqlalchemy.orm import Session
 from . import faults
 from .errors import NotFound
 from .ingest import ParsedTable
+from .lifecycle import ACTION_TARGET, BatchStatus, RowStatus, check_transition, final_status
 from .models import Batch, Event, Row, utcnow
-from .notifications.events import record_notifications
-from .states import ACTION_TARGET, BatchStatus, RowStatus, check_transition, final_status
+from .notifications.triggers import record_notifications
 
 TERMINAL_EVENT_TYPES = {
     BatchStatus.COMPLETED: "completed",

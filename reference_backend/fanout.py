@@ -26,9 +26,9 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from . import faults
-from .events import Bus
+from .bus import Bus
+from .database import Store
 from .progress_stream import ADVANCING_TYPES, ProgressStream, encode, stored_events_after
-from .store import Store
 from .ws_protocol import MAX_UNREAD_BYTES, PREFRAMED, text_frame
 
 log = logging.getLogger(__name__)

@@ -17,8 +17,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .lifecycle import BatchStatus
 from .progress_stream import ADVANCING_TYPES
-from .states import BatchStatus
 
 STATUS_CLASSES = ("2xx", "3xx", "4xx", "5xx")
 

@@ -26,9 +26,9 @@ from typing import Any
 
 from sqlalchemy import select
 
+from .database import Store
 from .models import Batch, Event
-from .redis_queue import RedisOutbox, listen_forever
-from .store import Store
+from .redis_pubsub import RedisOutbox, listen_forever
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from . import faults
+from .database import Store
 from .models import RevokedToken
 from .security import TokenClaims
-from .store import Store
 
 
 class Revocations:

@@ -1,4 +1,5 @@
-"""The upload's form, read once, with pasted text kept as the bytes the client sent.
+"""The upload's form, read once, with pasted text kept as the bytes the client sent, and the one input it must
+carry (a file or pasted text) taken from it.
 
 Starlette decodes a form field itself and falls back to latin-1 when it is not UTF-8, so invalid bytes
 would reach the parser as plausible text. The upload route needs them raw to refuse them by offset.
@@ -13,7 +14,8 @@ from fastapi import Request
 from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from .errors import BadRequest
+from .errors import BadRequest, PayloadTooLarge
+from .ingest import safe_filename
 
 
 @dataclass
@@ -68,3 +70,36 @@ async def read_upload_form(request: Request, *, max_files: int, max_fields: int,
                 texts.append(unquote_to_bytes(value.replace(b"+", b" ")))
         return UploadForm(texts=texts)
     return UploadForm()
+
+
+@dataclass(frozen=True)
+class UploadInput:
+    """The one input of an upload: a file's bytes with its (made safe) name, or pasted text (``filename`` None)."""
+
+    data: bytes
+    filename: str | None
+
+
+async def single_input(form: UploadForm, *, max_bytes: int) -> UploadInput:
+    """The upload's only input; a clear refusal when it has none, several files, or both a file and text."""
+    files, texts = form.files, form.texts
+    if len(files) > 1:
+        raise BadRequest(
+            f"Upload one file at a time; this request carried {len(files)}.",
+            code="multiple_files",
+            count=len(files),
+            filenames=[f.filename for f in files],
+        )
+    if files and texts:
+        raise BadRequest("Send either a file or pasted text, not both.", code="ambiguous_input")
+    if files:
+        filename = safe_filename(files[0].filename or "upload")
+        data = await files[0].read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise PayloadTooLarge(
+                f"{filename} is larger than the {max_bytes:,}-byte limit.", filename=filename, limit=max_bytes
+            )
+        return UploadInput(data, filename)
+    if texts:
+        return UploadInput(texts[0], None)
+    raise BadRequest("Attach a file in the 'file' field or paste prompts in the 'text' field.", code="no_input")

@@ -23,10 +23,10 @@ from sqlalchemy.orm import Session, aliased
 from . import ledger
 from .batches import finish_if_done, record_event, set_status
 from .config import Settings
+from .database import Store
+from .lifecycle import BatchStatus, RowStatus
 from .models import Batch, CallOutcome, Row
 from .provider import EnhanceResult, PromptInput
-from .states import BatchStatus, RowStatus
-from .store import Store
 
 log = logging.getLogger(__name__)
 

@@ -13,11 +13,11 @@ from prometheus_client import start_http_server
 
 from . import faults
 from .config import Settings
+from .database import Store
 from .metrics import Metrics
 from .provider import provider_from_settings
 from .redis_bus import RedisPublisher
-from .redis_queue import RedisOutbox, WorkDoorbell, redacted
-from .store import Store
+from .redis_pubsub import RedisOutbox, WorkDoorbell, redacted
 from .work_queue import new_worker_id, work_queue_from
 from .worker_pool import WorkerPool
 

@@ -9,7 +9,7 @@ import logging
 import time
 from typing import Any
 
-from .events import EventPublisher
+from .bus import EventPublisher
 from .metrics import Metrics
 from .provider import EnhanceResult, Provider
 from .work_queue import SETTLE_EVERY_SECONDS, Chunk, Doorbell, WorkQueue

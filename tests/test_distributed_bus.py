@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from reference_backend.batches import create_batch, record_event
+from reference_backend.database import Store
 from reference_backend.ingest import ParsedTable
 from reference_backend.models import Batch, User
 from reference_backend.redis_bus import RedisBus
-from reference_backend.redis_queue import WorkDoorbell
-from reference_backend.store import Store
+from reference_backend.redis_pubsub import WorkDoorbell
 from utilities.procs.services import RedisServer
 
 pytestmark = pytest.mark.distributed

@@ -11,13 +11,13 @@ import pytest
 from sqlalchemy import select, text, update
 
 from reference_backend.batches import apply_action, create_batch
-from reference_backend.events import LocalBus
+from reference_backend.bus import LocalBus
+from reference_backend.database import Store
 from reference_backend.ingest import ParsedTable
 from reference_backend.ledger import calls_for_batch
 from reference_backend.metrics import Metrics
 from reference_backend.models import Batch, Row, User
 from reference_backend.provider import EnhanceResult, PromptInput
-from reference_backend.store import Store
 from reference_backend.work_queue import Chunk, WorkQueue
 from reference_backend.worker_pool import WorkerPool
 

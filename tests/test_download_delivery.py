@@ -8,9 +8,9 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from reference_backend.delivery import RangeNotSatisfiable, etag_matches, negotiate_coding, parse_range
 from reference_backend.download_links import DownloadLinks
 from reference_backend.errors import Forbidden
+from reference_backend.http_delivery import RangeNotSatisfiable, etag_matches, negotiate_coding, parse_range
 from utilities.check.delivery import (
     check_compression,
     check_conditional,

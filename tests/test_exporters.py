@@ -17,7 +17,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reference_backend.delivery import compress
 from reference_backend.exporters import (
     CHUNK_BYTES,
     ExportMeta,
@@ -29,6 +28,7 @@ from reference_backend.exporters import (
     neutralise_cell,
     write_zip,
 )
+from reference_backend.http_delivery import compress
 
 COLUMNS = ["prompt", "category", "tags"]
 DANGEROUS_LEADS = ["=", "+", "-", "@", "\t", "\r"]

@@ -100,3 +100,22 @@ def test_an_upward_import_breaks_a_contract(tmp_path: Path, module: str, upward_
     assert result.returncode == 1, result.stdout + result.stderr
     assert broken in result.stdout and "BROKEN" in result.stdout
     assert module.removesuffix(".py").replace("/", ".") in result.stdout
+
+
+def test_blob_storage_importing_the_web_framework_breaks_its_contract(tmp_path: Path) -> None:
+    shutil.copytree(
+        ROOT / "reference_backend", tmp_path / "reference_backend", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    [contract] = [c for c in _contracts() if c.get("source_modules") == ["reference_backend.originals"]]
+    lines = ["[tool.importlinter]", 'root_packages = ["reference_backend"]', "include_external_packages = true", ""]
+    lines.append("[[tool.importlinter.contracts]]")
+    lines += [f"{key} = {_toml_value(value)}" for key, value in contract.items()]
+    (tmp_path / "pyproject.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    clean = _lint_imports(tmp_path, pythonpath=tmp_path)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+
+    originals = tmp_path / "reference_backend" / "originals.py"
+    originals.write_text(originals.read_text(encoding="utf-8") + "\nfrom starlette.requests import Request\n")
+    result = _lint_imports(tmp_path, pythonpath=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "the stored originals take bytes" in result.stdout and "BROKEN" in result.stdout

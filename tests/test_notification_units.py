@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from reference_backend.models import Batch
-from reference_backend.notifications.delivery import backoff_seconds
-from reference_backend.notifications.events import fired_events
+from reference_backend.notifications.dispatcher import backoff_seconds
 from reference_backend.notifications.preferences import DEFAULT_MATRIX, Preferences
 from reference_backend.notifications.senders import build_email, sign
+from reference_backend.notifications.triggers import fired_events
 
 
 def _batch(status: str, processed: int, total: int = 100) -> Batch:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reference_backend.errors import Conflict
-from reference_backend.states import TRANSITIONS, BatchStatus, check_transition, final_status
+from reference_backend.lifecycle import TRANSITIONS, BatchStatus, check_transition, final_status
 
 
 @pytest.mark.parametrize(

@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import select
 
 from reference_backend.batches import create_batch
+from reference_backend.database import Store
 from reference_backend.ingest import ParsedTable
 from reference_backend.models import StoredFile, User
-from reference_backend.storage import (
+from reference_backend.originals import (
     LocalStorage,
     S3Storage,
     Storage,
@@ -19,7 +20,6 @@ from reference_backend.storage import (
     original_key,
     sweep_orphans,
 )
-from reference_backend.store import Store
 from utilities.client.api import BatchApi
 from utilities.procs.backend import BackendProcess
 from utilities.procs.services import MotoServer

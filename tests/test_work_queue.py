@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import select
 
 from reference_backend.batches import create_batch
+from reference_backend.database import Store
 from reference_backend.ingest import ParsedTable
 from reference_backend.models import Batch, Row, User
 from reference_backend.provider import EnhanceResult
-from reference_backend.store import Store
 from reference_backend.work_queue import WorkQueue
 
 

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from reference_backend.events import LocalBus
+from reference_backend.bus import LocalBus
 from reference_backend.fanout import TOO_SLOW, BatchFeed, FeedRegistry
 from reference_backend.progress_stream import covered_seq, opening_messages
 from reference_backend.ws_protocol import PREFRAMED

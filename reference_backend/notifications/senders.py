@@ -14,8 +14,8 @@ from typing import Any, Protocol
 
 import httpx
 
+from ..bus import EventPublisher
 from ..config import Settings
-from ..events import EventPublisher
 
 SIGNATURE_HEADER = "X-BatchQA-Signature"
 

@@ -10,11 +10,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from .. import faults
+from ..app_state import CurrentUserId, State, token_from
 from ..errors import Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized
 from ..models import User
 from ..openapi import errors
 from ..security import SESSION_COOKIE, hash_password, verify_password
-from ..state import CurrentUserId, State, token_from
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 

@@ -10,13 +10,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from .. import faults
+from ..app_state import AppState, CurrentUserId, State
 from ..batches import apply_action, create_batch, get_owned_batch, list_batches, status_view
-from ..errors import ApiError, BadRequest, PayloadTooLarge
-from ..ingest import IngestLimits, ParsedTable, parse_pasted_text, parse_upload, safe_filename
+from ..errors import ApiError
+from ..ingest import IngestLimits, ParsedTable, parse_pasted_text, parse_upload
 from ..openapi import errors, links_to_batch
-from ..state import AppState, CurrentUserId, State
-from ..storage import check_quota, discard, keep_original, read_original
-from ..upload_form import UploadForm, read_upload_form
+from ..originals import check_quota, discard, keep_original
+from ..upload_form import UploadForm, UploadInput, read_upload_form, single_input
 
 log = logging.getLogger(__name__)
 
@@ -36,30 +36,10 @@ def _limits(state: AppState) -> IngestLimits:
     )
 
 
-async def _read_input(form: UploadForm, state: AppState) -> tuple[ParsedTable, str | None]:
-    limit = state.settings.max_upload_bytes
-    files, texts = form.files, form.texts
-    if len(files) > 1:
-        raise BadRequest(
-            f"Upload one file at a time; this request carried {len(files)}.",
-            code="multiple_files",
-            count=len(files),
-            filenames=[f.filename for f in files],
-        )
-    if files and texts:
-        raise BadRequest("Send either a file or pasted text, not both.", code="ambiguous_input")
-    if files:
-        upload = files[0]
-        filename = safe_filename(upload.filename or "upload")
-        data = await upload.read(limit + 1)
-        if len(data) > limit:
-            raise PayloadTooLarge(
-                f"{filename} is larger than the {limit:,}-byte limit.", filename=filename, limit=limit
-            )
-        return await run_in_threadpool(parse_upload, filename, data, _limits(state)), filename
-    if texts:
-        return await run_in_threadpool(parse_pasted_text, texts[0], _limits(state)), None
-    raise BadRequest("Attach a file in the 'file' field or paste prompts in the 'text' field.", code="no_input")
+async def _parse(upload: UploadInput, state: AppState) -> ParsedTable:
+    if upload.filename is None:
+        return await run_in_threadpool(parse_pasted_text, upload.data, _limits(state))
+    return await run_in_threadpool(parse_upload, upload.filename, upload.data, _limits(state))
 
 
 UPLOAD_BODY: dict[str, Any] = {
@@ -102,8 +82,8 @@ async def upload(request: Request, user_id: CurrentUserId, state: State) -> JSON
         form = await read_upload_form(
             request, max_files=5, max_fields=20, max_part_size=settings.max_upload_bytes + MULTIPART_OVERHEAD
         )
-        original = await read_original(form, max_bytes=settings.max_upload_bytes)
-        table, filename = await _read_input(form, state)
+        upload_input = await single_input(form, max_bytes=settings.max_upload_bytes)
+        table = await _parse(upload_input, state)
     except ApiError as exc:
         state.metrics.uploads.labels(exc.code).inc()
         raise
@@ -111,19 +91,19 @@ async def upload(request: Request, user_id: CurrentUserId, state: State) -> JSON
         if form is not None:
             await form.close()
 
+    original, filename = upload_input.data, upload_input.filename
+
     def _create() -> dict[str, Any]:
         # Quota, batch and the stored original commit together or not at all: a refused or
         # failed upload leaves no batch and no object behind.
         key = None
         try:
             with state.store.write() as session:
-                if original is not None:
-                    check_quota(session, user_id=user_id, size=len(original), limit=settings.user_quota_bytes)
+                check_quota(session, user_id=user_id, size=len(original), limit=settings.user_quota_bytes)
                 batch = create_batch(session, user_id=user_id, table=table, filename=filename)
-                if original is not None:
-                    key = keep_original(
-                        session, storage, user_id=user_id, batch_id=batch.id, filename=filename, data=original
-                    )
+                key = keep_original(
+                    session, storage, user_id=user_id, batch_id=batch.id, filename=filename, data=original
+                )
                 return {
                     "batch_id": batch.id,
                     "status": batch.status,

@@ -21,9 +21,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy import select
 
+from ..app_state import AppState, CurrentUserId, State
 from ..batches import get_owned_batch
-from ..delivery import RangeNotSatisfiable, etag_matches, negotiate_coding, parse_range, strong_etag
-from ..delivery import compress as encode_stream
+from ..database import Store
 from ..download_links import DownloadLinks
 from ..errors import Conflict, NotFound
 from ..exporters import (
@@ -35,12 +35,12 @@ from ..exporters import (
     iter_json,
     write_zip,
 )
+from ..http_delivery import RangeNotSatisfiable, etag_matches, negotiate_coding, parse_range, strong_etag
+from ..http_delivery import compress as encode_stream
+from ..lifecycle import BatchStatus
 from ..models import Batch, Row
 from ..openapi import content, errors
-from ..state import AppState, CurrentUserId, State
-from ..states import BatchStatus
-from ..storage import S3Storage
-from ..store import Store
+from ..originals import S3Storage
 
 router = APIRouter(prefix="/api/v1/batch", tags=["downloads"])
 

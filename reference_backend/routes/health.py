@@ -8,7 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from .. import faults
-from ..state import State
+from ..app_state import State
 
 router = APIRouter(tags=["health"])
 

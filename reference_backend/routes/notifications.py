@@ -13,12 +13,12 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, Type
 from sqlalchemy import func, select, update
 from starlette.websockets import WebSocketDisconnect
 
+from ..app_state import AppState, CurrentUserId, State
 from ..errors import InvalidContent, NotFound
 from ..models import utcnow
 from ..notifications.models import Notification, NotificationPrefs, OutboxEntry
 from ..notifications.preferences import CHANNELS, EVENTS, load_preferences
 from ..openapi import errors
-from ..state import AppState, CurrentUserId, State
 from .sockets import MESSAGE_TOO_BIG, Refused, admit_socket
 
 log = logging.getLogger(__name__)

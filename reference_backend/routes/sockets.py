@@ -19,13 +19,13 @@ from fastapi import APIRouter, WebSocket
 from fastapi.concurrency import run_in_threadpool
 
 from .. import faults
+from ..app_state import AppState, token_from
 from ..batches import get_owned_batch, status_view
+from ..database import Store
 from ..errors import NotFound, Unauthorized
 from ..fanout import FeedRegistry
 from ..progress_stream import covered_seq, event_message, opening_messages, stored_events_after
 from ..security import SESSION_COOKIE
-from ..state import AppState, token_from
-from ..store import Store
 
 log = logging.getLogger(__name__)
 

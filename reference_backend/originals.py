@@ -15,10 +15,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .config import Settings
+from .database import Store
 from .errors import ApiError
 from .models import StoredFile, User
-from .store import Store
-from .upload_form import UploadForm
 
 log = logging.getLogger(__name__)
 
@@ -207,21 +206,6 @@ def build_storage(settings: Settings) -> Storage:
 def original_key(user_id: int, batch_id: str, filename: str | None) -> str:
     match = _EXTENSION.search((filename or "").lower())
     return f"{UPLOADS}{user_id}/{batch_id}/original.{match.group(1) if match else 'txt'}"
-
-
-async def read_original(form: UploadForm, *, max_bytes: int) -> bytes | None:
-    """The uploaded file's bytes, or the pasted text's: what is kept as the batch's original.
-
-    The file is rewound for the parser. ``None`` when the request is one the parser refuses anyway (no
-    input, several files, both file and text).
-    """
-    if len(form.files) == 1 and not form.texts:
-        data = await form.files[0].read(max_bytes + 1)
-        await form.files[0].seek(0)
-        return data
-    if len(form.texts) == 1 and not form.files:
-        return form.texts[0]
-    return None
 
 
 def check_quota(session: Session, *, user_id: int, size: int, limit: int) -> int:

@@ -8,15 +8,15 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
+from .bus import Bus
 from .config import Settings
+from .database import Store
 from .errors import Unauthorized
-from .events import Bus
 from .login_throttle import LoginThrottle
 from .metrics import Metrics
+from .originals import Storage
 from .revocation import Revocations
 from .security import SESSION_COOKIE, TokenSigner
-from .storage import Storage
-from .store import Store
 from .worker_pool import WorkerPool
 
 

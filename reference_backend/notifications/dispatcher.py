@@ -11,10 +11,10 @@ from typing import Any
 
 from sqlalchemy import select
 
+from ..bus import EventPublisher
 from ..config import Settings
-from ..events import EventPublisher
+from ..database import Store
 from ..models import utcnow
-from ..store import Store
 from .models import OutboxEntry
 from .senders import DeliveryError, FileMailSender, Sender, SmtpSender, SocketSender, WebhookSender
 

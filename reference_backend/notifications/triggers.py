@@ -8,8 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..lifecycle import BatchStatus
 from ..models import Batch, User
-from ..states import BatchStatus
 from .models import Notification, OutboxEntry
 from .preferences import load_preferences
 
