@@ -1,12 +1,12 @@
 """Fixtures for tests that need real services: our redis-server and moto S3 endpoint, a throwaway PostgreSQL database.
 
-A service this machine lacks skips the test with the reason; with ``BATCHQA_REQUIRE_SERVICES=1`` (set by
-``.ci/run``) it fails it instead. Test modules take these with ``from .conftest_services import *``.
+A service this machine lacks skips the test with the reason; with ``--require-services`` or
+``BATCHQA_REQUIRE_SERVICES=1`` (set by ``.ci/run``) it fails it instead. Test modules take these with
+``from .conftest_services import *``.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NoReturn
@@ -14,13 +14,14 @@ from typing import NoReturn
 import pytest
 
 from utilities.procs.services import Cluster, MotoServer, PostgresDatabase, RedisServer
+from utilities.pytest_plugin.options import services_required
 
 __all__ = ["make_cluster", "moto_server", "postgres_url", "redis_server", "s3_bucket", "service_missing"]
 
 
 def service_missing(reason: str) -> NoReturn:
     """Skip, or fail when services are required: CI must not pass by skipping what it is meant to test."""
-    if os.environ.get("BATCHQA_REQUIRE_SERVICES", "").strip().lower() in {"1", "true", "yes", "on"}:
+    if services_required():
         pytest.fail(f"{reason} (BATCHQA_REQUIRE_SERVICES is set, so a missing service fails)", pytrace=False)
     pytest.skip(reason)
 

@@ -24,20 +24,7 @@ from utilities.paths import REPO_ROOT
 from utilities.procs.video import video_available
 from utilities.reporting.allure_metadata import CATEGORIES
 from utilities.reporting.allure_report import generate
-from utilities.reporting.labels import (
-    E2E_PARAM_STORIES,
-    EPIC,
-    ERRORS,
-    FILE_UPLOAD,
-    HAPPY_PATH,
-    NOTIFICATIONS,
-    PERFORMANCE,
-    PROGRESS,
-    RESULTS,
-    VALIDATION,
-    labels_for,
-    title_for,
-)
+from utilities.reporting.labels import EPIC, SPEC_GROUPS, labels_for, title_for
 
 pytestmark = pytest.mark.slow
 
@@ -161,6 +148,8 @@ def allure_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "error",
         f"--rootdir={root}",
         f"--alluredir={results}",
+        # The sample's own site, so the kit's plugin starts no bundled backend for the page tests.
+        "--base-url=http://batchqa.test",
         f"--output={root / 'test-results'}",
         f"--basetemp={root / 'basetemp'}",
         "--tracing=retain-on-failure",
@@ -240,46 +229,121 @@ def test_environment_and_categories_are_written_for_the_report(allure_run: dict[
     environment = (results / "environment.properties").read_text(encoding="utf-8")
     for key in ("Target=", "Backend\\ mode=", "Python=", "playwright=", "Browser=", "allure-pytest="):
         assert key in environment, environment
-    assert "bundled" in environment
+    assert "Target=http://batchqa.test" in environment
+    assert "external deployment" in environment
     assert json.loads((results / "categories.json").read_text(encoding="utf-8")) == CATEGORIES
 
 
-def test_e2e_tests_map_to_the_spec_groups_and_self_tests_to_their_area() -> None:
-    picker = labels_for(
-        "e2e/browser/test_us003_batch_processing.py::test_file_chosen_with_the_picker_is_processed_completely[chromium-xlsx]",
-        "chromium-xlsx",
-    )
-    assert (picker.feature, picker.story, picker.severity) == ("File upload", "Excel file (.xlsx) support", "critical")
-    happy = labels_for(
-        "e2e/browser/test_us003_batch_processing.py::test_user_logs_in_uploads_ten_prompts_and_downloads_the_results[chromium]",
-        "chromium",
-    )
-    assert (happy.feature, happy.severity) == ("Happy path", "blocker")
+def test_labels_come_from_markers_else_from_the_module() -> None:
+    marked = labels_for("e2e/browser/test_x.py::test_y[chromium-xlsx]", feature="File upload", story="Excel")
+    assert (marked.feature, marked.story, marked.severity) == ("File upload", "Excel", "normal")
     assert labels_for("tests/test_api_upload.py::test_x").feature == "Self-tests: API"
-    assert labels_for("e2e/browser/test_something_new.py::test_y[chromium]", "chromium").feature == "Something new"
+    assert labels_for("e2e/browser/test_something_new.py::test_y[chromium]").feature == "Something new"
     assert labels_for("e2e/api/test_upload.py::test_x").feature == "Black-box API: Upload"
+    assert labels_for("e2e/api/test_upload.py::test_upload_csv_rows").story == "Upload CSV rows"
+    with pytest.raises(ValueError, match="severity"):
+        labels_for("e2e/t.py::test_x", severity="urgent")
     assert title_for("e2e/t.py::test_pause_holds_progress[chromium]", "chromium") == "Pause holds progress"
 
 
-def test_every_collected_browser_test_lands_in_a_spec_group_with_its_own_story() -> None:
+PROBE = """
+import json
+
+from utilities.reporting.allure_hooks import item_labels
+
+
+def pytest_collection_finish(session):
+    for item in session.items:
+        labels = item_labels(item)
+        print("LABELS", json.dumps([item.nodeid, labels.feature, labels.story, labels.severity]))
+"""
+
+
+def test_every_collected_browser_test_lands_in_a_spec_group_with_its_own_story(tmp_path: Path) -> None:
+    (tmp_path / "labels_probe.py").write_text(PROBE, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    command = [sys.executable, "-m", "pytest", "e2e/browser", "--collect-only", "-q", "-p", "no:cacheprovider"]
     collected = subprocess.run(
-        [sys.executable, "-m", "pytest", "e2e/browser", "--collect-only", "-q", "-p", "no:cacheprovider"],
-        cwd=REPO_ROOT,
+        [*command, "-p", "labels_probe"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, env=env
+    )
+    found = {
+        nodeid: (feature, story, severity)
+        for nodeid, feature, story, severity in (
+            json.loads(line.split(" ", 1)[1]) for line in collected.stdout.splitlines() if line.startswith("LABELS ")
+        )
+    }
+    assert found, collected.stdout + collected.stderr
+    for nodeid, (feature, _, _) in found.items():
+        assert feature in SPEC_GROUPS, nodeid
+    picker = "e2e/browser/test_us003_batch_processing.py::test_file_chosen_with_the_picker_is_processed_completely"
+    assert found[f"{picker}[chromium-xlsx]"] == ("File upload", "Excel file (.xlsx) support", "critical")
+    happy = (
+        "e2e/browser/test_us003_batch_processing.py::test_user_logs_in_uploads_ten_prompts_and_downloads_the_results"
+    )
+    assert found[f"{happy}[chromium]"][::2] == ("Happy path", "blocker")
+    # Each parameter of the picker test has a story of its own.
+    picker_stories = [story for nodeid, (_, story, _) in found.items() if nodeid.startswith(picker)]
+    assert len(set(picker_stories)) == len(picker_stories) == 6, picker_stories
+
+
+RENAMED = """
+import pytest
+
+pytestmark = pytest.mark.feature("File upload")
+
+
+@pytest.mark.story("Drag and drop upload")
+@pytest.mark.severity("critical")
+def test_a_name_the_story_table_never_heard_of():
+    pass
+
+
+@pytest.mark.parametrize("name", [pytest.param("a.xlsx", marks=pytest.mark.story("Excel file (.xlsx) support")), "b"])
+@pytest.mark.story("Click to browse upload")
+def test_another_new_name(name):
+    pass
+"""
+
+
+def test_a_renamed_test_keeps_the_labels_its_markers_name(tmp_path: Path) -> None:
+    (tmp_path / "test_renamed.py").write_text(RENAMED, encoding="utf-8")
+    results = tmp_path / "allure-results"
+    # -W error: an unregistered marker would warn, and so fail the run; the kit's plugin registers them.
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:locust", "-W", "error"]
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+    run = subprocess.run(
+        [*command, f"--rootdir={tmp_path}", f"--alluredir={results}", str(tmp_path / "test_renamed.py")],
+        cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=120,
+        env=env,
     )
-    nodeids = [line for line in collected.stdout.splitlines() if "::" in line]
-    assert nodeids, collected.stdout + collected.stderr
-    groups = {FILE_UPLOAD, HAPPY_PATH, VALIDATION, PROGRESS, RESULTS, ERRORS, PERFORMANCE, NOTIFICATIONS}
-    for nodeid in nodeids:
-        param = nodeid.rsplit("[", 1)[-1].rstrip("]") if "[" in nodeid else None
-        function = nodeid.split("::")[-1].split("[", 1)[0]
-        found = labels_for(nodeid, param)
-        assert found.feature in groups, nodeid
-        # A test whose stories go by parameter must find its parameter in the table.
-        if function in E2E_PARAM_STORIES:
-            assert found.story in E2E_PARAM_STORIES[function].values(), nodeid
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    found = {}
+    for path in results.glob("*-result.json"):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        found[data["name"]] = {name: labels(data, name) for name in ("feature", "story", "severity", "epic")}
+    assert found == {
+        "A name the story table never heard of": {
+            "feature": ["File upload"],
+            "story": ["Drag and drop upload"],
+            "severity": ["critical"],
+            "epic": [EPIC],
+        },
+        "Another new name [a.xlsx]": {
+            "feature": ["File upload"],
+            "story": ["Excel file (.xlsx) support"],
+            "severity": ["normal"],
+            "epic": [EPIC],
+        },
+        "Another new name [b]": {
+            "feature": ["File upload"],
+            "story": ["Click to browse upload"],
+            "severity": ["normal"],
+            "epic": [EPIC],
+        },
+    }
 
 
 def test_report_turns_the_results_into_one_html_file(allure_run: dict[str, Any], tmp_path: Path) -> None:

@@ -55,7 +55,7 @@ def test_playwrights_own_chromium_is_found_from_its_browsers_json(
 
 
 def _probe(tmp_path: Path, *args: str) -> str:
-    plugins = 'pytest_plugins = ["e2e.conftest", "e2e.browser.conftest"]\n'
+    plugins = 'pytest_plugins = ["e2e.browser.conftest"]\n'
     (tmp_path / "conftest.py").write_text(plugins, encoding="utf-8")
     (tmp_path / "test_probe.py").write_text(PROBE, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k not in ("BATCHQA_CHROMIUM", "PYTEST_ADDOPTS")}

@@ -12,8 +12,7 @@ from utilities.check.contract_checks import assert_error
 from utilities.client.api import BatchApi, Credentials
 from utilities.client.schemas import assert_matches_schema
 from utilities.procs.backend import BackendProcess
-
-from ..harness import CLIENT_TIMEOUT_S, Target, http
+from utilities.pytest_plugin import CLIENT_TIMEOUT_S, Target, http
 
 NO_BATCH = "0123456789abcdef0123456789abcdef"
 BATCH_ENDPOINTS = [

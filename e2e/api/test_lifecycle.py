@@ -9,8 +9,8 @@ import pytest
 
 from utilities.check.contract_checks import assert_error, assert_rows_agree, assert_status_invariants
 from utilities.client.api import BatchApi
+from utilities.pytest_plugin import Target
 
-from ..harness import Target
 from ..observe import StatusWatch, hold_still, wait_until_still
 from ..payloads import csv_bytes, marked_rows
 

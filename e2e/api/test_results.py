@@ -17,8 +17,8 @@ from utilities.check.download_validator import assert_download_matches
 from utilities.check.input_reader import read_input
 from utilities.client.api import BatchApi
 from utilities.client.schemas import assert_matches_schema
+from utilities.pytest_plugin import Target
 
-from ..harness import Target
 from ..payloads import csv_bytes, marked_rows
 
 FORMATS = ("csv", "json", "zip")

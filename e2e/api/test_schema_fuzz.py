@@ -12,8 +12,7 @@ from pathlib import Path
 from utilities.client.api import BatchApi
 from utilities.paths import REPO_ROOT
 from utilities.procs.backend import BackendProcess
-
-from ..harness import Target, http
+from utilities.pytest_plugin import Target, http
 
 EXAMPLES_PER_OPERATION = 30
 SEED = 7  # reproducible runs; a failure prints the case to replay

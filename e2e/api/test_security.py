@@ -13,8 +13,7 @@ from utilities.check.contract_checks import assert_error
 from utilities.client.api import BatchApi, Credentials
 from utilities.client.socket_probe import probe_socket
 from utilities.procs.backend import BackendProcess
-
-from ..harness import CLIENT_TIMEOUT_S, Target, http
+from utilities.pytest_plugin import CLIENT_TIMEOUT_S, Target, http
 
 PAGES = ["/login", "/batches", "/batches/new", "/settings/notifications"]
 API_CALLS = [

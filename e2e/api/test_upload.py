@@ -14,8 +14,8 @@ from utilities.client.api import BatchApi
 from utilities.client.schemas import assert_matches_schema
 from utilities.gen.hostile_corpus import corpus
 from utilities.gen.hostile_file import HostileFile
+from utilities.pytest_plugin import Target, registered_user
 
-from ..harness import Target, registered_user
 from ..payloads import csv_bytes, encode, marked_rows
 
 FORMATS = ("csv", "xlsx", "txt", "json", "jsonl")

@@ -16,8 +16,7 @@ from page_objects import ProgressSample, ProgressTracker
 from utilities.client.api import TERMINAL_STATUSES, BatchApi
 from utilities.client.progress_messages import ws_url
 from utilities.paths import SAMPLE_FILES_DIR
-
-from ..harness import lacks_capability
+from utilities.pytest_plugin import lacks_capability
 
 FIXTURE_FILES = SAMPLE_FILES_DIR
 
@@ -53,8 +52,9 @@ def require_running(
     Pausing, cancelling, reloading or watching a batch from the browser needs a batch that is still going
     after the page has loaded and a few actions have been taken. The target's own estimate (``eta_seconds``)
     says whether it will be: below ``min_remaining_s`` the test is skipped with the reason, rather than left
-    to race the target. The bundled backend is slowed down for this (e2e/harness.py); a foreign target
-    needs the same, e.g. BATCHQA_PROVIDER_LATENCY_MS=200 BATCHQA_WORKER_CONCURRENCY=2 on a reference backend.
+    to race the target. The bundled backend is slowed down for this (``E2E_BACKEND_ENV`` in
+    utilities/procs/backend.py); a foreign target needs the same, e.g. BATCHQA_PROVIDER_LATENCY_MS=200
+    BATCHQA_WORKER_CONCURRENCY=2 on a reference backend.
     """
     status = tracker.wait_until_status("running", timeout=timeout)
     if status != "running":

@@ -13,17 +13,19 @@ from utilities.check.download_validator import assert_download_matches
 from utilities.check.input_reader import read_input
 from utilities.client.cadence import page_cadence
 from utilities.client.spec_numbers import HUNDRED_PROMPTS_BUDGET_S
+from utilities.pytest_plugin import lacks_capability
 
-from ..harness import lacks_capability
 from .support import FIXTURE_FILES, require_running
 
-pytestmark = [pytest.mark.e2e, pytest.mark.perf]
+pytestmark = [pytest.mark.e2e, pytest.mark.perf, pytest.mark.feature("Performance")]
 
 VALID_100 = FIXTURE_FILES / "valid-100.csv"
 VALID_1000 = FIXTURE_FILES / "valid-1000.csv"
 MIN_GAPS = 3  # fewer page updates than this measure nothing
 
 
+@pytest.mark.story("100 prompts in <60s")
+@pytest.mark.severity("critical")
 def test_hundred_prompts_complete_in_under_a_minute_through_the_ui(
     upload_page: BatchUploadPage, tracker: ProgressTracker, request: pytest.FixtureRequest
 ) -> None:
@@ -39,6 +41,7 @@ def test_hundred_prompts_complete_in_under_a_minute_through_the_ui(
     assert elapsed < HUNDRED_PROMPTS_BUDGET_S, f"100 prompts took {elapsed:.1f} s from Start to completed"
 
 
+@pytest.mark.story("Progress updates every 2s")
 @pytest.mark.slow
 @pytest.mark.parametrize("transport", ["as-served", "polling-only"])
 def test_page_updates_at_least_every_two_seconds(
@@ -63,6 +66,8 @@ def test_page_updates_at_least_every_two_seconds(
     assert cadence.problems() == [], cadence.summary()
 
 
+@pytest.mark.story("1000 prompts intact")
+@pytest.mark.severity("critical")
 @pytest.mark.slow
 def test_thousand_prompt_batch_completes_and_downloads_intact(
     upload_page: BatchUploadPage, tracker: ProgressTracker, downloader: ResultsDownloader

@@ -19,11 +19,11 @@ from page_objects import (
 )
 from page_objects.notification_preferences_page import EVENTS
 from utilities.procs.mailbox import Mailbox, WebhookReceiver, body_text, header_equals
+from utilities.pytest_plugin import Target, User
 
-from ..harness import Target, User
 from .support import FIXTURE_FILES, BrowserPush, wait_until_settled
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.feature("Notifications")]
 
 VALID_10 = FIXTURE_FILES / "valid-10.csv"
 COMPLETED_10 = "Batch completed: valid-10.csv"
@@ -53,6 +53,8 @@ def upload_pasted(page: Page) -> str:
     return batch_id
 
 
+@pytest.mark.story("Completion notification: in-app, email, push")
+@pytest.mark.severity("critical")
 def test_completed_batch_reaches_the_bell_the_mailbox_and_a_background_tab(
     signed_in_page: Page, user: User, mailbox: Mailbox, base_url: str, tmp_path: Path
 ) -> None:
@@ -134,6 +136,7 @@ def test_completed_batch_reaches_the_bell_the_mailbox_and_a_background_tab(
     assert background.evaluate("document.visibilityState") == "visible"
 
 
+@pytest.mark.story("User notification preferences")
 def test_channels_switched_off_on_the_preferences_page_send_nothing(
     signed_in_page: Page,
     user: User,
@@ -177,6 +180,7 @@ def test_channels_switched_off_on_the_preferences_page_send_nothing(
     assert notifications(user) == {"notifications": [], "unread": 0}
 
 
+@pytest.mark.story("Webhooks")
 def test_webhook_set_on_the_preferences_page_arrives_once_and_signed(
     signed_in_page: Page,
     user: User,
@@ -216,6 +220,8 @@ def test_webhook_set_on_the_preferences_page_arrives_once_and_signed(
     assert "webhook_secret" not in payload and "email" not in payload
 
 
+@pytest.mark.story("User notification preferences")
+@pytest.mark.severity("minor")
 def test_preferences_page_shows_the_servers_refusal_as_worded(
     user: User, preferences_page: NotificationPreferencesPage
 ) -> None:
@@ -233,6 +239,7 @@ def test_preferences_page_shows_the_servers_refusal_as_worded(
     expect(preferences_page.saved).to_have_text("")
 
 
+@pytest.mark.story("In-app bell: fallback")
 def test_bell_falls_back_to_polling_when_the_socket_is_refused(
     signed_in_page: Page, user: User, bell: NotificationBell
 ) -> None:

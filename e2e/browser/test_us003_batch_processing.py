@@ -13,11 +13,11 @@ from utilities.check.download_reader import load_download
 from utilities.check.download_validator import assert_download_matches
 from utilities.check.input_reader import read_input, read_pasted
 from utilities.gen import INVALID_VARIANTS
+from utilities.pytest_plugin import User, lacks_capability
 
-from ..harness import User, lacks_capability
 from .support import FIXTURE_FILES, ahead, progress_problems, progress_socket_available, require_running
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.feature("Happy path")]
 
 VALID_10 = FIXTURE_FILES / "valid-10.csv"
 VALID_100 = FIXTURE_FILES / "valid-100.csv"
@@ -59,6 +59,8 @@ def start_batch(upload_page: BatchUploadPage, tracker: ProgressTracker, path: Pa
 # Happy path
 
 
+@pytest.mark.story("Log in, upload 10 prompts, watch progress, download")
+@pytest.mark.severity("blocker")
 def test_user_logs_in_uploads_ten_prompts_and_downloads_the_results(
     page: Page, user: User, login_page: LoginPage, tmp_path: Path
 ) -> None:
@@ -89,15 +91,24 @@ def test_user_logs_in_uploads_ten_prompts_and_downloads_the_results(
 # File upload
 
 
+@pytest.mark.feature("File upload")
+@pytest.mark.story("Click to browse upload")
+@pytest.mark.severity("critical")
 @pytest.mark.parametrize(
     "name",
     [
-        pytest.param("valid-10.csv", id="csv"),
-        pytest.param("valid-10.xlsx", id="xlsx"),
-        pytest.param("valid-10.txt", id="txt-one-per-line"),
-        pytest.param("valid-10.json", id="json"),
-        pytest.param("multi-column.csv", id="multi-column-csv"),
-        pytest.param("unicode-mix.csv", id="unicode-special-chars-very-long"),
+        pytest.param("valid-10.csv", id="csv", marks=pytest.mark.story("Valid CSV formats")),
+        pytest.param("valid-10.xlsx", id="xlsx", marks=pytest.mark.story("Excel file (.xlsx) support")),
+        pytest.param(
+            "valid-10.txt", id="txt-one-per-line", marks=pytest.mark.story("Text file with one prompt per line")
+        ),
+        pytest.param("valid-10.json", id="json", marks=pytest.mark.story("JSON file")),
+        pytest.param("multi-column.csv", id="multi-column-csv", marks=pytest.mark.story("Multi-column CSV")),
+        pytest.param(
+            "unicode-mix.csv",
+            id="unicode-special-chars-very-long",
+            marks=pytest.mark.story("Unicode content, special chars, very long prompts"),
+        ),
     ],
 )
 def test_file_chosen_with_the_picker_is_processed_completely(
@@ -109,6 +120,9 @@ def test_file_chosen_with_the_picker_is_processed_completely(
     assert_download_matches(read_input(path), load_download(downloader.download("json")))
 
 
+@pytest.mark.feature("File upload")
+@pytest.mark.story("Drag and drop upload")
+@pytest.mark.severity("critical")
 def test_file_dropped_on_the_drop_zone_is_processed_completely(
     upload_page: BatchUploadPage, tracker: ProgressTracker, downloader: ResultsDownloader
 ) -> None:
@@ -120,6 +134,9 @@ def test_file_dropped_on_the_drop_zone_is_processed_completely(
     assert_download_matches(read_input(VALID_10), load_download(downloader.download("json")))
 
 
+@pytest.mark.feature("File upload")
+@pytest.mark.story("Paste prompts")
+@pytest.mark.severity("critical")
 def test_typed_prompts_are_processed_in_order(
     upload_page: BatchUploadPage, tracker: ProgressTracker, downloader: ResultsDownloader
 ) -> None:
@@ -130,6 +147,8 @@ def test_typed_prompts_are_processed_in_order(
     assert_download_matches(read_pasted(text), load_download(downloader.download("json")))
 
 
+@pytest.mark.feature("File upload")
+@pytest.mark.story("Paste prompts")
 def test_prompts_pasted_from_the_clipboard_are_processed_in_order(
     upload_page: BatchUploadPage, tracker: ProgressTracker, downloader: ResultsDownloader
 ) -> None:
@@ -148,6 +167,8 @@ def test_prompts_pasted_from_the_clipboard_are_processed_in_order(
     assert_download_matches(read_pasted(text), load_download(downloader.download("json")))
 
 
+@pytest.mark.feature("File upload")
+@pytest.mark.story("Multiple file rejection")
 @pytest.mark.parametrize("how", ["file-picker", "drag-drop"])
 def test_multiple_files_are_rejected_before_anything_is_sent(
     upload_page: BatchUploadPage, user: User, how: str
@@ -166,6 +187,8 @@ def test_multiple_files_are_rejected_before_anything_is_sent(
     assert user.api.list_batches() == []
 
 
+@pytest.mark.feature("Validation")
+@pytest.mark.story("Unsupported file type")
 def test_unsupported_file_type_is_rejected_before_anything_is_sent(
     upload_page: BatchUploadPage, user: User, tmp_path: Path
 ) -> None:
@@ -183,17 +206,23 @@ def test_unsupported_file_type_is_rejected_before_anything_is_sent(
 # Validation
 
 
+@pytest.mark.feature("Validation")
+@pytest.mark.severity("critical")
 @pytest.mark.parametrize(
     "name",
     [
-        pytest.param("empty.csv", id="empty-file"),
-        pytest.param("invalid/header-only.csv", id="header-only"),
-        pytest.param("too-many-1001.csv", id="over-1000-prompts"),
-        pytest.param("invalid-format.csv", id="invalid-csv"),
-        pytest.param("missing-column.csv", id="missing-prompt-column"),
-        pytest.param("invalid/nul-bytes.csv", id="invalid-characters"),
-        pytest.param("invalid/wrong-encoding.csv", id="wrong-encoding"),
-        pytest.param("invalid/png-renamed.xlsx", id="image-named-xlsx"),
+        pytest.param("empty.csv", id="empty-file", marks=pytest.mark.story("Empty file")),
+        pytest.param("invalid/header-only.csv", id="header-only", marks=pytest.mark.story("Empty file")),
+        pytest.param("too-many-1001.csv", id="over-1000-prompts", marks=pytest.mark.story("Too many prompts (>1000)")),
+        pytest.param("invalid-format.csv", id="invalid-csv", marks=pytest.mark.story("Invalid CSV format")),
+        pytest.param(
+            "missing-column.csv", id="missing-prompt-column", marks=pytest.mark.story("Missing required columns")
+        ),
+        pytest.param("invalid/nul-bytes.csv", id="invalid-characters", marks=pytest.mark.story("Invalid characters")),
+        pytest.param("invalid/wrong-encoding.csv", id="wrong-encoding", marks=pytest.mark.story("Invalid characters")),
+        pytest.param(
+            "invalid/png-renamed.xlsx", id="image-named-xlsx", marks=pytest.mark.story("Unsupported file type")
+        ),
     ],
 )
 def test_invalid_file_is_refused_with_the_servers_own_words(
@@ -212,6 +241,9 @@ def test_invalid_file_is_refused_with_the_servers_own_words(
     assert user.api.list_batches() == []
 
 
+@pytest.mark.feature("Validation")
+@pytest.mark.story("File size limits (>10MB)")
+@pytest.mark.severity("critical")
 def test_file_over_10_mb_is_refused_before_anything_is_sent(
     upload_page: BatchUploadPage, user: User, tmp_path: Path
 ) -> None:
@@ -235,6 +267,9 @@ def test_file_over_10_mb_is_refused_before_anything_is_sent(
 # Progress tracking
 
 
+@pytest.mark.feature("Progress tracking")
+@pytest.mark.story("Real-time progress updates")
+@pytest.mark.severity("critical")
 @pytest.mark.slow
 def test_progress_updates_in_real_time(upload_page: BatchUploadPage, tracker: ProgressTracker) -> None:
     start_batch(upload_page, tracker, VALID_1000)
@@ -249,6 +284,8 @@ def test_progress_updates_in_real_time(upload_page: BatchUploadPage, tracker: Pr
     assert progress_problems(timeline) == []
 
 
+@pytest.mark.feature("Progress tracking")
+@pytest.mark.story("Accurate percentage calculation")
 @pytest.mark.slow
 def test_percent_shown_matches_the_api(upload_page: BatchUploadPage, tracker: ProgressTracker, user: User) -> None:
     batch_id = start_batch(upload_page, tracker, VALID_1000)
@@ -274,6 +311,9 @@ def test_percent_shown_matches_the_api(upload_page: BatchUploadPage, tracker: Pr
     assert progress_problems(tracker.timeline()) == []
 
 
+@pytest.mark.feature("Progress tracking")
+@pytest.mark.story("Time remaining estimate")
+@pytest.mark.severity("minor")
 @pytest.mark.slow
 def test_time_remaining_is_shown_and_falls(upload_page: BatchUploadPage, tracker: ProgressTracker) -> None:
     start_batch(upload_page, tracker, VALID_1000)
@@ -287,6 +327,8 @@ def test_time_remaining_is_shown_and_falls(upload_page: BatchUploadPage, tracker
     assert estimates[-1][0] < estimates[0][0], f"the estimate did not fall: {estimates}"
 
 
+@pytest.mark.feature("Progress tracking")
+@pytest.mark.story("Pause/resume capability")
 @pytest.mark.slow
 def test_pause_holds_progress_and_resume_continues(upload_page: BatchUploadPage, tracker: ProgressTracker) -> None:
     start_batch(upload_page, tracker, VALID_1000)
@@ -310,6 +352,8 @@ def test_pause_holds_progress_and_resume_continues(upload_page: BatchUploadPage,
     assert progress_problems(tracker.timeline()) == []
 
 
+@pytest.mark.feature("Progress tracking")
+@pytest.mark.story("Cancel operation")
 @pytest.mark.slow
 def test_cancel_stops_the_batch_and_marks_the_rest_cancelled(
     upload_page: BatchUploadPage, tracker: ProgressTracker, downloader: ResultsDownloader, user: User
@@ -333,6 +377,8 @@ def test_cancel_stops_the_batch_and_marks_the_rest_cancelled(
     assert any(row.status == "cancelled" for row in results.rows)
 
 
+@pytest.mark.feature("Progress tracking")
+@pytest.mark.story("Progress persistence on refresh")
 @pytest.mark.slow
 def test_progress_survives_a_page_reload(upload_page: BatchUploadPage, tracker: ProgressTracker) -> None:
     batch_id = start_batch(upload_page, tracker, VALID_1000)
@@ -356,6 +402,8 @@ def test_progress_survives_a_page_reload(upload_page: BatchUploadPage, tracker: 
     expect(tracker.resume_button).to_be_enabled()
 
 
+@pytest.mark.feature("Progress tracking")
+@pytest.mark.story("Fallback to polling")
 @pytest.mark.slow
 def test_progress_falls_back_to_polling_when_the_socket_fails(
     upload_page: BatchUploadPage, tracker: ProgressTracker
@@ -377,6 +425,9 @@ def test_progress_falls_back_to_polling_when_the_socket_fails(
     assert attempts, "the page never tried the progress socket"
 
 
+@pytest.mark.feature("Progress tracking")
+@pytest.mark.story("WebSocket reconnect")
+@pytest.mark.severity("minor")
 @pytest.mark.slow
 def test_progress_returns_to_the_socket_when_it_can(
     upload_page: BatchUploadPage, tracker: ProgressTracker, user: User, base_url: str
@@ -409,7 +460,16 @@ def test_progress_returns_to_the_socket_when_it_can(
 # Result handling
 
 
-@pytest.mark.parametrize("fmt", ["csv", "json", "zip"])
+@pytest.mark.feature("Result handling")
+@pytest.mark.severity("critical")
+@pytest.mark.parametrize(
+    "fmt",
+    [
+        pytest.param("csv", marks=pytest.mark.story("Download as CSV")),
+        pytest.param("json", marks=pytest.mark.story("Download as JSON")),
+        pytest.param("zip", marks=pytest.mark.story("ZIP for large results")),
+    ],
+)
 def test_results_download_matches_the_input(
     upload_page: BatchUploadPage, tracker: ProgressTracker, downloader: ResultsDownloader, fmt: str
 ) -> None:
@@ -422,6 +482,9 @@ def test_results_download_matches_the_input(
     assert_download_matches(read_input(VALID_10), load_download(downloaded, fmt))
 
 
+@pytest.mark.feature("Result handling")
+@pytest.mark.story("Results match input order, with enhanced prompts and technique metadata")
+@pytest.mark.severity("critical")
 def test_results_keep_input_order_with_enhanced_prompts_and_techniques(
     upload_page: BatchUploadPage, tracker: ProgressTracker, downloader: ResultsDownloader
 ) -> None:
@@ -439,6 +502,8 @@ def test_results_keep_input_order_with_enhanced_prompts_and_techniques(
     ]
 
 
+@pytest.mark.feature("Result handling")
+@pytest.mark.story("Error rows marked")
 def test_error_rows_are_marked_in_the_preview_with_their_reason(
     upload_page: BatchUploadPage, tracker: ProgressTracker, downloader: ResultsDownloader
 ) -> None:
@@ -459,6 +524,8 @@ def test_error_rows_are_marked_in_the_preview_with_their_reason(
 # Error scenarios
 
 
+@pytest.mark.feature("Error scenarios")
+@pytest.mark.story("Network interruption during upload")
 @pytest.mark.parametrize("cut", ["route-abort", "offline"])
 def test_upload_cut_by_the_network_says_so_and_retry_succeeds(
     upload_page: BatchUploadPage, tracker: ProgressTracker, user: User, cut: str
@@ -487,6 +554,8 @@ def test_upload_cut_by_the_network_says_so_and_retry_succeeds(
     assert len(user.api.list_batches()) == 1
 
 
+@pytest.mark.feature("Error scenarios")
+@pytest.mark.story("Server timeout during processing")
 @pytest.mark.slow
 def test_server_timeout_during_processing_shows_reconnecting_then_recovers(
     upload_page: BatchUploadPage, tracker: ProgressTracker
@@ -530,6 +599,9 @@ def test_server_timeout_during_processing_shows_reconnecting_then_recovers(
     assert tracker.wait_until_processed(ahead(stalled, 100)).processed >= ahead(stalled, 100)
 
 
+@pytest.mark.feature("Error scenarios")
+@pytest.mark.story("Partial batch failure")
+@pytest.mark.severity("critical")
 def test_partial_failure_completes_with_errors_and_counts_them(
     upload_page: BatchUploadPage, tracker: ProgressTracker, user: User
 ) -> None:
@@ -546,6 +618,8 @@ def test_partial_failure_completes_with_errors_and_counts_them(
     assert (status["succeeded"], status["failed"]) == (shown.succeeded, shown.failed)
 
 
+@pytest.mark.feature("Error scenarios")
+@pytest.mark.story("Partial batch failure: retry the failed rows")
 def test_retry_failed_rows_runs_them_again(
     upload_page: BatchUploadPage, tracker: ProgressTracker, downloader: ResultsDownloader
 ) -> None:
@@ -564,6 +638,8 @@ def test_retry_failed_rows_runs_them_again(
     assert [row.row_number for row in rows if row.status == "failed"] == FAILING_ROWS
 
 
+@pytest.mark.feature("Error scenarios")
+@pytest.mark.story("Invalid prompts in batch")
 def test_invalid_prompts_fail_alone_and_the_download_says_why(
     upload_page: BatchUploadPage, tracker: ProgressTracker, downloader: ResultsDownloader
 ) -> None:
@@ -580,6 +656,8 @@ def test_invalid_prompts_fail_alone_and_the_download_says_why(
     assert all(row.status == "succeeded" for row in results.rows if row.row_number not in FAILING_ROWS)
 
 
+@pytest.mark.feature("Error scenarios")
+@pytest.mark.story("Concurrent batch uploads")
 def test_concurrent_uploads_are_processed_side_by_side(
     signed_in_page: Page, upload_page: BatchUploadPage, tmp_path: Path
 ) -> None:

@@ -19,8 +19,8 @@ from utilities.client.progress_messages import ADVANCING_TYPES, Received
 from utilities.client.recorders import PollingRecorder, WebSocketRecorder
 from utilities.client.socket_probe import probe_socket
 from utilities.client.spec_numbers import UPDATE_EVERY_S
+from utilities.pytest_plugin import Target
 
-from ..harness import Target
 from ..payloads import csv_bytes, marked_rows
 
 MAX_SILENCE_S = UPDATE_EVERY_S  # the socket's promise: a message at least every 2 s

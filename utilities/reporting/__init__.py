@@ -9,15 +9,17 @@ from utilities._lazy import lazy_exports
 
 _EXPORTS = {
     "CATEGORIES": "allure_metadata",
-    "E2E_PARAM_STORIES": "labels",
     "EPIC": "labels",
     "ERRORS": "labels",
     "FILE_UPLOAD": "labels",
     "HAPPY_PATH": "labels",
+    "MARKERS": "labels",
     "NOTIFICATIONS": "labels",
     "PERFORMANCE": "labels",
     "PROGRESS": "labels",
     "RESULTS": "labels",
+    "SEVERITIES": "labels",
+    "SPEC_GROUPS": "labels",
     "VALIDATION": "labels",
     "generate": "allure_report",
     "gate_result": "load_gate_result",

@@ -2,8 +2,8 @@
 
 Loaded by the kit's pytest plugin (``utilities.pytest_plugin``, registered as a ``pytest11`` entry point).
 
-- Labels: epic "US-003 Batch processing", feature, story and severity from ``utilities/reporting/labels.py``;
-  a readable title. Explicit ``@allure.*`` marks on a test win.
+- Labels: epic "US-003 Batch processing", and the feature, story and severity the test's markers name
+  (``utilities/reporting/labels.py``); a readable title. Explicit ``@allure.*`` marks on a test win.
 - Failure evidence, attached to the failed test: Playwright's trace, screenshots and video (from
   pytest-playwright's folder for the test under ``test-results/``), the prompt files the page uploaded,
   the files the test wrote (downloads) in its ``tmp_path``, the progress view's update cadence with a plot,
@@ -25,7 +25,7 @@ import pytest
 
 from utilities.reporting import evidence
 from utilities.reporting.allure_metadata import write_categories, write_environment
-from utilities.reporting.labels import EPIC, labels_for, title_for
+from utilities.reporting.labels import EPIC, MARKERS, Labels, labels_for, title_for
 
 ACTIVE = pytest.StashKey[bool]()
 BROWSER_VERSION = pytest.StashKey[str]()
@@ -40,6 +40,9 @@ PLAYWRIGHT_ARTIFACTS = {"playwright_screenshot": "screenshot", "playwright_trace
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Registered here rather than in one project's ini, so suites run anywhere the kit is installed know them.
+    for line in MARKERS:
+        config.addinivalue_line("markers", line)
     config.stash[ACTIVE] = bool(getattr(config.option, "allure_report_dir", None))
 
 
@@ -60,11 +63,29 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     for item in items:
         given = {mark.kwargs.get("label_type") for mark in item.iter_markers("allure_label")}
-        labels = labels_for(item.nodeid, _param_id(item))
+        labels = item_labels(item)
         wanted = {"epic": EPIC, "feature": labels.feature, "story": labels.story, "severity": labels.severity}
         for label_type, value in wanted.items():
             if label_type not in given and value:
                 item.add_marker(pytest.mark.allure_label(value, label_type=label_type))
+
+
+def item_labels(item: pytest.Item) -> Labels:
+    """The labels of a collected test from its markers: a parameter's own marks win over the function's."""
+    return labels_for(
+        item.nodeid, feature=_marked(item, "feature"), story=_marked(item, "story"), severity=_marked(item, "severity")
+    )
+
+
+def _marked(item: pytest.Item, name: str) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    own = [mark for mark in (callspec.marks if callspec is not None else []) if mark.name == name]
+    mark = own[0] if own else item.get_closest_marker(name)
+    if mark is None:
+        return None
+    if len(mark.args) != 1 or not isinstance(mark.args[0], str):
+        raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.{name} takes one string, got {mark.args!r}")
+    return mark.args[0]
 
 
 @pytest.hookimpl(wrapper=True)
@@ -335,7 +356,7 @@ def _environment(session: pytest.Session) -> dict[str, str]:
 
 
 def _target(config: pytest.Config) -> str | None:
-    """``--base-url`` or the ``base_url`` ini value (pytest-base-url's), as e2e/conftest.py reads them."""
+    """``--base-url`` or the ``base_url`` ini value (pytest-base-url's), as the plugin's fixtures read them."""
     given = config.getoption("base_url", None)
     if not given:
         try:

@@ -1,4 +1,4 @@
-"""Fixtures every black-box suite shares: the target (``--base-url`` or the bundled backend), its profile
+"""Fixtures every black-box suite shares: the target (``--base-url`` or the bundled backend) and its profile
 (``--target-profile``), fresh users, backends with settings of their own, and the kit's mail and webhook sinks.
 
 Everything reaches the target through the contract (HTTP, WebSocket, UI); nothing here imports the backend.
@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
 from utilities.client.api import BatchApi
-from utilities.client.profile import ProfileError, TargetProfile, load_profile
 from utilities.procs.backend import BackendProcess
 from utilities.procs.mailbox import Mailbox, WebhookReceiver
 
 from .harness import BUNDLED_BACKEND_ENV, Target, User, new_user, registered_user, release
+from .options import PROFILE, parse_address, target_given
 
 NO_SMTP_SINK = (
     "needs the target's mail: pass --smtp-sink HOST:PORT (the kit's SMTP sink listens there) and configure "
@@ -27,73 +26,18 @@ NO_WEBHOOK_RECEIVER = (
     "needs the target to call the kit's webhook receiver: pass --webhook-receiver HOST:PORT, an address the kit "
     "can listen on and the deployment can reach"
 )
-PROFILE = pytest.StashKey[TargetProfile]()
 # A backend starts in about a second; on a shared 2-core machine under heavy load it has taken over 30 s.
 START_TIMEOUT_S = 120.0
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("batchqa", "batchqa black-box suites")
-    group.addoption(
-        "--target-profile",
-        metavar="FILE",
-        help="with --base-url: a JSON or TOML file declaring the target's optional capabilities and limits "
-        "(e2e/README.md). A test skips only when the profile says a capability is absent.",
-    )
-    group.addoption(
-        "--smtp-sink",
-        metavar="HOST:PORT",
-        help="with --base-url: run the kit's SMTP sink on HOST:PORT; the target must mail there. "
-        "Without it, tests that read mail are skipped. The bundled backend always gets its own sink.",
-    )
-    group.addoption(
-        "--webhook-receiver",
-        metavar="HOST:PORT",
-        help="with --base-url: run the kit's webhook receiver on HOST:PORT, reachable by the target. "
-        "Without it, webhook tests are skipped. The bundled backend always reaches one on loopback.",
-    )
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    path = config.getoption("target_profile", None)
-    if path is not None and not _target_given(config):
-        raise pytest.UsageError(
-            "--target-profile describes a --base-url target; the bundled backend has every capability"
-        )
-    try:
-        config.stash[PROFILE] = load_profile(Path(path)) if path else TargetProfile(name="bundled reference backend")
-    except ProfileError as exc:
-        raise pytest.UsageError(str(exc)) from exc
-    for option in ("smtp_sink", "webhook_receiver"):
-        address = config.getoption(option, None)
-        if address is None:
-            continue
-        _address(address)  # a usage error now rather than in a fixture
-        # One fixed address cannot be shared: each xdist worker would try to listen on it.
-        if config.getoption("numprocesses", None) not in (None, 0, 1):
-            flag = "--" + option.replace("_", "-")
-            raise pytest.UsageError(f"{flag} listens on one fixed address: run without -n (or with -n 1)")
-
-
-def _address(value: str) -> tuple[str, int]:
-    host, _, port = value.rpartition(":")
-    if not host or not port.isdigit():
-        raise pytest.UsageError(f"expected HOST:PORT, got {value!r}")
-    return host, int(port)
-
-
-def _target_given(config: pytest.Config) -> bool:
-    return bool(config.getoption("base_url", None) or config.getini("base_url"))
 
 
 @pytest.fixture(scope="session")
 def mail_sink(pytestconfig: pytest.Config) -> Iterator[Mailbox | None]:
     """The SMTP sink the target mails to: always one for the bundled backend, else only at ``--smtp-sink``."""
     address = pytestconfig.getoption("smtp_sink")
-    if address is None and _target_given(pytestconfig):
+    if address is None and target_given(pytestconfig):
         yield None
         return
-    host, port = _address(address) if address else ("127.0.0.1", None)
+    host, port = parse_address(address) if address else ("127.0.0.1", None)
     with Mailbox(host, port) as box:
         yield box
 
@@ -102,10 +46,10 @@ def mail_sink(pytestconfig: pytest.Config) -> Iterator[Mailbox | None]:
 def webhook_sink(pytestconfig: pytest.Config) -> Iterator[WebhookReceiver | None]:
     """The kit's webhook receiver: on loopback for the bundled backend, else only at ``--webhook-receiver``."""
     address = pytestconfig.getoption("webhook_receiver")
-    if address is None and _target_given(pytestconfig):
+    if address is None and target_given(pytestconfig):
         yield None
         return
-    host, port = _address(address) if address else ("127.0.0.1", None)
+    host, port = parse_address(address) if address else ("127.0.0.1", None)
     with WebhookReceiver(host, port) as receiver:
         yield receiver
 
@@ -135,7 +79,7 @@ def bundled_backend(
     it (e.g. a fault to prove the suites catch it) come from ``BATCHQA_E2E_BACKEND_ENV``: ``K=V`` pairs
     separated by spaces.
     """
-    if _target_given(pytestconfig):
+    if target_given(pytestconfig):
         yield None
         return
     assert mail_sink is not None, "the bundled backend always gets a mail sink"
