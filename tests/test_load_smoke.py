@@ -54,7 +54,10 @@ def test_smoke_profile_runs_within_budget_and_collects_every_artifact(smoke_run:
     summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
     metrics = summary["metrics"]
 
-    assert elapsed <= SMOKE_BUDGET_S, f"smoke took {elapsed:.0f} s including backend start"
+    # The budget holds on a machine that let the run work; each second its threads waited for a CPU (measured in
+    # the same run, host_run_wait in s/s) stretches it, so a neighbour's load lengthens the budget, not fails it.
+    budget = SMOKE_BUDGET_S * (1 + metrics.get("host_run_wait", 0.0))
+    assert elapsed <= budget, f"smoke took {elapsed:.0f} s including backend start (budget {budget:.0f} s)"
     files = ("locust_stats.csv", "locust_stats_history.csv", "locust.json", "memory.csv", "index.html", "samples.csv")
     for name in files:
         assert (run / name).stat().st_size > 0, name

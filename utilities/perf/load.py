@@ -170,7 +170,8 @@ def run_load(
         cpu = CpuShare()
         sampler = MemorySampler(source, cpu=cpu)
         sampler.start()
-        exit_code = _run_locust(command, out, profile.run_time_s, console, lambda tail: tail.line(names))
+        allowed_s = profile.run_time_s + profile.stop_timeout_s
+        exit_code = _run_locust(command, out, profile.run_time_s, allowed_s, console, lambda tail: tail.line(names))
         samples = sampler.stop()
         rows_after = _server_rows(url)
     # Before and after, fastest of both: a neighbour's burst during one probe does not make the machine slow.
@@ -210,11 +211,18 @@ def run_load(
 
 
 def _run_locust(
-    command: list[str], out: Path, run_time_s: float, console: Console, describe: Callable[[_HistoryTail], str]
+    command: list[str],
+    out: Path,
+    run_time_s: float,
+    allowed_s: float,
+    console: Console,
+    describe: Callable[[_HistoryTail], str],
 ) -> int:
+    """Run Locust with a progress bar; stop it if it runs ``LOCUST_GRACE_S`` past ``allowed_s`` (its run time and
+    the stop timeout it gives users to finish their batch)."""
     tail = _HistoryTail(out / "locust_stats_history.csv")
     columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), TextColumn("{task.fields[line]}"))
-    deadline = time.monotonic() + run_time_s + LOCUST_GRACE_S
+    deadline = time.monotonic() + allowed_s + LOCUST_GRACE_S
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with (
         open(out / "locust.log", "w", encoding="utf-8") as log_file,
@@ -231,7 +239,9 @@ def _run_locust(
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
-                console.print(f"[red]Locust overran its run time by {LOCUST_GRACE_S:.0f} s and was stopped[/]")
+                console.print(
+                    f"[red]Locust overran its run time and stop timeout by {LOCUST_GRACE_S:.0f} s and was stopped[/]"
+                )
                 break
             tail.poll()
             progress.update(task, completed=min(run_time_s, time.monotonic() - started), line=describe(tail))

@@ -38,6 +38,9 @@ class LoadProfile:
     socket_hold_s: float = 3.0
     socket_users_per_account: int = 10
     poll_interval_s: float = 0.5
+    # When the run time is up, users finish the task in hand (a batch followed to its end) for up to this long,
+    # so a slow machine makes a run longer, not a run without a finished 1000-prompt batch.
+    stop_timeout_s: int = 120
     max_fail_ratio: float = 0.01
     backend_env: dict[str, str] = field(default_factory=dict)
 
@@ -178,6 +181,8 @@ def _option_list(profile: LoadProfile, batch_file: str | Path) -> list[str]:
         f"{profile.poll_interval_s:g}",
         "--max-fail-ratio",
         f"{profile.max_fail_ratio:g}",
+        "--stop-timeout",
+        f"{profile.stop_timeout_s}s",
     ]
 
 
