@@ -1,4 +1,4 @@
-"""Fixtures for tests that need real services: our own redis-server and moto_server, a throwaway PostgreSQL database.
+"""Fixtures for tests that need real services: our redis-server and moto S3 endpoint, a throwaway PostgreSQL database.
 
 A service this machine lacks skips the test with the reason; with ``BATCHQA_REQUIRE_SERVICES=1`` (set by
 ``.ci/run``) it fails it instead. Test modules take these with ``from .conftest_services import *``.
@@ -49,7 +49,7 @@ def postgres_url() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
-    """moto's standalone S3 endpoint on a free port, shared by a module's tests (each takes its own bucket)."""
+    """moto's S3 endpoint (in a thread) on a free port, shared by a module's tests (each takes its own bucket)."""
     if (reason := MotoServer.available()) is not None:
         service_missing(reason)
     server = MotoServer(tmp_path_factory.mktemp("moto"))

@@ -6,7 +6,6 @@ which user classes were spawned and which exit code a failed check gives, in a f
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 
 from utilities.paths import KIT_ROOT, PERF_DIR, SAMPLE_FILES_DIR, kit_file
 from utilities.perf.profiles import DEFAULT_BATCH_FILE, PROFILES, locust_conf, locust_options, locust_settings
+from utilities.procs.ports import free_port
 
 
 def _conf(path: Path) -> dict[str, str]:
@@ -55,12 +55,6 @@ def test_batch_file_names_resolve_against_the_kit(tmp_path: Path, monkeypatch: p
         kit_file("nowhere.csv")
 
 
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _locust(*args: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "locust", "--config", "perf/smoke.conf", "--only-summary", *args]
     return subprocess.run(command, cwd=KIT_ROOT, capture_output=True, text=True, timeout=120)
@@ -68,7 +62,7 @@ def _locust(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.slow
 def test_plain_locust_with_a_conf_drops_zero_count_users_and_honours_exit_code_on_error() -> None:
-    host = f"http://127.0.0.1:{_closed_port()}"
+    host = f"http://127.0.0.1:{free_port()}"
     # One user more than the counts: Locust would give it to a class whose fixed_count is 0 (by weight).
     result = _locust(
         *("--host", host, "--run-time", "3s", "--users", "3", "--spawn-rate", "10"),

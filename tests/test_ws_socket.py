@@ -20,11 +20,12 @@ from utilities.client.api import BatchApi
 from utilities.client.progress_messages import parse_time
 from utilities.client.recorders import PollingRecorder, WebSocketRecorder
 from utilities.client.socket_probe import probe_socket
+from utilities.client.spec_numbers import UPDATE_EVERY_S
 from utilities.procs.backend import BackendProcess
 
 from .helpers import csv_bytes, prompt_rows
 
-MAX_SILENCE_S = 2.0
+MAX_SILENCE_S = UPDATE_EVERY_S
 GAP_TOLERANCE_S = 0.25
 # 1.5 s per provider call of 5 rows, one call at a time: progress every ~1.5 s, so the 1 s heartbeat
 # has to fill every gap, and there is time to pause, drop and resume mid-batch.

@@ -18,11 +18,12 @@ from utilities.client.api import BatchApi
 from utilities.client.progress_messages import ADVANCING_TYPES, Received
 from utilities.client.recorders import PollingRecorder, WebSocketRecorder
 from utilities.client.socket_probe import probe_socket
+from utilities.client.spec_numbers import UPDATE_EVERY_S
 
 from ..harness import Target
 from ..payloads import csv_bytes, marked_rows
 
-MAX_SILENCE_S = 2.0
+MAX_SILENCE_S = UPDATE_EVERY_S  # the socket's promise: a message at least every 2 s
 GAP_TOLERANCE_S = 0.3
 
 

@@ -14,6 +14,8 @@ _EXPORTS = {
     "CadenceReport": "cadence_report",
     "Connection": "progress_messages",
     "Credentials": "api",
+    "HUNDRED_PROMPTS_BUDGET_S": "spec_numbers",
+    "UPDATE_EVERY_S": "spec_numbers",
     "PageCadence": "cadence",
     "SocketOutcome": "socket_probe",
     "PollingRecorder": "recorders",

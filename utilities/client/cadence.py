@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-UPDATE_EVERY_S = 2.0  # US-003: "Progress every 2s"
+from utilities.client.spec_numbers import UPDATE_EVERY_S
+
 # Polling is drift-compensated at 2 s, so a page's updates are 2 s apart give or take one status request
 # and the browser's timer slack.
 TIMER_SLACK_S = 0.35

@@ -13,8 +13,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-
-import httpx
+from typing import Any
 
 from utilities.procs.backend import BackendProcess
 from utilities.procs.child_process import ChildProcess, stop_process
@@ -123,7 +122,8 @@ class RedisServer:
 
 
 class MotoServer:
-    """``moto_server`` (moto's standalone S3-compatible endpoint) on a free loopback port."""
+    """moto's S3-compatible endpoint (``moto.server.ThreadedMotoServer``) on a free loopback port, in a thread of
+    this process."""
 
     ACCESS_KEY = "batchqa-test"
     SECRET_KEY = "batchqa-test-secret"
@@ -132,44 +132,30 @@ class MotoServer:
     def __init__(self, workdir: Path) -> None:
         self.workdir = Path(workdir)
         self.port: int | None = None
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @staticmethod
-    def binary() -> str | None:
-        beside = Path(sys.executable).with_name("moto_server")
-        return str(beside) if beside.exists() else shutil.which("moto_server")
+        self._server: Any = None
 
     @classmethod
     def available(cls) -> str | None:
-        return None if cls.binary() else "moto_server is not installed (pip install 'moto[server]')"
+        try:
+            import moto.server  # noqa: F401
+        except ImportError:
+            return "moto's server is not installed (pip install 'moto[server]')"
+        return None
 
     @property
     def endpoint_url(self) -> str:
         assert self.port is not None, "not started"
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> str:
-        binary = self.binary()
-        if binary is None:
-            raise ServiceUnavailable(self.available() or "moto_server missing")
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        for _ in range(5):
-            self.port = free_port()
-            with open(self.workdir / "moto.log", "ab") as sink:
-                self.process = subprocess.Popen(
-                    [binary, "-H", "127.0.0.1", "-p", str(self.port)], stdout=sink, stderr=subprocess.STDOUT
-                )
-            try:
-                _wait_for(
-                    lambda: httpx.get(f"{self.endpoint_url}/moto-api/", timeout=1).status_code < 500,
-                    f"moto_server on port {self.port}",
-                    timeout,
-                    self.process,
-                )
-                return self.endpoint_url
-            except RuntimeError:
-                stop_process(self.process, kill=True, timeout=10.0)
-        raise RuntimeError(f"moto_server would not start; see {self.workdir / 'moto.log'}")
+    def start(self) -> str:
+        if reason := self.available():
+            raise ServiceUnavailable(reason)
+        from moto.server import ThreadedMotoServer
+
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._server.start()
+        _host, self.port = self._server.get_host_and_port()
+        return self.endpoint_url
 
     def client(self):  # type: ignore[no-untyped-def]
         import boto3
@@ -198,7 +184,9 @@ class MotoServer:
         }
 
     def stop(self) -> None:
-        stop_process(self.process, kill=False, timeout=10.0)
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
 
     def __enter__(self) -> MotoServer:
         self.start()
