@@ -16,12 +16,12 @@ from websockets.sync.client import connect
 
 from perf.users.common import option, poll_until_terminal, record
 from utilities.client.api import TERMINAL_STATUSES
-from utilities.client.progress_messages import ws_url
+from utilities.client.progress_messages import ADVANCING_TYPES, seq_ranges, ws_url
+from utilities.client.seq_coverage import SeqCoverage
 from utilities.perf.names import WS, WS_CONNECT, WS_FIRST, WS_GAP, WS_HELD, WS_LAG, WS_MISSING, WS_ORDER, WS_SILENCE
 
 log = logging.getLogger(__name__)
 
-EVENT_TYPES = frozenset({"progress", "status", "completed", "error"})
 REFUSAL_CODES = frozenset({4401, 4403, 4404})
 
 
@@ -71,8 +71,8 @@ def watch(
     Every message adds a ``gap`` sample (time since the previous one); every event message (not the
     snapshot, not a heartbeat) adds a ``lag`` sample: arrival time minus its ``event_time``, both on
     the wall clock, so against a remote target the clocks must agree (NTP) for lag to mean anything.
-    Each hole in the covered seqs (a message whose ``from_seq`` is past the newest seq covered + 1,
-    or a heartbeat ahead of it) is one failed ``missing`` entry naming the range.
+    The contract's seq rules are ``SeqCoverage``'s: each hole in the covered seqs is one failed ``missing``
+    entry naming the range, each repeated or backward seq one failed ``order`` entry.
     """
     seen = Watch()
     started = time.perf_counter()
@@ -110,8 +110,8 @@ def _receive(
     timeout_s: float,
 ) -> None:
     previous: float | None = None
-    last_seq = -1
-    covered: int | None = None  # every seq up to this one was covered by some message
+    coverage = SeqCoverage()
+    coverage.connected()
     while True:
         now = time.perf_counter()
         if seen.terminal_at is not None and now - seen.terminal_at >= hold_s:
@@ -139,40 +139,21 @@ def _receive(
             seen.max_gap_s = max(seen.max_gap_s, gap)
             record(environment, WS, WS_GAP, gap * 1000)
         previous = arrival
-        seq = message.get("seq", -1)
-        covered = _check_coverage(environment, seen, message, covered)
-        if message.get("type") in EVENT_TYPES:
+        kind, seq = message.get("type"), message.get("seq")
+        step = coverage.add(str(kind), seq if isinstance(seq, int) else None, message.get("from_seq"))
+        if step.missing:
+            seen.missing += len(step.missing)
+            hole = SeqHole(f"seqs {seq_ranges(step.missing)} covered by no message (before {kind} {seq})")
+            record(environment, WS, WS_MISSING, 0, exception=hole)
+        if step.duplicate or step.backwards:
+            problem = SocketBroken(f"{kind} seq {seq} {'repeated' if step.duplicate else 'went back'}")
+            record(environment, WS, WS_ORDER, 0, exception=problem)
+        if kind in ADVANCING_TYPES:
             seen.events += 1
-            if seq <= last_seq:
-                problem = SocketBroken(f"{message['type']} seq {seq} after seq {last_seq}")
-                record(environment, WS, WS_ORDER, 0, exception=problem)
             if (event_epoch := _event_epoch(message)) is not None:
                 record(environment, WS, WS_LAG, max(0.0, arrival_wall - event_epoch) * 1000)
-        elif seq < last_seq:
-            record(environment, WS, WS_ORDER, 0, exception=SocketBroken(f"seq went back from {last_seq} to {seq}"))
-        last_seq = max(last_seq, seq)
         if seen.terminal_at is None and message.get("status") in TERMINAL_STATUSES:
             seen.terminal_at = arrival
-
-
-def _check_coverage(environment: Environment, seen: Watch, message: dict[str, Any], covered: int | None) -> int | None:
-    """The seq covered up to after ``message``; a hole before it is recorded as a ``missing`` failure.
-
-    A snapshot stands for the whole history (it restarts coverage at its seq); an event message
-    covers ``from_seq``..``seq``; a heartbeat covers nothing new, so one ahead of ``covered`` is a hole.
-    """
-    seq, kind = message.get("seq"), message.get("type")
-    from_seq = message.get("from_seq", seq)
-    if not isinstance(seq, int) or not isinstance(from_seq, int):
-        return covered
-    if kind == "snapshot" or covered is None:
-        return seq
-    first_missing, last_missing = covered + 1, (from_seq - 1 if kind in EVENT_TYPES else seq)
-    if last_missing >= first_missing:
-        seen.missing += last_missing - first_missing + 1
-        hole = SeqHole(f"seqs {first_missing}..{last_missing} covered by no message (before {kind} {seq})")
-        record(environment, WS, WS_MISSING, 0, exception=hole)
-    return max(covered, seq)
 
 
 class _Fallback:

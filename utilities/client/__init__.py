@@ -17,6 +17,8 @@ _EXPORTS = {
     "HUNDRED_PROMPTS_BUDGET_S": "spec_numbers",
     "UPDATE_EVERY_S": "spec_numbers",
     "PageCadence": "cadence",
+    "SeqCoverage": "seq_coverage",
+    "SeqFindings": "seq_coverage",
     "SocketOutcome": "socket_probe",
     "PollingRecorder": "recorders",
     "ProfileError": "profile",

@@ -23,6 +23,7 @@ from utilities.client.progress_messages import (
     parse_time,
     seq_ranges,
 )
+from utilities.client.seq_coverage import SeqCoverage, SeqFindings
 
 
 @dataclass
@@ -198,65 +199,18 @@ def _gaps(messages: Sequence[Received]) -> list[float]:
     return [b.at - a.at for a, b in itertools.pairwise(messages) if a.connection == b.connection]
 
 
-@dataclass
-class _SeqFindings:
-    duplicates: list[int] = field(default_factory=list)
-    backwards: list[int] = field(default_factory=list)
-    missing: list[int] = field(default_factory=list)
-    skipped: int = 0  # events that arrived inside a later message (coalesced), not on their own
-
-
-def _seq_checks(messages: Sequence[Received], connections: Sequence[Connection], *, strict: bool) -> _SeqFindings:
-    """Coverage: every seq from the first one covered must be inside some message's from_seq..seq.
-
-    ``covered`` is the seq up to which everything was covered. A snapshot resets it to its seq (it
-    stands for the whole history), except on a connection resumed with ``last_seq``, which owes a
-    replay: a snapshot there leaves last_seq+1..seq missing. A resumed connection starts from its
-    ``last_seq``. A heartbeat covers nothing new, so one beyond ``covered`` leaves a hole too. With
-    ``strict``, every event must also arrive as its own message (a replay is never coalesced).
-    """
-    found = _SeqFindings()
+def _seq_checks(messages: Sequence[Received], connections: Sequence[Connection], *, strict: bool) -> SeqFindings:
+    """The seq rules (``SeqCoverage``) over a whole recording, connection by connection."""
+    coverage = SeqCoverage(strict=strict)
     resumed_from = {c.index: c.last_seq for c in connections}
-    seen: set[int] = set()
-    high: int | None = None
-    covered: int | None = None
     connection: int | None = None
-    opening = False
-    start: int | None = None
     for m in messages:
         if m.connection != connection:
-            connection, opening = m.connection, True
-            start = resumed_from.get(connection)
-            if start is not None:
-                covered = start
-        s, f = m.seq, m.from_seq
-        if s is None or f is None:
-            continue
-        advancing = m.kind in ADVANCING_TYPES
-        if advancing and s in seen:
-            found.duplicates.append(s)
-        elif high is not None and s < high:
-            found.backwards.append(s)
-        if m.kind == "snapshot":
-            if opening and start is not None and s > start:
-                found.missing.extend(range(start + 1, s + 1))
-            covered = s
-        elif advancing:
-            if covered is not None and f > covered + 1:
-                found.missing.extend(range(covered + 1, f))
-            merged = range(max(f, (covered or 0) + 1), s)
-            if strict:
-                found.missing.extend(merged)
-            else:
-                found.skipped += len(merged)
-            seen.add(s)
-            covered = s if covered is None else max(covered, s)
-        elif covered is not None and s > covered:
-            found.missing.extend(range(covered + 1, s + 1))  # a heartbeat vouching for events never sent
-            covered = s
-        high = s if high is None else max(high, s)
-        opening = False
-    return found
+            connection = m.connection
+            coverage.connected(resumed_from.get(connection))
+        if m.from_seq is not None:
+            coverage.add(m.kind, m.seq, m.from_seq)
+    return coverage.findings
 
 
 def _state_checks(messages: Sequence[Received]) -> tuple[list[str], bool, bool]:

@@ -11,7 +11,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from utilities.perf.gate_history import DEFAULT_HISTORY, append_history, history_entry, read_history, rolling_baseline
+from utilities.perf.gate_history import (
+    DEFAULT_HISTORY,
+    append_history,
+    history_entry,
+    read_history,
+    rolling_baseline,
+    rolling_option,
+)
 from utilities.perf.gate_rebaseline import RebaselineError
 from utilities.perf.gate_rebaseline import rebaseline as rebuild
 from utilities.perf.gate_rules import (
@@ -215,15 +222,10 @@ def _rebaseline(console: Console, runs: tuple[Path, ...], baseline: Path | None)
     help="After recording, redraw the change points in a trend/ folder beside the history (batchqa trend).",
 )
 @click.option("--strict", is_flag=True, help="Fail regressions even when the machine was busy.")
-@click.option(
-    "--rolling",
-    "window",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help=f"Judge regression rules against the last N clean runs in --history (same profile, target and baseline; "
+@rolling_option(
+    f"Judge regression rules against the last N clean runs in --history (same profile, target and baseline; "
     f"at least {MIN_RUNS}) instead of the baseline file's runs; 0 = the baseline file. For a runner that gates "
-    "every night: it follows the machine's drift.",
+    "every night: it follows the machine's drift."
 )
 @click.option(
     "--min-effect",

@@ -20,7 +20,7 @@ from rich.table import Table
 
 from utilities.perf import profiles
 from utilities.perf.gate import gate_run, wide_console
-from utilities.perf.gate_history import history_entry, rolling_baseline
+from utilities.perf.gate_history import history_entry, rolling_baseline, rolling_option
 from utilities.perf.gate_rules import Baseline, GateReport, default_baseline
 from utilities.perf.gate_runs import RunData, read_run
 from utilities.perf.host_load import wait_for_quiet
@@ -264,14 +264,9 @@ def rejudge_runs(out: Path, baseline: Baseline, *, console: Console, window: int
     is_flag=True,
     help="Run nothing: gate the runs already in --out against the baseline again (after a rebaseline).",
 )
-@click.option(
-    "--rolling",
-    "window",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="Judge each run as `batchqa gate --rolling N` would, against the last N clean runs of the audit so far "
-    "(the baseline file's runs until N of them exist).",
+@rolling_option(
+    "Judge each run as `batchqa gate --rolling N` would, against the last N clean runs of the audit so far "
+    "(the baseline file's runs until N of them exist)."
 )
 @click.option(
     "--out", type=click.Path(file_okay=False, path_type=Path), default=REPORTS_DIR / "audit", show_default=True

@@ -24,6 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import click
+
 from utilities.perf.gate_rules import BUSY_METRIC, WAIT_METRIC, Baseline, GateReport
 from utilities.perf.gate_runs import RunData
 from utilities.perf.gate_stats import MIN_RUNS, Distribution
@@ -132,3 +134,8 @@ def rolling_baseline(
         rules.append(replace(rule, distribution=rolled))
         notes.append(f"{rule.title}: the last {len(values)} clean runs in the history")
     return replace(baseline, regression=tuple(rules)), notes
+
+
+def rolling_option(help_text: str) -> Any:
+    """``--rolling N`` (0: the baseline file's runs), for ``batchqa gate`` and ``batchqa gate-audit``."""
+    return click.option("--rolling", "window", type=click.IntRange(min=0), default=0, show_default=True, help=help_text)
