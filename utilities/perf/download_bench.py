@@ -21,6 +21,7 @@ import httpx
 
 from utilities.client.api import BatchApi
 from utilities.gen import GenSpec, generate, long_prompts_csv
+from utilities.perf.batch_timing import BATCH_TIMEOUT_S
 from utilities.procs.target import target
 
 FORMATS = ("csv", "json", "zip")
@@ -93,7 +94,7 @@ def _run(base_url: str, repeat: int) -> tuple[list[DownloadPoint], dict[str, flo
             started = time.perf_counter()
             accepted = api.upload(content=content, filename=f"{file}.csv")
             uploads[file] = time.perf_counter() - started
-            final = api.wait_until(accepted["batch_id"], timeout=300)
+            final = api.wait_until(accepted["batch_id"], timeout=BATCH_TIMEOUT_S)
             if final["status"] != "completed":
                 raise click.ClickException(f"the {file} batch ended {final['status']}")
             points += measure(api.http, accepted["batch_id"], file, repeat=repeat)

@@ -19,10 +19,11 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from utilities.perf.names import HTTP_METHODS
+from utilities.perf.server_memory import MIB
+
 log = logging.getLogger(__name__)
 
-HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
-MIB = 1024 * 1024
 ROLLING_S = 10
 
 

@@ -9,8 +9,6 @@ from typing import Any
 
 from utilities.client.cadence import percentile as _pct
 
-FD_HEADROOM = 256
-
 
 @dataclass(frozen=True)
 class Distribution:
