@@ -3,7 +3,8 @@
 A finished batch's export is cacheable and resumable: a strong ``ETag`` (304 on ``If-None-Match``),
 ``Cache-Control``, CSV and JSON compressed when the client accepts it (br, gzip), byte ranges on the ZIP
 (206, 416). A signed link serves the same export without a session until it expires; in S3 storage mode
-the link is a presigned URL of the export in the bucket, served by S3 without this process.
+the link is a presigned URL of the export in the bucket, served by S3 without this process. ``HEAD`` on a
+download answers what ``GET`` would, status and headers, without the body (a CDN or ``curl -I`` asks so).
 """
 
 from __future__ import annotations
@@ -125,6 +126,7 @@ _DOWNLOAD_RESPONSES = (
 
 
 @router.get("/download/{batch_id}", operation_id="download_batch", responses=_DOWNLOAD_RESPONSES)
+@router.head("/download/{batch_id}", operation_id="download_batch_head", responses=_DOWNLOAD_RESPONSES)
 async def download(
     batch_id: str, request: Request, user_id: CurrentUserId, state: State, format: Format = "csv"
 ) -> Response:
@@ -197,13 +199,15 @@ def _export_bytes(state: AppState, export: _Export, fmt: str) -> bytes:
     return buffer.getvalue()
 
 
-@router.get(
-    "/download/{batch_id}/signed",
-    operation_id="signed_download",
-    responses=content("text/csv", "application/json", "application/zip", description="The results, as asked for.")
+_SIGNED_RESPONSES = (
+    content("text/csv", "application/json", "application/zip", description="The results, as asked for.")
     | _CACHED
-    | errors(403, 404, 410, 416, 422),
+    | errors(403, 404, 410, 416, 422)
 )
+
+
+@router.get("/download/{batch_id}/signed", operation_id="signed_download", responses=_SIGNED_RESPONSES)
+@router.head("/download/{batch_id}/signed", operation_id="signed_download_head", responses=_SIGNED_RESPONSES)
 async def signed_download(
     batch_id: str,
     request: Request,
@@ -238,10 +242,12 @@ async def _respond(request: Request, state: AppState, export: _Export, fmt: str,
     else:
         headers["Cache-Control"] = "no-store"
     if fmt != "zip":
-        rows = iter_export_rows(state.store, batch_id)
-        body = iter_csv(export.meta, rows) if fmt == "csv" else iter_json(export.meta, rows)
         if coding != "identity":
             headers["Content-Encoding"] = coding
+        if request.method == "HEAD":
+            return _headers_only(200, MEDIA_TYPES[fmt], headers)
+        rows = iter_export_rows(state.store, batch_id)
+        body = iter_csv(export.meta, rows) if fmt == "csv" else iter_json(export.meta, rows)
         return StreamingResponse(encode_stream(body, coding), media_type=MEDIA_TYPES[fmt], headers=headers)
     spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 - _drain closes it
     await run_in_threadpool(write_zip, export.meta, lambda: iter_export_rows(state.store, batch_id), spool)
@@ -264,8 +270,23 @@ async def _respond(request: Request, state: AppState, export: _Export, fmt: str,
     else:
         headers["Accept-Ranges"] = "none"
     headers["Content-Length"] = str(length)
+    if request.method == "HEAD":
+        spool.close()
+        return _headers_only(status, MEDIA_TYPES[fmt], headers)
     spool.seek(start)
     return StreamingResponse(_drain(spool, length), status_code=status, media_type=MEDIA_TYPES[fmt], headers=headers)
+
+
+def _headers_only(status: int, media_type: str, headers: dict[str, str]) -> Response:
+    """What ``HEAD`` answers (RFC 9110 9.3.2): the status and headers ``GET`` sends, no body.
+
+    The ZIP's length is known, as for ``GET``; a CSV or JSON body is streamed as it is read, so ``GET`` sends
+    no ``Content-Length`` and neither does ``HEAD`` (rather than the empty body's 0).
+    """
+    response = Response(status_code=status, media_type=media_type, headers=headers)
+    if "Content-Length" not in headers:
+        del response.headers["content-length"]
+    return response
 
 
 def _drain(spool: tempfile.SpooledTemporaryFile[bytes], length: int) -> Iterator[bytes]:
