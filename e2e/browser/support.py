@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import itertools
-import json
 import time
 from collections.abc import Sequence
 from typing import Any
 
 from playwright.sync_api import BrowserContext, Page
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
-from websockets.sync.client import connect
+from websockets.exceptions import InvalidHandshake
 
 from page_objects import ProgressSample, ProgressTracker
 from utilities.client.api import TERMINAL_STATUSES, BatchApi
-from utilities.client.progress_messages import ws_url
+from utilities.client.socket_probe import probe_socket
 from utilities.paths import SAMPLE_FILES_DIR
 from utilities.pytest_plugin import lacks_capability
 
@@ -78,16 +76,12 @@ def ahead(sample: ProgressSample, rows: int) -> int:
 def progress_socket_available(base_url: str, api: BatchApi, batch_id: str) -> bool:
     """Whether the target speaks the progress WebSocket (docs/contract.md): one message within 3 s."""
     try:
-        with connect(
-            ws_url(base_url, batch_id),
-            additional_headers={"Authorization": f"Bearer {api.token}"},
-            open_timeout=3,
-            proxy=None,
-        ) as socket:
-            message = json.loads(socket.recv(timeout=3))
-    except (OSError, TimeoutError, InvalidHandshake, ConnectionClosed, ValueError):
+        outcome = probe_socket(
+            base_url, batch_id, headers={"Authorization": f"Bearer {api.token}"}, until_messages=1, timeout=3
+        )
+    except (OSError, TimeoutError, InvalidHandshake, ValueError):
         return False
-    return isinstance(message, dict) and "type" in message
+    return isinstance(outcome.first, dict) and "type" in outcome.first
 
 
 def wait_until_settled(api: BatchApi, batch_id: str, timeout: float = 30.0) -> list[dict[str, Any]]:
