@@ -1,13 +1,19 @@
 """What an Allure results directory holds besides the results: ``categories.json`` (which failures are the
-infrastructure's, which the product's) and ``environment.properties``; the plugin writes both at the end of a
-pytest session."""
+infrastructure's, which the product's) and ``environment.properties`` (what ran against what, gathered from the
+pytest session); the plugin writes both at the end of a session."""
 
 from __future__ import annotations
 
 import json
+import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import pytest
+
+BROWSER_VERSION = pytest.StashKey[str]()  # the browser's version, once a test has launched it
 
 # Allure 2 "compatibility" rules, which Allure 3 also reads (as its `categories` config). The first rule that
 # matches a test wins, so infrastructure comes before the product. Patterns are searched in Allure 3 but must
@@ -75,3 +81,92 @@ def write_environment(results: Path, values: Mapping[str, str]) -> Path:
     path = results / "environment.properties"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def session_environment(session: pytest.Session) -> dict[str, str]:
+    """What ran and against what: target, backend mode, Python and the test packages, browser, commit."""
+    import platform
+    from importlib import metadata
+
+    config = session.config
+    base_url = _target(config)
+    # Under xdist the controller has no items; the workers ran the browser (or did not).
+    uses_browser = bool(config.getoption("numprocesses", None)) or any(
+        "page" in getattr(item, "fixturenames", ()) for item in session.items
+    )
+    environment = {
+        "Target": base_url or "bundled reference backend",
+        "Backend mode": _backend_mode(base_url),
+        "Python": platform.python_version(),
+    }
+    for package in ("pytest", "playwright", "pytest-playwright", "allure-pytest"):
+        try:
+            environment[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    if uses_browser:
+        environment["Browser"] = config.stash.get(BROWSER_VERSION, None) or _browser_version()
+        kept = [
+            kind for kind in ("tracing", "screenshot", "video") if config.getoption(kind, "off") not in ("off", None)
+        ]
+        environment["Failure artefacts"] = ", ".join(kept).replace("tracing", "trace") or "none"
+    environment["Machine"] = f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs"
+    environment["Run"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    if commit := _git_commit(Path(config.rootpath)):
+        environment["Commit"] = commit
+    return environment
+
+
+def _target(config: pytest.Config) -> str | None:
+    """``--base-url`` or the ``base_url`` ini value (pytest-base-url's), as the plugin's fixtures read them."""
+    given = config.getoption("base_url", None)
+    if not given:
+        try:
+            given = config.getini("base_url")
+        except ValueError:  # pytest-base-url not loaded
+            given = None
+    return given or None
+
+
+def _backend_mode(base_url: str | None) -> str:
+    """Short: the report shows the first ~35 characters of a value before "Show more"."""
+    if base_url:
+        return "external deployment (contract only)"
+    database = os.environ.get("BATCHQA_DATABASE_URL", "")
+    store = database.split(":", 1)[0].split("+", 1)[0] if database else "SQLite"
+    return f"embedded ({store}, in-process workers)"
+
+
+def _browser_version() -> str:
+    import subprocess
+
+    from utilities.procs.browser import find_chromium
+
+    found = find_chromium()
+    if found is None:
+        return "none found"
+    try:
+        out = subprocess.run([str(found.path), "--version"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        out = ""
+    return f"{out.strip() or found.path} ({found.kind})"
+
+
+def _git_commit(root: Path) -> str | None:
+    import subprocess
+
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if head.returncode != 0:
+        return None
+    return head.stdout.strip() + (" with uncommitted changes" if dirty.stdout.strip() else "")
