@@ -185,8 +185,11 @@ class RedisBus:
     async def _reconcile(self) -> None:
         assert self._reconcile_now is not None and self._inbox is not None
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that arrives as its
+            # timeout fires, and then close() waits for ever for this loop to end.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._reconcile_now.wait(), timeout=self.reconcile_seconds)
+                async with asyncio.timeout(self.reconcile_seconds):
+                    await self._reconcile_now.wait()
             self._reconcile_now.clear()
             with self._lock:
                 watched = {b: s for b, s in self._delivered.items() if s is not None and self._subscribers.get(b)}

@@ -106,8 +106,11 @@ class WorkerPool:
                     continue
                 await self._settle_cancelled()
             # Woken by new work, a freed slot, or the timeout (which catches leases that lapse silently).
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that arrives as its
+            # timeout fires, and stop() would then wait for ever for this loop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.idle_poll_seconds)
+                async with asyncio.timeout(self.idle_poll_seconds):
+                    await self._wake.wait()
 
     async def _settle_cancelled(self) -> None:
         if time.monotonic() < self._next_settle:

@@ -196,8 +196,9 @@ async def notification_socket(websocket: WebSocket) -> None:
     try:
         await websocket.send_json({"type": "hello", "unread": await run_in_threadpool(_unread, state, user_id)})
         while not receiver.done():
-            try:
-                message = await asyncio.wait_for(queue.get(), timeout=state.settings.heartbeat_seconds)
+            try:  # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+                async with asyncio.timeout(state.settings.heartbeat_seconds):
+                    message = await queue.get()
             except TimeoutError:
                 message = {"type": "heartbeat"}
             await websocket.send_json(message)
