@@ -80,18 +80,23 @@ def _write_run(directory: Path, scale: float, seed: int) -> None:
     (directory / "samples.csv").write_text("t,type,name,variant,ms,ok\n" + rows, encoding="utf-8")
 
 
-def test_rejudge_gates_the_runs_an_audit_left_against_another_baseline(tmp_path: Path) -> None:
-    out = tmp_path / "audit"
-    for number in (1, 2):
-        _write_run(out / f"none-{number:02d}", 1.0, number)
-        _write_run(out / f"slow_requests-5-{number:02d}", 3.0, 10 + number)
+def _upload_baseline() -> Baseline:
+    """One upload rule whose ten baseline runs sit at 20 ms, ±10 %."""
     rule = RegressionRule(
         name="upload",
         series="POST /api/v1/batch/upload",
         label="upload",
         distribution=Distribution.of(np.full(100, 20.0), 20.0 * np.exp(np.linspace(-0.1, 0.1, 10))),
     )
-    baseline = Baseline("smoke", "test", (), (rule,))
+    return Baseline("smoke", "test", (), (rule,))
+
+
+def test_rejudge_gates_the_runs_an_audit_left_against_another_baseline(tmp_path: Path) -> None:
+    out = tmp_path / "audit"
+    for number in (1, 2):
+        _write_run(out / f"none-{number:02d}", 1.0, number)
+        _write_run(out / f"slow_requests-5-{number:02d}", 3.0, 10 + number)
+    baseline = _upload_baseline()
 
     audit = rejudge_runs(out, baseline, console=wide_console())
 
@@ -107,13 +112,7 @@ def test_rejudge_with_a_rolling_window_follows_a_drifting_runner_and_still_catch
         drift = 1.0 + 0.06 * max(0, number - 5)
         _write_run(out / f"none-{number:02d}", drift, number)
         _write_run(out / f"slow_requests-5-{number:02d}", 3.0 * drift, 100 + number)
-    rule = RegressionRule(
-        name="upload",
-        series="POST /api/v1/batch/upload",
-        label="upload",
-        distribution=Distribution.of(np.full(100, 20.0), 20.0 * np.exp(np.linspace(-0.1, 0.1, 10))),
-    )
-    baseline = Baseline("smoke", "test", (), (rule,))
+    baseline = _upload_baseline()
 
     fixed = rejudge_runs(out, baseline, console=wide_console())
     rolling = rejudge_runs(out, baseline, console=wide_console(), window=5)

@@ -32,9 +32,7 @@ def entry(baseline: Baseline, value: float, **changes: Any) -> dict[str, Any]:
 
 def test_only_clean_runs_of_the_same_profile_target_and_baseline_join_the_window() -> None:
     baseline = _baseline(_upload_rule())
-    other_baseline = _baseline(_upload_rule(), busy_above=None).__class__(
-        "smoke", "", (), (), calibration=None, max_other_cores=None
-    )
+    other_baseline = Baseline("smoke", "another baseline", (), ())
     kept = entry(baseline, 20.0)
     entries = [
         kept,

@@ -142,7 +142,8 @@ class PageCadence:
         }
 
 
-def _field(sample: Any, name: str) -> Any:
+def sample_field(sample: Any, name: str) -> Any:
+    """A field of a progress sample or stall, whether it is a dataclass or a dict."""
     return sample.get(name) if isinstance(sample, dict) else getattr(sample, name, None)
 
 
@@ -151,7 +152,7 @@ def until_finished(timeline: Sequence[Any]) -> list[Any]:
     kept = []
     for sample in timeline:
         kept.append(sample)
-        if _field(sample, "status") in FINAL_STATUSES:
+        if sample_field(sample, "status") in FINAL_STATUSES:
             break
     return kept
 
@@ -159,10 +160,10 @@ def until_finished(timeline: Sequence[Any]) -> list[Any]:
 def page_cadence(timeline: Sequence[Any], stalls: Sequence[Any] = ()) -> PageCadence:
     """The gaps between the view's changes up to its first final status, each with the page's stall inside it."""
     kept = until_finished(timeline)
-    measured = [Stall(float(_field(s, "at")), float(_field(s, "seconds"))) for s in stalls]
+    measured = [Stall(float(sample_field(s, "at")), float(sample_field(s, "seconds"))) for s in stalls]
     gaps, stalled = [], []
     for earlier, later in itertools.pairwise(kept):
-        start, end = _field(earlier, "at"), _field(later, "at")
+        start, end = sample_field(earlier, "at"), sample_field(later, "at")
         gaps.append(end - start)
         stalled.append(min(end - start, sum(stall.overlap(start, end) for stall in measured)))
-    return PageCadence(gaps_s=gaps, stalled_s=stalled, modes=[_field(s, "connection") or "?" for s in kept])
+    return PageCadence(gaps_s=gaps, stalled_s=stalled, modes=[sample_field(s, "connection") or "?" for s in kept])

@@ -74,10 +74,10 @@ class Outcome:
     strict_verdict: str = ""
 
     @classmethod
-    def judge(cls, fault: str, run: RunData, baseline: Baseline) -> Outcome:
-        """Gate ``run`` as the gate would, and with ``--strict`` too: what judging a busy run anyway would
-        have said (why busy runs are inconclusive)."""
-        report = gate_run(run, baseline)
+    def judge(cls, fault: str, run: RunData, baseline: Baseline, report: GateReport | None = None) -> Outcome:
+        """Gate ``run`` as the gate would (or take ``report``, its gating already done), and with ``--strict``
+        too: what judging a busy run anyway would have said (why busy runs are inconclusive)."""
+        report = report or gate_run(run, baseline)
         return cls(
             fault,
             report.verdict,
@@ -131,8 +131,10 @@ class Audit:
         baseline = self.baseline
         if self.window:
             baseline, _ = rolling_baseline(baseline, self.history, self.window, target=run.summary.get("target"))
-            self.history.append(history_entry(run, gate_run(run, baseline)))
-        self.outcomes.append(Outcome.judge(fault, run, baseline))
+        report = gate_run(run, baseline)
+        if self.window:
+            self.history.append(history_entry(run, report))
+        self.outcomes.append(Outcome.judge(fault, run, baseline, report))
         return self.outcomes[-1]
 
     def by_fault(self) -> dict[str, list[Outcome]]:

@@ -31,7 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from utilities.client.cadence import PageCadence, page_cadence
+from utilities.client.cadence import PageCadence, page_cadence, sample_field
 
 log = logging.getLogger(__name__)
 
@@ -188,10 +188,6 @@ def uploaded_files(content_type: str, body: bytes) -> list[tuple[str, bytes]]:
 # What the progress view showed
 
 
-def _field(sample: Any, name: str) -> Any:
-    return sample.get(name) if isinstance(sample, dict) else getattr(sample, name, None)
-
-
 def progress_plot(timeline: Sequence[Any], cadence: PageCadence) -> bytes:
     """A PNG: percent shown over time (coloured by connection mode) above the gaps between updates."""
     import matplotlib
@@ -199,10 +195,10 @@ def progress_plot(timeline: Sequence[Any], cadence: PageCadence) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    start = _field(timeline[0], "at")
-    times = [_field(s, "at") - start for s in timeline]
-    percents = [_field(s, "percent") for s in timeline]
-    modes = [_field(s, "connection") or "?" for s in timeline]
+    start = sample_field(timeline[0], "at")
+    times = [sample_field(s, "at") - start for s in timeline]
+    percents = [sample_field(s, "percent") for s in timeline]
+    modes = [sample_field(s, "connection") or "?" for s in timeline]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 5.5), sharex=True, height_ratios=(3, 2))
     top.step(times, [p if p is not None else math.nan for p in percents], where="post", color="#888", lw=1)
     for mode, colour in zip(sorted(set(modes)), itertools.cycle(("#4878a8", "#c44e52", "#55a868", "#8172b2"))):
