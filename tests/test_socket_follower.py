@@ -32,6 +32,8 @@ from utilities.client.socket_follower import (
 )
 from utilities.procs.ports import free_port
 
+pytestmark = pytest.mark.area("Progress WebSocket")
+
 BATCH = "b-1"
 SAFETY_S = 15.0  # a follow that outlives this is a bug in the follower, reported as DEADLINE
 FAST = Reconnect(budget_s=5.0, interval_s=0.01)
