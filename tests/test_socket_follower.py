@@ -319,3 +319,32 @@ def test_stop_from_another_thread_ends_a_blocked_read(tiny_server: Callable[...,
 
     assert not thread.is_alive() and result[0].why is Why.STOPPED
     assert len(server.requests) == 1
+
+
+def test_pause_drops_the_connection_and_resume_reconnects_from_the_covered_seq(
+    tiny_server: Callable[..., TinyServer],
+) -> None:
+    server = tiny_server(send(message("snapshot", 4)), send(message("completed", 5, status="completed")))
+    follower = SocketFollower(server.url, BATCH, deadline_s=SAFETY_S, reconnect=FAST, validate=False)
+    dropped = threading.Event()
+    events: list[SocketEvent] = []
+
+    def on_event(event: SocketEvent) -> None:
+        events.append(event)
+        if isinstance(event, Arrived) and event.connection == 0:
+            follower.pause()
+        elif isinstance(event, Closed) and event.connection == 0:
+            dropped.set()
+        elif isinstance(event, Arrived) and event.message["status"] == "completed":
+            follower.stop()
+
+    result: list[Any] = []
+    thread = threading.Thread(target=lambda: result.append(follower.follow(on_event)))
+    thread.start()
+    assert dropped.wait(SAFETY_S)
+    assert of(Closed, events)[0].why is Why.DROPPED and len(of(Connected, events)) == 1
+    follower.resume()
+    thread.join(SAFETY_S)
+
+    assert result[0].why is Why.STOPPED, result
+    assert [(c.index, c.last_seq) for c in of(Connected, events)] == [(0, None), (1, 4)]

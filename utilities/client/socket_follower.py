@@ -83,7 +83,7 @@ class Arrived:
 @dataclass(frozen=True)
 class Closed:
     """A connection ended; ``code`` is the server's close code (1006: none came), None when the follower closed it
-    before the server said anything (stopped after a message, or silence)."""
+    before the server said anything (stopped or paused between messages, or silence)."""
 
     connection: int
     code: int | None
@@ -293,6 +293,9 @@ class SocketFollower:
                 while True:
                     if self.stop_event.is_set():
                         why = Why.STOPPED
+                        break
+                    if not self._resume.is_set():  # paused while this connection was opening
+                        why = Why.DROPPED
                         break
                     timeout, limit = self.recv_timeout_s, Why.SILENCE
                     if deadline is not None:
