@@ -237,7 +237,7 @@ def test_environment_and_categories_are_written_for_the_report(allure_run: dict[
 def test_labels_come_from_markers_else_from_the_module() -> None:
     marked = labels_for("e2e/browser/test_x.py::test_y[chromium-xlsx]", feature="File upload", story="Excel")
     assert (marked.feature, marked.story, marked.severity) == ("File upload", "Excel", "normal")
-    assert labels_for("tests/test_api_upload.py::test_x").feature == "Self-tests: API"
+    assert labels_for("tests/test_api_auth.py::test_x").feature == "Self-tests: API"
     assert labels_for("e2e/browser/test_something_new.py::test_y[chromium]").feature == "Something new"
     assert labels_for("e2e/api/test_upload.py::test_x").feature == "Black-box API: Upload"
     assert labels_for("e2e/api/test_upload.py::test_upload_csv_rows").story == "Upload CSV rows"

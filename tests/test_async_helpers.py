@@ -379,7 +379,7 @@ def test_a_connection_reset_during_the_handshake_is_retried_like_a_refused_one(
         attempts.append(url)
         raise reset
 
-    monkeypatch.setattr("utilities.client.recorders.connect", resetting_connect)
+    monkeypatch.setattr("utilities.client.socket_follower.connect", resetting_connect)
     recorder = WebSocketRecorder("http://127.0.0.1:9", "b-1", token="t", reconnect_timeout_s=0.5).start()
 
     with pytest.raises(RecorderStopped):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -11,18 +10,24 @@ from typing import Any
 
 from locust.clients import HttpSession
 from locust.env import Environment
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
-from websockets.sync.client import connect
 
 from perf.users.common import option, poll_until_terminal, record
 from utilities.client.api import TERMINAL_STATUSES
-from utilities.client.progress_messages import ADVANCING_TYPES, seq_ranges, ws_url
-from utilities.client.seq_coverage import SeqCoverage
+from utilities.client.progress_messages import ADVANCING_TYPES, seq_ranges
+from utilities.client.socket_follower import (
+    REFUSED_CLOSES,
+    Arrived,
+    Connected,
+    Ending,
+    SocketEvent,
+    SocketFollower,
+    Why,
+)
 from utilities.perf.names import WS, WS_CONNECT, WS_FIRST, WS_GAP, WS_HELD, WS_LAG, WS_MISSING, WS_ORDER, WS_SILENCE
 
 log = logging.getLogger(__name__)
 
-REFUSAL_CODES = frozenset({4401, 4403, 4404})
+REFUSAL_CODES = REFUSED_CLOSES
 
 
 class SocketRefused(Exception):
@@ -72,75 +77,67 @@ def watch(
     snapshot, not a heartbeat) adds a ``lag`` sample: arrival time minus its ``event_time``, both on
     the wall clock, so against a remote target the clocks must agree (NTP) for lag to mean anything.
     The contract's seq rules are ``SeqCoverage``'s: each hole in the covered seqs is one failed ``missing``
-    entry naming the range, each repeated or backward seq one failed ``order`` entry.
+    entry naming the range, each repeated or backward seq one failed ``order`` entry. One connection: a
+    drop, a silence or a refusal raises (``SocketBroken``, ``SocketRefused``) rather than reconnecting.
     """
-    seen = Watch()
-    started = time.perf_counter()
+    follower = SocketFollower(
+        host,
+        batch_id,
+        token=token,
+        open_timeout_s=30,
+        recv_timeout_s=max_silence_s,
+        deadline_s=timeout_s,
+        reconnect=None,
+        ping_interval=None,  # silence is what is measured; the server's heartbeats keep it alive
+        max_size=64 * 1024,
+        validate=False,  # the load run measures; the suites check the messages
+        clock=time.perf_counter,
+    )
+    listener = _Listener(environment, follower, hold_s)
     try:
-        ws = connect(
-            ws_url(host, batch_id),
-            additional_headers={"Authorization": f"Bearer {token}"},
-            open_timeout=30,
-            ping_interval=None,  # silence is what is measured; the server's heartbeats keep it alive
-            max_size=64 * 1024,
-        )
-    except InvalidStatus as exc:
-        raise SocketRefused(f"HTTP {exc.response.status_code} on the handshake") from exc
-    except (InvalidHandshake, OSError, TimeoutError) as exc:
-        record(environment, WS, WS_CONNECT, (time.perf_counter() - started) * 1000, exception=exc)
-        raise SocketBroken(f"connect failed: {exc}") from exc
-    opened = time.perf_counter()
-    record(environment, WS, WS_CONNECT, (opened - started) * 1000)
-    try:
-        with ws:  # the context manager closes it (websockets 17 warns about a socket used without one)
-            _receive(environment, ws, seen, started, hold_s=hold_s, max_silence_s=max_silence_s, timeout_s=timeout_s)
+        ending = follower.follow(listener)
     finally:
-        record(environment, WS, WS_HELD, (time.perf_counter() - opened) * 1000)
-    return seen
+        if listener.opened is not None:
+            record(environment, WS, WS_HELD, (time.perf_counter() - listener.opened) * 1000)
+    _raise_for(environment, ending, listener, max_silence_s=max_silence_s, timeout_s=timeout_s)
+    return listener.seen
 
 
-def _receive(
-    environment: Environment,
-    ws: Any,
-    seen: Watch,
-    started: float,
-    *,
-    hold_s: float,
-    max_silence_s: float,
-    timeout_s: float,
-) -> None:
-    previous: float | None = None
-    coverage = SeqCoverage()
-    coverage.connected()
-    while True:
-        now = time.perf_counter()
-        if seen.terminal_at is not None and now - seen.terminal_at >= hold_s:
-            return
-        if now - started > timeout_s:
-            raise SocketBroken(f"no terminal status within {timeout_s:.0f} s")
-        try:
-            raw = ws.recv(timeout=max_silence_s)
-        except TimeoutError as exc:
-            record(environment, WS, WS_SILENCE, max_silence_s * 1000, exception=exc)
-            raise SocketBroken(f"nothing for {max_silence_s:g} s") from exc
-        except ConnectionClosed as exc:
-            code = exc.rcvd.code if exc.rcvd else None
-            if seen.messages == 0 and code in REFUSAL_CODES:
-                raise SocketRefused(f"closed with {code}") from exc
-            raise SocketBroken(f"closed by the server ({code})") from exc
-        arrival_wall, arrival = time.time(), time.perf_counter()
-        message = json.loads(raw)
+class _Listener:
+    """Turns a follower's events into Locust entries and a ``Watch``; stops it ``hold_s`` after the terminal status."""
+
+    def __init__(self, environment: Environment, follower: SocketFollower, hold_s: float) -> None:
+        self.environment, self.follower, self.hold_s = environment, follower, hold_s
+        self.seen = Watch()
+        self.started = time.perf_counter()
+        self.opened: float | None = None
+        self.previous: float | None = None
+
+    def __call__(self, event: SocketEvent) -> None:
+        match event:
+            case Connected():
+                self.opened = event.at
+                record(self.environment, WS, WS_CONNECT, (event.at - self.started) * 1000)
+            case Arrived():
+                self._arrived(event)
+                seen = self.seen
+                if seen.terminal_at is not None and time.perf_counter() - seen.terminal_at >= self.hold_s:
+                    self.follower.stop()
+
+    def _arrived(self, arrived: Arrived) -> None:
+        environment, seen, message, arrival = self.environment, self.seen, arrived.message, arrived.at
+        if arrived.problems:  # not JSON, or not an object: nothing to measure in it
+            raise SocketBroken(f"unreadable message: {', '.join(arrived.problems)}: {message.get('raw')!r}")
         seen.messages += 1
         seen.last = message
-        if previous is None:
-            record(environment, WS, WS_FIRST, (arrival - started) * 1000)
+        if self.previous is None:
+            record(environment, WS, WS_FIRST, (arrival - self.started) * 1000)
         else:
-            gap = arrival - previous
+            gap = arrival - self.previous
             seen.max_gap_s = max(seen.max_gap_s, gap)
             record(environment, WS, WS_GAP, gap * 1000)
-        previous = arrival
-        kind, seq = message.get("type"), message.get("seq")
-        step = coverage.add(str(kind), seq if isinstance(seq, int) else None, message.get("from_seq"))
+        self.previous = arrival
+        kind, seq, step = message.get("type"), message.get("seq"), arrived.step
         if step.missing:
             seen.missing += len(step.missing)
             hole = SeqHole(f"seqs {seq_ranges(step.missing)} covered by no message (before {kind} {seq})")
@@ -151,9 +148,34 @@ def _receive(
         if kind in ADVANCING_TYPES:
             seen.events += 1
             if (event_epoch := _event_epoch(message)) is not None:
-                record(environment, WS, WS_LAG, max(0.0, arrival_wall - event_epoch) * 1000)
+                record(environment, WS, WS_LAG, max(0.0, arrived.wall - event_epoch) * 1000)
         if seen.terminal_at is None and message.get("status") in TERMINAL_STATUSES:
             seen.terminal_at = arrival
+
+
+def _raise_for(
+    environment: Environment, ending: Ending, listener: _Listener, *, max_silence_s: float, timeout_s: float
+) -> None:
+    """The follow's end as this user reports it: a refusal, a broken socket, or nothing (it was stopped)."""
+    error = ending.error
+    match ending.why:
+        case Why.STOPPED:
+            return
+        case Why.REFUSED if ending.http_status is not None:
+            raise SocketRefused(f"HTTP {ending.http_status} on the handshake") from error
+        case Why.REFUSED if listener.seen.messages == 0:
+            raise SocketRefused(f"closed with {ending.close_code}")
+        case Why.REFUSED | Why.POLICY | Why.DROPPED:
+            raise SocketBroken(f"closed by the server ({ending.close_code})")
+        case Why.SILENCE:
+            silence = TimeoutError(f"nothing for {max_silence_s:g} s")
+            record(environment, WS, WS_SILENCE, max_silence_s * 1000, exception=silence)
+            raise SocketBroken(f"nothing for {max_silence_s:g} s") from silence
+        case Why.UNREACHABLE:
+            record(environment, WS, WS_CONNECT, (time.perf_counter() - listener.started) * 1000, exception=error)
+            raise SocketBroken(f"connect failed: {error}") from error
+        case Why.DEADLINE:
+            raise SocketBroken(f"no terminal status within {timeout_s:.0f} s")
 
 
 class _Fallback:

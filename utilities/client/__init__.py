@@ -1,4 +1,5 @@
-"""Talking to a target through the contract: API client, JSON Schemas, socket and polling recorders, cadence.
+"""Talking to a target through the contract: API client, JSON Schemas, the socket follower, socket and polling
+recorders, cadence.
 
 Names load on first use (``utilities._lazy``).
 """
@@ -19,7 +20,12 @@ _EXPORTS = {
     "PageCadence": "cadence",
     "SeqCoverage": "seq_coverage",
     "SeqFindings": "seq_coverage",
+    "SocketEvent": "socket_follower",
+    "SocketFollower": "socket_follower",
     "SocketOutcome": "socket_probe",
+    "Reconnect": "socket_follower",
+    "Ending": "socket_follower",
+    "Why": "socket_follower",
     "PollingRecorder": "recorders",
     "ProfileError": "profile",
     "Received": "progress_messages",

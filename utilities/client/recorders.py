@@ -8,7 +8,6 @@ JSON Schema as it arrives; ``report()`` turns a recording into a ``CadenceReport
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import threading
@@ -17,21 +16,20 @@ from collections.abc import Callable, Iterable
 from typing import Any, Self
 
 import httpx
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
-from websockets.sync.client import ClientConnection, connect
 
 from utilities.client.api import TERMINAL_STATUSES
 from utilities.client.cadence_report import CadenceReport
-from utilities.client.progress_messages import (
-    REFUSALS,
-    SESSION_COOKIE,
-    STATUS_PATH,
-    Connection,
-    Received,
-    message_problems,
-    ws_url,
-)
+from utilities.client.progress_messages import STATUS_PATH, Connection, Received
 from utilities.client.schemas import schema_problems
+from utilities.client.socket_follower import (
+    Arrived,
+    Closed,
+    Connected,
+    Reconnect,
+    SocketEvent,
+    SocketFollower,
+    Why,
+)
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +108,18 @@ class _Recording:
             self._done = True
             self._cond.notify_all()
 
-    def _add(self, message: dict[str, Any], problems: Iterable[str], connection: int) -> Received:
-        received = Received(message, time.monotonic(), time.time(), connection, tuple(problems))
+    def _add(
+        self,
+        message: dict[str, Any],
+        problems: Iterable[str],
+        connection: int,
+        *,
+        at: float | None = None,
+        wall: float | None = None,
+    ) -> Received:
+        """Keep one message; ``at``/``wall`` say when it arrived (now, when not given)."""
+        at, wall = (time.monotonic() if at is None else at), (time.time() if wall is None else wall)
+        received = Received(message, at, wall, connection, tuple(problems))
         with self._cond:
             self.messages.append(received)
             self._cond.notify_all()
@@ -190,9 +198,10 @@ class WebSocketRecorder(_Recording):
 
     Authenticates with a bearer token (header, or ``?token=`` when ``token_in_query``) or the
     session ``cookie``; sends ``origin`` when given, as a browser would. When the server drops the
-    connection (restart, network) it reconnects with ``last_seq`` = the highest seq seen, for up to
+    connection (restart, network) it reconnects with ``last_seq`` = the newest seq covered, for up to
     ``reconnect_timeout_s``; a refusal (4401/4403/4404) or a policy close (1008/1009) ends it.
-    ``disconnect()``/``reconnect()`` drop and resume the connection on demand.
+    ``disconnect()``/``reconnect()`` drop and resume the connection on demand. The socket itself is
+    ``SocketFollower``'s; this keeps the recording.
     """
 
     source = "websocket"
@@ -222,114 +231,61 @@ class WebSocketRecorder(_Recording):
         self.reconnect_timeout_s = reconnect_timeout_s
         self.open_timeout_s = open_timeout_s
         self.compression = compression
-        self._resume = threading.Event()
-        self._resume.set()
-        self._ws: ClientConnection | None = None
+        self._follower = SocketFollower(
+            self.base_url,
+            batch_id,
+            token=token,
+            token_in_query=token_in_query,
+            cookie=cookie,
+            origin=origin,
+            last_seq=last_seq,
+            open_timeout_s=open_timeout_s,
+            reconnect=Reconnect(budget_s=reconnect_timeout_s, interval_s=RETRY_INTERVAL_S),
+            compression=compression,
+            stop=self._stop,
+        )
 
     def disconnect(self) -> None:
         """Close the current connection and stay away until ``reconnect()`` (events keep happening)."""
-        self._resume.clear()
-        self._interrupt()
+        self._follower.pause()
 
     def reconnect(self) -> None:
-        self._resume.set()
+        self._follower.resume()
 
     def _interrupt(self) -> None:
-        with self._cond:
-            ws = self._ws
-        if ws is not None:
-            ws.close()
         if self._stop.is_set():
-            self._resume.set()
-
-    def _headers(self) -> dict[str, str]:
-        headers = {}
-        if self.token and not self.token_in_query:
-            headers["Authorization"] = f"Bearer {self.token}"
-        if self.cookie:
-            headers["Cookie"] = f"{SESSION_COOKIE}={self.cookie}"
-        return headers
+            self._follower.stop()
+        else:
+            self._follower.drop()
 
     def url(self, last_seq: int | None = None) -> str:
-        token = self.token if self.token_in_query else None
-        return ws_url(self.base_url, self.batch_id, last_seq=last_seq, token=token)
+        return self._follower.url(self.base_url, last_seq)
 
     def run(self) -> None:
         """Record until stopped, terminal (with ``stop_on_terminal``), refused, or out of retries."""
         self._begin()
-        retry_until: float | None = None
         try:
-            while not self._stop.is_set():
-                if not self._resume.is_set():
-                    self._resume.wait()
-                    continue
-                # Resume from the highest seq seen; a snapshot or heartbeat vouches for its seq too.
-                last_seq = self.last_seq if self.messages else self.initial_last_seq
-                try:
-                    ws = connect(
-                        self.url(last_seq),
-                        origin=self.origin,  # type: ignore[arg-type]
-                        additional_headers=self._headers(),
-                        open_timeout=self.open_timeout_s,
-                        compression=self.compression,
-                    )
-                except InvalidStatus as exc:
-                    self.errors.append(f"handshake refused: HTTP {exc.response.status_code}")
-                    return
-                # A server (re)starting can reset the connection at any step of the opening handshake: in
-                # connect() (OSError), while the request is sent (websockets turns that into ConnectionClosed)
-                # or while the response is awaited (InvalidHandshake). Each is a failed attempt, retried alike.
-                except (OSError, InvalidHandshake, ConnectionClosed, TimeoutError) as exc:
-                    now = time.monotonic()
-                    retry_until = retry_until or now + self.reconnect_timeout_s
-                    if now >= retry_until:
-                        self.errors.append(f"could not connect for {self.reconnect_timeout_s:.0f} s: {exc}")
-                        return
-                    self._stop.wait(RETRY_INTERVAL_S)  # a retry interval, not a synchronisation
-                    continue
-                retry_until = None
-                with ws:  # websockets >= 17.1 wants every connection used as a context manager
-                    keep_going = self._record(ws, last_seq)
-                if not keep_going:
-                    return
+            ending = self._follower.follow(self._on_event)
+            if ending.why is not Why.STOPPED:
+                self.errors.append(ending.detail)
         finally:
             self._finish()
 
-    def _record(self, ws: ClientConnection, last_seq: int | None) -> bool:
-        """Read one connection to its end; False when recording should stop rather than reconnect."""
-        connection = Connection(len(self.connections), time.monotonic(), time.time(), last_seq)
-        with self._cond:
-            self.connections.append(connection)
-            self._ws = ws
-        try:
-            while True:
-                try:
-                    raw = ws.recv()
-                except ConnectionClosed as exc:
-                    connection.close_code = exc.rcvd.code if exc.rcvd is not None else 1006
-                    connection.close_reason = exc.rcvd.reason if exc.rcvd is not None else ""
-                    break
-                try:
-                    message = json.loads(raw)
-                    problems = message_problems(message) if isinstance(message, dict) else ["not a JSON object"]
-                except ValueError:
-                    message, problems = {"type": "<not JSON>", "raw": str(raw)[:200]}, ["not JSON"]
-                received = self._add(message, problems, connection.index)
+    def _on_event(self, event: SocketEvent) -> None:
+        match event:
+            case Connected():
+                with self._cond:
+                    self.connections.append(Connection(event.index, event.at, event.wall, event.last_seq))
+            case Arrived():
+                received = self._add(event.message, event.problems, event.connection, at=event.at, wall=event.wall)
                 if self.stop_on_terminal and received.status in TERMINAL_STATUSES:
                     self._stop.set()
-                    break
-        finally:
-            ws.close()
-            with self._cond:
-                self._ws = None
-                connection.closed_at = time.monotonic()
-                self._cond.notify_all()
-        if self._stop.is_set():
-            return False
-        if connection.close_code in REFUSALS:
-            self.errors.append(f"closed by the server: {connection.close_code} {connection.close_reason}".rstrip())
-            return False
-        return True
+            case Closed():
+                with self._cond:
+                    connection = self.connections[event.connection]
+                    connection.close_code, connection.close_reason = event.code, event.reason
+                    connection.closed_at = event.at
+                    self._cond.notify_all()
 
 
 class PollingRecorder(_Recording):

@@ -3,31 +3,36 @@ with ``last_seq`` to any live API process."""
 
 from __future__ import annotations
 
-import json
-import logging
 import threading
-import time
-from collections.abc import Callable
-
-import websockets
-from websockets.sync.client import connect
+from collections.abc import Callable, Sequence
 
 from utilities.client.api import TERMINAL_STATUSES
-from utilities.client.progress_messages import seq_ranges, ws_url
-from utilities.client.seq_coverage import SeqCoverage
+from utilities.client.progress_messages import seq_ranges
+from utilities.client.socket_follower import (
+    Arrived,
+    AttemptFailed,
+    Closed,
+    Connected,
+    Ending,
+    Reconnect,
+    SocketEvent,
+    SocketFollower,
+    Why,
+)
 
-log = logging.getLogger(__name__)
+RECONNECT_INTERVAL_S = 0.2  # after a failed attempt: a killed API process needs a moment to be replaced
+SILENCE_S = 5.0  # heartbeats come every second: this long without one is a dead connection
 
 
 class SocketWatcher:
     """Stands in for the UI: follows a batch's progress socket, reconnecting with ``last_seq`` to any live API.
 
-    Runs in a thread until a message carries a finished status. ``problems()`` lists what the contract's seq
-    rules (``SeqCoverage``) found — a seq repeated or gone back, seqs no message covered, across reconnections —
-    or no end.
+    Runs in a thread until a message carries a finished status; each attempt takes the next of ``urls()`` (the
+    API processes alive now). ``problems()`` lists what the contract's seq rules (``SeqCoverage``) found — a seq
+    repeated or gone back, seqs no message covered, across reconnections — or no end.
     """
 
-    def __init__(self, batch_id: str, token: str, urls: Callable[[], list[str]], *, timeout: float = 180.0) -> None:
+    def __init__(self, batch_id: str, token: str, urls: Callable[[], Sequence[str]], *, timeout: float = 180.0) -> None:
         self.batch_id = batch_id
         self.token = token
         self.urls = urls
@@ -36,8 +41,22 @@ class SocketWatcher:
         self.connections = 0
         self.disconnects = 0
         self.terminal: dict | None = None  # type: ignore[type-arg]
-        self.coverage = SeqCoverage()
+        self.ending: Ending | None = None
         self._stop = threading.Event()
+        self._follower = SocketFollower(
+            urls,
+            batch_id,
+            token=token,
+            token_in_query=True,
+            open_timeout_s=5,
+            recv_timeout_s=SILENCE_S,
+            deadline_s=timeout,
+            reconnect=Reconnect(budget_s=None, interval_s=RECONNECT_INTERVAL_S),
+            proxy=None,
+            validate=False,
+            stop=self._stop,
+        )
+        self.coverage = self._follower.coverage
         self._thread = threading.Thread(target=self._run, name=f"watch-{batch_id[:8]}", daemon=True)
 
     def start(self) -> SocketWatcher:
@@ -46,7 +65,7 @@ class SocketWatcher:
 
     def join(self, timeout: float) -> None:
         self._thread.join(timeout)
-        self._stop.set()
+        self._follower.stop()
 
     def problems(self) -> list[str]:
         seqs = self.coverage.findings
@@ -54,29 +73,25 @@ class SocketWatcher:
         found += [f"advancing seq {seq_ranges(seqs.duplicates)} came twice"] if seqs.duplicates else []
         found += [f"seq went back to {seq_ranges(seqs.backwards)}"] if seqs.backwards else []
         if self.terminal is None:
-            found.append(f"the socket never showed batch {self.batch_id[:8]} finish ({self.connections} connections)")
+            ended = f", {self.ending.detail}" if self.ending is not None else ""
+            found.append(
+                f"the socket never showed batch {self.batch_id[:8]} finish ({self.connections} connections{ended})"
+            )
         return found
 
     def _run(self) -> None:
-        deadline = time.monotonic() + self.timeout
-        while not self._stop.is_set() and time.monotonic() < deadline:
-            urls = self.urls()
-            if not urls:
-                time.sleep(0.1)
-                continue
-            last_seq = self.coverage.covered
-            url = ws_url(urls[self.connections % len(urls)], self.batch_id, last_seq=last_seq, token=self.token)
-            try:
-                with connect(url, open_timeout=5, proxy=None) as ws:
-                    self.connections += 1
-                    self.coverage.connected(last_seq)
-                    while not self._stop.is_set():
-                        message = json.loads(ws.recv(timeout=5))  # heartbeats come every second
-                        self.messages.append(message)
-                        self.coverage.add(message["type"], message.get("seq"), message.get("from_seq"))
-                        if message.get("status") in TERMINAL_STATUSES:
-                            self.terminal = message
-                            return
-            except (OSError, TimeoutError, websockets.exceptions.WebSocketException):
+        self.ending = self._follower.follow(self._on_event)
+
+    def _on_event(self, event: SocketEvent) -> None:
+        match event:
+            case Connected():
+                self.connections += 1
+            case AttemptFailed():
                 self.disconnects += 1
-                time.sleep(0.2)  # before reconnecting: a killed API process needs a moment to be replaced
+            case Closed() if event.why is not Why.STOPPED:
+                self.disconnects += 1
+            case Arrived():
+                self.messages.append(event.message)
+                if event.message.get("status") in TERMINAL_STATUSES:
+                    self.terminal = event.message
+                    self._stop.set()

@@ -76,7 +76,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def item_labels(item: pytest.Item) -> Labels:
     """The labels of a collected test from its markers: a parameter's own marks win over the function's."""
     return labels_for(
-        item.nodeid, feature=_marked(item, "feature"), story=_marked(item, "story"), severity=_marked(item, "severity")
+        item.nodeid,
+        feature=_marked(item, "feature"),
+        story=_marked(item, "story"),
+        severity=_marked(item, "severity"),
+        area=_marked(item, "area"),
     )
 
 

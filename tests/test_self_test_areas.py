@@ -1,0 +1,133 @@
+"""Every self-test module has an Allure area, declared where the module is: ``pytestmark = pytest.mark.area(...)``.
+
+The modules are read as source (``ast``), not imported, so the check is quick and sees every module, collected or
+not. Modules still keyed by name in ``SELF_TEST_AREAS`` count as having one, but a key that names no module fails:
+a rename cannot drop an area silently.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from utilities.reporting.allure_hooks import item_labels
+from utilities.reporting.labels import SELF_TEST_AREA_NAMES, SELF_TEST_AREAS, labels_for
+
+pytestmark = pytest.mark.area("Reporting")
+
+TESTS = Path(__file__).resolve().parent
+
+# Modules with no area yet, neither declared nor in SELF_TEST_AREAS (their feature is "Self-tests: Other"). Each
+# leaves this list when it declares its area; a new module, or a renamed one, must declare one.
+NO_AREA_YET = (
+    "test_alert_rules",
+    "test_browser_conventions",
+    "test_cadence",
+    "test_ci_files",
+    "test_cli",
+    "test_download_bench",
+    "test_download_delivery",
+    "test_download_head",
+    "test_faces",
+    "test_faults",
+    "test_gate_audit",
+    "test_gate_history",
+    "test_gate_stats",
+    "test_ingest_long_prompts",
+    "test_ingest_row_failures",
+    "test_keep_alive",
+    "test_layering",
+    "test_locust_conf",
+    "test_login_throttle",
+    "test_module_sizes",
+    "test_packaging",
+    "test_process_metrics",
+    "test_public_api",
+    "test_qa_figures",
+    "test_security",
+    "test_seq_coverage",
+    "test_target",
+    "test_trend",
+    "test_wheel_install",
+    "test_ws_coverage",
+    "test_ws_fanout",
+)
+
+
+def area_marks(path: Path) -> list[ast.Call]:
+    """The ``pytest.mark.area(...)`` calls in a module's top-level ``pytestmark``."""
+    marks: list[ast.Call] = []
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        else:
+            continue
+        if any(isinstance(target, ast.Name) and target.id == "pytestmark" for target in targets):
+            marks += [
+                call
+                for call in ast.walk(value)
+                if isinstance(call, ast.Call) and ast.unparse(call.func) == "pytest.mark.area"
+            ]
+    return marks
+
+
+def declared() -> dict[str, list[ast.Call]]:
+    return {path.stem: area_marks(path) for path in sorted(TESTS.glob("test_*.py"))}
+
+
+def test_every_module_declares_its_area_or_is_still_keyed_by_name() -> None:
+    modules = declared()
+    lacking = [name for name, marks in modules.items() if not marks and name not in SELF_TEST_AREAS]
+    assert lacking == sorted(NO_AREA_YET), (
+        "a module without an area (add `pytestmark = pytest.mark.area(...)`), or one of NO_AREA_YET renamed or "
+        f"given one (update NO_AREA_YET): {sorted(set(lacking) ^ set(NO_AREA_YET))}"
+    )
+
+
+def test_names_in_the_area_map_are_modules_that_do_not_declare_their_own() -> None:
+    modules = declared()
+    stale = sorted(name for name in SELF_TEST_AREAS if name not in modules)
+    twice = sorted(name for name in SELF_TEST_AREAS if modules.get(name))
+    assert stale == [], f"SELF_TEST_AREAS names modules that do not exist (renamed? declare the area there): {stale}"
+    assert twice == [], f"these modules declare their area: drop them from SELF_TEST_AREAS: {twice}"
+
+
+def test_each_declared_area_is_one_known_name() -> None:
+    wrong = {
+        name: [ast.unparse(mark) for mark in marks]
+        for name, marks in declared().items()
+        if len(marks) > 1
+        or any(
+            len(mark.args) != 1
+            or not isinstance(mark.args[0], ast.Constant)
+            or mark.args[0].value not in SELF_TEST_AREA_NAMES
+            for mark in marks
+        )
+    }
+    assert wrong == {}, f"one area per module, one of {SELF_TEST_AREA_NAMES}: {wrong}"
+
+
+def test_the_declared_area_becomes_the_feature(request: pytest.FixtureRequest) -> None:
+    assert item_labels(request.node).feature == "Self-tests: Reporting"  # this module's own pytestmark
+    assert labels_for("tests/test_ingest_csv.py::test_x", area="API").feature == "Self-tests: API"
+    assert labels_for("tests/test_ingest_csv.py::test_x").feature == "Self-tests: Ingest"
+    with pytest.raises(ValueError, match="area"):
+        labels_for("tests/test_x.py::test_y", area="Misc")
+
+
+def test_the_guard_reads_every_form_of_pytestmark(tmp_path: Path) -> None:
+    forms = {
+        "single": 'pytestmark = pytest.mark.area("Chaos")\n',
+        "listed": 'pytestmark = [pytest.mark.slow, pytest.mark.area("Chaos")]\n',
+        "annotated": 'pytestmark: list = [pytest.mark.area("Chaos")]\n',
+        "none": "pytestmark = [pytest.mark.slow]\n",
+    }
+    found = {}
+    for name, source in forms.items():
+        (tmp_path / f"{name}.py").write_text("import pytest\n\n" + source, encoding="utf-8")
+        found[name] = [ast.unparse(call.args[0]) for call in area_marks(tmp_path / f"{name}.py")]
+    assert found == {"single": ["'Chaos'"], "listed": ["'Chaos'"], "annotated": ["'Chaos'"], "none": []}
