@@ -34,6 +34,7 @@ from .models import Batch, Row
 from .notifications.dispatcher import OutboxDispatcher, build_senders
 from .originals import Storage, build_storage, sweep_orphans
 from .provider import provider_from_settings
+from .queue_statements import RUNNABLE
 from .redis_bus import RedisBus
 from .redis_pubsub import WorkDoorbell
 from .revocation import Revocations
@@ -42,7 +43,7 @@ from .secure_headers import HEADERS as SECURE_HEADERS
 from .secure_headers import SecureHeaders
 from .security import TokenSigner
 from .slow_requests import SlowRequests
-from .work_queue import RUNNABLE, new_worker_id, work_queue_from
+from .work_queue import new_worker_id, work_queue_from
 from .worker_pool import WorkerPool
 
 log = logging.getLogger(__name__)

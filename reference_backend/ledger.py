@@ -11,6 +11,24 @@ from .models import CallOutcome, ProviderCall
 
 _table = ProviderCall.__table__
 
+_new_outcome = bindparam("b_outcome", type_=String())
+# Built once: an entry closes once, except that lost may still turn into discarded.
+_CLOSE = (
+    update(_table)
+    .where(
+        and_(
+            _table.c.batch_id == bindparam("b_batch"),
+            _table.c.row_number == bindparam("b_row"),
+            _table.c.attempt == bindparam("b_attempt"),
+            or_(
+                _table.c.outcome.is_(None),
+                and_(_table.c.outcome == CallOutcome.LOST.value, _new_outcome == CallOutcome.DISCARDED.value),
+            ),
+        )
+    )
+    .values(outcome=_new_outcome, finished_at=bindparam("b_now"))
+)
+
 
 def open_calls(
     session: Session, batch_id: str, claims: Iterable[tuple[int, int]], *, worker_id: str, now: float
@@ -39,24 +57,7 @@ def close_calls(
     ]
     if not params:
         return
-    new_outcome = bindparam("b_outcome", type_=String())
-    closable = or_(
-        _table.c.outcome.is_(None),
-        and_(_table.c.outcome == CallOutcome.LOST.value, new_outcome == CallOutcome.DISCARDED.value),
-    )
-    statement = (
-        update(_table)
-        .where(
-            and_(
-                _table.c.batch_id == bindparam("b_batch"),
-                _table.c.row_number == bindparam("b_row"),
-                _table.c.attempt == bindparam("b_attempt"),
-                closable,
-            )
-        )
-        .values(outcome=new_outcome, finished_at=bindparam("b_now"))
-    )
-    session.execute(statement, params)
+    session.execute(_CLOSE, params)
 
 
 def close_all_open(session: Session, outcome: CallOutcome, *, now: float) -> int:

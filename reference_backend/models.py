@@ -52,6 +52,8 @@ class Batch(Base):
     run_base_processed: Mapped[int] = mapped_column(Integer, default=0)
     # Fair scheduling: the dispatcher serves the runnable batch it served least recently.
     last_claimed_at: Mapped[float] = mapped_column(Float, default=0.0)
+    # The highest progress milestone (percent) announced, so a progress event that crosses none costs no query.
+    milestone: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     @property
     def processed(self) -> int:

@@ -13,12 +13,12 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import exists, select, update
+from sqlalchemy.orm import Session
 
 from . import ledger
 from .batches import finish_if_done, record_event, set_status
@@ -27,10 +27,17 @@ from .database import Store
 from .lifecycle import BatchStatus, RowStatus
 from .models import Batch, CallOutcome, Row
 from .provider import EnhanceResult, PromptInput
+from .queue_statements import (
+    BATCH_FOR_UPDATE,
+    CANDIDATE_WAITING,
+    CANDIDATES_UNLOCKED,
+    HELD_ROWS,
+    NEXT_ROWS,
+    claimable,
+)
 
 log = logging.getLogger(__name__)
 
-RUNNABLE = (BatchStatus.QUEUED.value, BatchStatus.RUNNING.value)
 # A row whose worker was lost this many times is poison and fails instead of running again.
 MAX_ATTEMPTS = 3
 # How often an idle dispatcher looks for rows left behind in cancelled batches.
@@ -49,16 +56,19 @@ class Chunk:
         return [int(item.key) for item in self.items]
 
 
+@dataclass
+class Stored:
+    """What storing results did to one batch: the events to publish and how many rows it settled."""
+
+    batch_id: str
+    events: list[dict[str, Any]]
+    succeeded: int
+    failed: int
+
+
 class Doorbell(Protocol):
     def ring(self) -> None:
         """Tell every worker process there may be new work; must not block."""
-
-
-def _claimable(now: float) -> ColumnElement[bool]:
-    return or_(
-        Row.status == RowStatus.PENDING.value,
-        and_(Row.status == RowStatus.RUNNING.value, Row.lease_until < now),
-    )
 
 
 class WorkQueue:
@@ -92,39 +102,36 @@ class WorkQueue:
         chunks = self.claim_many(1)
         return chunks[0] if chunks else None
 
-    def claim_many(self, max_chunks: int) -> list[Chunk]:
+    def claim_many(self, max_chunks: int, *, holding: Collection[int] = ()) -> list[Chunk]:
         """Up to ``max_chunks`` chunks in one transaction, taking turns between users, then their batches.
 
         The next chunk comes from the user served least recently (the latest claim on any of their
         batches), then from that user's batch served least recently: one user's 1000-row batch, or ten
-        of them, cannot starve another user's 10-row batch.
+        of them, cannot starve another user's 10-row batch. Rows in ``holding`` (this process's own claims,
+        still in hand) are never taken, even when their lease lapsed.
         """
         now = time.time()
-        claimable = _claimable(now)
-        served = aliased(Batch)
-        user_last_served = (
-            select(func.max(served.last_claimed_at)).where(served.user_id == Batch.user_id).scalar_subquery()
-        )
-        candidates = (
-            select(Batch)
-            .where(Batch.status.in_(RUNNABLE), exists().where(Row.batch_id == Batch.id, claimable))
-            .order_by(user_last_served, Batch.last_claimed_at, Batch.created_at)
-            .limit(1)
-        )
+        params = {"now": now, "holding": list(holding)}
         chunks: list[Chunk] = []
         with self.store.write() as session:
-            for turn in range(max_chunks):
-                batch = session.scalars(candidates.with_for_update(skip_locked=True, of=Batch)).first()
-                if batch is None and turn == 0:
+            turn = 0
+            while turn < max_chunks:
+                found = session.scalars(CANDIDATES_UNLOCKED, params).all()
+                if not found and turn == 0:
                     # Every candidate is locked by another worker's claim or result, for a few ms: wait
                     # for the fairest one instead of idling until the next poll. Waiting while holding
                     # no lock cannot deadlock (results lock their rows, then the batch, and wait no more).
-                    batch = session.scalars(candidates.with_for_update(of=Batch)).first()
-                if batch is None:
+                    found = session.scalars(CANDIDATE_WAITING, params).all()
+                if not found:
                     break
+                batch = found[0]
+                # A batch alone in the queue has no one to take turns with: its rows for every remaining turn
+                # are claimed at once, in one statement each, instead of one round per chunk.
+                share = max_chunks - turn if len(found) == 1 else 1
                 # Strictly increasing, so batches served in one transaction still take turns.
                 batch.last_claimed_at = now + turn * 1e-6
-                chunks.append(self._claim_rows(session, batch, claimable, now))
+                chunks.extend(self._claim_rows(session, batch, params, share))
+                turn += share
         return chunks
 
     def settle_cancelled(self) -> list[tuple[str, list[dict[str, Any]]]]:
@@ -135,18 +142,18 @@ class WorkQueue:
         settled here once its lease lapses, and the batch's counts add up to its total.
         """
         now = time.time()
-        claimable = _claimable(now)
+        open_rows = claimable(now)
         published = []
         with self.store.write() as session:
             batches = session.scalars(
                 select(Batch)
-                .where(Batch.status == BatchStatus.CANCELLED.value, exists().where(Row.batch_id == Batch.id, claimable))
+                .where(Batch.status == BatchStatus.CANCELLED.value, exists().where(Row.batch_id == Batch.id, open_rows))
                 .limit(10)
                 .with_for_update(skip_locked=True, of=Batch)
             ).all()
             for batch in batches:
                 rows = session.scalars(
-                    select(Row).where(Row.batch_id == batch.id, claimable).with_for_update(skip_locked=True)
+                    select(Row).where(Row.batch_id == batch.id, open_rows).with_for_update(skip_locked=True)
                 ).all()
                 lost = []
                 for row in rows:
@@ -159,82 +166,120 @@ class WorkQueue:
                 published.append((batch.id, [record_event(session, batch, "progress")]))
         return published
 
-    def _claim_rows(self, session: Session, batch: Batch, claimable: ColumnElement[bool], now: float) -> Chunk:
-        rows = session.scalars(
-            select(Row)
-            .where(Row.batch_id == batch.id, claimable)
-            .order_by(Row.row_number)
-            .limit(self.chunk_size)
-            .with_for_update(skip_locked=True)
-        ).all()
-        chunk = Chunk(batch_id=batch.id, items=[])
-        if batch.status == BatchStatus.QUEUED.value:
-            chunk.events.append(set_status(session, batch, BatchStatus.RUNNING))
+    def _claim_rows(self, session: Session, batch: Batch, params: dict[str, Any], chunks: int) -> list[Chunk]:
+        """Take up to ``chunks`` chunks of the batch's claimable rows: one SELECT, one UPDATE by primary key."""
+        now = params["now"]
+        rows = session.execute(NEXT_ROWS, {**params, "batch_id": batch.id, "limit": chunks * self.chunk_size})
+        events = [set_status(session, batch, BatchStatus.RUNNING)] if batch.status == BatchStatus.QUEUED.value else []
         lost: list[tuple[int, int, CallOutcome]] = []
         opened: list[tuple[int, int]] = []
-        gave_up = 0
-        for row in rows:
+        taken: list[dict[str, Any]] = []
+        poisoned: list[dict[str, Any]] = []
+        items: list[PromptInput] = []
+        row_numbers: dict[str, int] = {}
+        lease_until = now + self.lease_seconds
+        for row in rows.all():
+            lost_attempts = row.lost_attempts
             if row.status == RowStatus.RUNNING.value:  # its lease lapsed: the worker holding it is gone
-                row.lost_attempts += 1
+                lost_attempts += 1
                 lost.append((row.row_number, row.attempts, CallOutcome.LOST))
-            if row.lost_attempts >= self.max_attempts:
+            if lost_attempts >= self.max_attempts:
                 # A row that keeps taking its worker down is poison: fail it, don't loop on it.
-                row.status = RowStatus.FAILED.value
-                row.error = f"gave up after {row.lost_attempts} attempts (worker lost each time)"
-                row.lease_owner = row.lease_until = None
-                gave_up += 1
+                poisoned.append(
+                    {
+                        "id": row.id,
+                        "status": RowStatus.FAILED.value,
+                        "lost_attempts": lost_attempts,
+                        "error": f"gave up after {lost_attempts} attempts (worker lost each time)",
+                        "lease_owner": None,
+                        "lease_until": None,
+                    }
+                )
                 continue
-            row.attempts += 1
-            row.status = RowStatus.RUNNING.value
-            row.lease_owner = self.worker_id
-            row.lease_until = now + self.lease_seconds
+            attempt = row.attempts + 1
+            taken.append(
+                {
+                    "id": row.id,
+                    "status": RowStatus.RUNNING.value,
+                    "attempts": attempt,
+                    "lost_attempts": lost_attempts,
+                    "lease_owner": self.worker_id,
+                    "lease_until": lease_until,
+                }
+            )
             key = str(row.id)
-            chunk.items.append(PromptInput(key=key, prompt=row.prompt, category=row.category, attempt=row.attempts))
-            chunk.row_numbers[key] = row.row_number
-            opened.append((row.row_number, row.attempts))
-        session.flush()  # the next turn's "claimable" query must see these rows as taken
+            items.append(PromptInput(key=key, prompt=row.prompt, category=row.category, attempt=attempt))
+            row_numbers[key] = row.row_number
+            opened.append((row.row_number, attempt))
+        # Executed now, so the next turn's "claimable" query sees these rows as taken.
+        for writes in (taken, poisoned):
+            if writes:
+                session.execute(update(Row), writes)  # one executemany, keyed by primary key
         ledger.close_calls(session, batch.id, lost, now=now)
         ledger.open_calls(session, batch.id, opened, worker_id=self.worker_id, now=now)
-        if gave_up:
-            batch.failed += gave_up
-            chunk.events.append(record_event(session, batch, "progress"))
-            chunk.events.extend(finish_if_done(session, batch))
-        return chunk
+        if poisoned:
+            batch.failed += len(poisoned)
+            events.append(record_event(session, batch, "progress"))
+            events.extend(finish_if_done(session, batch))
+        size = self.chunk_size
+        claimed = [
+            Chunk(batch.id, part, row_numbers={i.key: row_numbers[i.key] for i in part})
+            for part in (items[start : start + size] for start in range(0, len(items), size))
+        ] or [Chunk(batch.id, [])]
+        claimed[0].events = events
+        return claimed
 
     def complete(self, chunk: Chunk, results: list[EnhanceResult]) -> tuple[list[dict[str, Any]], int, int]:
-        """Store results still covered by our lease; returns events and the (succeeded, failed) counts.
+        """``complete_many`` for one chunk: its events and (succeeded, failed) counts."""
+        stored = self.complete_many([(chunk, results)])
+        events = [event for s in stored for event in s.events]
+        return events, sum(s.succeeded for s in stored), sum(s.failed for s in stored)
 
-        The attempt number is the fencing token: a result is written only if the row is still running
-        under this worker *and* this attempt, keyed by its primary key (one per batch and row number).
+    def complete_many(self, done: Sequence[tuple[Chunk, list[EnhanceResult]]]) -> list[Stored]:
+        """Store the results of several calls in one transaction; one ``Stored`` per batch that changed.
+
+        Only results still covered by our lease are written. The attempt number is the fencing token: a
+        result is written only if the row is still running under this worker *and* this attempt, keyed by
+        its primary key (one per batch and row number). Calls that return together (a wave of them) are
+        stored together, so each batch's counters, event and commit are paid once per transaction rather
+        than once per call.
         """
-        attempt_of = {int(item.key): item.attempt for item in chunk.items}
         now = time.time()
+        row_ids = [int(r.key) for _, results in done for r in results]
         with self.store.write() as session:
-            # Rows first, the batch last: the batch's lock, which every claim and result of the batch
-            # needs, is then held only for the counters, the event and the commit.
-            candidates = session.execute(
-                select(Row.id, Row.attempts)
-                .where(
-                    Row.id.in_([int(r.key) for r in results]),
-                    Row.status == RowStatus.RUNNING.value,
-                    Row.lease_owner == self.worker_id,
-                )
-                .with_for_update()
-            ).all()
-            held = {row_id for row_id, attempts in candidates if attempts == attempt_of.get(row_id)}
-            writes = [_row_write(int(r.key), r) for r in results if int(r.key) in held]
-            ledger.close_calls(session, chunk.batch_id, _outcomes(chunk, results, held), now=now)
+            # Rows first, then batches in id order: a batch's lock, which every claim and result of the batch
+            # needs, is then held only for the counters, the event and the commit, and two workers storing
+            # results of the same batches take their locks in the same order.
+            candidates = session.execute(HELD_ROWS, {"ids": row_ids, "worker": self.worker_id}).all()
+            running = {row_id: attempts for row_id, attempts in candidates}
+            writes: list[dict[str, Any]] = []
+            outcomes: dict[str, list[tuple[int, int, CallOutcome]]] = {}
+            counts: dict[str, list[int]] = {}
+            for chunk, results in done:
+                held = {int(i.key) for i in chunk.items if running.get(int(i.key)) == i.attempt}
+                outcomes.setdefault(chunk.batch_id, []).extend(_outcomes(chunk, results, held))
+                chunk_writes = [_row_write(int(r.key), r) for r in results if int(r.key) in held]
+                if chunk_writes:
+                    succeeded = sum(1 for w in chunk_writes if w["status"] == RowStatus.SUCCEEDED.value)
+                    tally = counts.setdefault(chunk.batch_id, [0, 0])
+                    tally[0] += succeeded
+                    tally[1] += len(chunk_writes) - succeeded
+                    writes.extend(chunk_writes)
+            for batch_id, batch_outcomes in outcomes.items():
+                ledger.close_calls(session, batch_id, batch_outcomes, now=now)
             if not writes:
-                return [], 0, 0
+                return []
             session.execute(update(Row), writes)  # one executemany, keyed by primary key
-            batch = session.scalars(select(Batch).where(Batch.id == chunk.batch_id).with_for_update()).one()
-            succeeded = sum(1 for w in writes if w["status"] == RowStatus.SUCCEEDED.value)
-            failed = len(writes) - succeeded
-            batch.succeeded += succeeded
-            batch.failed += failed
-            events = [record_event(session, batch, "progress")]
-            events.extend(finish_if_done(session, batch))
-            return events, succeeded, failed
+            stored = []
+            for batch_id in sorted(counts):
+                succeeded, failed = counts[batch_id]
+                batch = session.scalars(BATCH_FOR_UPDATE, {"batch_id": batch_id}).one()
+                batch.succeeded += succeeded
+                batch.failed += failed
+                events = [record_event(session, batch, "progress")]
+                events.extend(finish_if_done(session, batch))
+                stored.append(Stored(batch_id, events, succeeded, failed))
+            return stored
 
     def renew(self, row_ids: Collection[int]) -> int:
         """Extend this worker's leases on rows still in flight; returns how many it still holds."""

@@ -1,5 +1,5 @@
 """The asyncio worker pool that drains the work queue: up to ``concurrency`` batched provider calls in flight, their
-leases renewed while they run, their results and events stored and published as each call returns."""
+leases renewed while they run, their results and events stored and published after each call returns."""
 
 from __future__ import annotations
 
@@ -20,8 +20,11 @@ log = logging.getLogger(__name__)
 class WorkerPool:
     """Keeps up to ``concurrency`` batched provider calls in flight, fed from the ``WorkQueue``.
 
-    While a call is in flight its rows' leases are renewed every third of the lease, so a short lease
-    (quick recovery after a worker dies) never takes rows away from a worker that is merely slow.
+    Each slot claims its next chunk while its call is in flight and hands the results to a separate
+    store task, so a slot's next call starts as soon as its provider call returns: claiming and storing
+    (one short transaction each) stay off the provider's schedule. While a chunk is held its rows'
+    leases are renewed every third of the lease, so a short lease (quick recovery after a worker dies)
+    never takes rows away from a worker that is merely slow.
     """
 
     def __init__(
@@ -46,7 +49,13 @@ class WorkerPool:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: asyncio.Task[None] | None = None
         self._renewer: asyncio.Task[None] | None = None
-        self._in_flight: dict[asyncio.Task[None], Chunk] = {}
+        # Slot tasks and the chunks each holds (its call's, and the next one it claimed ahead).
+        self._slots: dict[asyncio.Task[None], list[Chunk]] = {}
+        # Results waiting to be stored, and those being stored now, by one storer task at a time: calls that
+        # return together are stored in one transaction.
+        self._to_store: list[tuple[Chunk, list[EnhanceResult]]] = []
+        self._storing: list[tuple[Chunk, list[EnhanceResult]]] = []
+        self._storer: asyncio.Task[None] | None = None
         self._next_settle = 0.0
 
     async def start(self) -> None:
@@ -55,22 +64,26 @@ class WorkerPool:
         self._renewer = asyncio.create_task(self._renew_leases(), name="batchqa-lease-renewer")
 
     async def stop(self, *, drain_seconds: float = 0.0) -> None:
-        """Stop claiming, give calls in flight ``drain_seconds`` to finish, then hand their rows back."""
+        """Stop claiming, give calls in flight ``drain_seconds`` to finish, then hand the rows still held back."""
         if self._runner is not None:
             self._runner.cancel()
             await asyncio.gather(self._runner, return_exceptions=True)
-        if self._in_flight and drain_seconds > 0:
-            await asyncio.wait(set(self._in_flight), timeout=drain_seconds)
-        unfinished = dict(self._in_flight)
+        if self._slots and drain_seconds > 0:
+            await asyncio.wait(set(self._slots), timeout=drain_seconds)
+        unfinished = dict(self._slots)
         for task in unfinished:
             task.cancel()
         await asyncio.gather(*unfinished, return_exceptions=True)
+        # Results already returned are stored, not handed back: a store is a transaction in a thread.
+        if self._storer is not None:
+            await asyncio.gather(self._storer, return_exceptions=True)
         if self._renewer is not None:
             self._renewer.cancel()
             await asyncio.gather(self._renewer, return_exceptions=True)
-        if unfinished:
+        held = [chunk for chunks in unfinished.values() for chunk in chunks]
+        if held:
             try:
-                released = await asyncio.to_thread(self.queue.release, list(unfinished.values()))
+                released = await asyncio.to_thread(self.queue.release, held)
             except Exception:
                 log.warning("could not hand rows back at shutdown; they run again when their leases lapse")
             else:
@@ -90,27 +103,53 @@ class WorkerPool:
     async def _run(self) -> None:
         while True:
             self._wake.clear()
-            free = self.concurrency - len(self._in_flight)
+            free = self.concurrency - len(self._slots)
             if free > 0:
-                try:
-                    chunks = await asyncio.to_thread(self.queue.claim_many, free)
-                except Exception:
-                    log.exception("claiming work failed; retrying")
-                    chunks = []
+                # Every free slot's first chunk in one transaction; from then on each slot claims its own next
+                # chunk while its call is in flight.
+                chunks = await self._claim(free)
                 for chunk in chunks:
-                    self._publish(chunk.batch_id, chunk.events)
-                    task = asyncio.create_task(self._process(chunk))
-                    self._in_flight[task] = chunk
-                    task.add_done_callback(self._on_done)
+                    held = [chunk]
+                    task = asyncio.create_task(self._slot(held))
+                    self._slots[task] = held
+                    task.add_done_callback(self._on_slot_done)
                 if chunks:
                     continue
-                await self._settle_cancelled()
+            await self._settle_cancelled()
             # Woken by new work, a freed slot, or the timeout (which catches leases that lapse silently).
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that arrives as its
             # timeout fires, and stop() would then wait for ever for this loop.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.idle_poll_seconds):
                     await self._wake.wait()
+
+    async def _claim(self, max_chunks: int) -> list[Chunk]:
+        """Up to ``max_chunks`` chunks in one short transaction, their events published; none on error."""
+        try:
+            chunks = await asyncio.to_thread(self.queue.claim_many, max_chunks, holding=self._held_row_ids())
+        except Exception:
+            log.exception("claiming work failed; retrying")
+            return []
+        for chunk in chunks:
+            self._publish(chunk.batch_id, chunk.events)
+        return chunks
+
+    async def _slot(self, held: list[Chunk]) -> None:
+        """Run chunk after chunk: claim the next one while the call is in flight, store in the background."""
+        while held:
+            chunk = held[0]
+            call = asyncio.create_task(self._call(chunk))
+            try:
+                held.extend(await self._claim(1))
+                results = await call
+            finally:
+                if not call.done():
+                    call.cancel()
+            held.pop(0)
+            if results is not None:
+                self._to_store.append((chunk, results))
+                if self._storer is None or self._storer.done():
+                    self._storer = asyncio.create_task(self._store_pending(), name="batchqa-storer")
 
     async def _settle_cancelled(self) -> None:
         if time.monotonic() < self._next_settle:
@@ -129,7 +168,7 @@ class WorkerPool:
         while True:
             self.metrics.worker_seen(self.queue.worker_id)
             await asyncio.sleep(interval)
-            row_ids = [row_id for chunk in self._in_flight.values() for row_id in chunk.row_ids]
+            row_ids = self._held_row_ids()
             if not row_ids:
                 continue
             try:
@@ -138,13 +177,21 @@ class WorkerPool:
                 # Not fatal: a lapsed row may run twice, and the fencing in ``complete`` stores one result.
                 log.warning("renewing %d leases failed", len(row_ids), exc_info=True)
 
-    def _on_done(self, task: asyncio.Task[None]) -> None:
-        self._in_flight.pop(task, None)
+    def _held_row_ids(self) -> list[int]:
+        """Rows this pool holds: claimed for a call (in flight or next), or returned and not yet stored."""
+        storing = [chunk for chunk, _ in self._to_store + self._storing]
+        chunks = [chunk for held in self._slots.values() for chunk in held] + storing
+        return [row_id for chunk in chunks for row_id in chunk.row_ids]
+
+    def _on_slot_done(self, task: asyncio.Task[None]) -> None:
+        self._slots.pop(task, None)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("a worker slot stopped", exc_info=task.exception())
         self._wake.set()
 
-    async def _process(self, chunk: Chunk) -> None:
+    async def _call(self, chunk: Chunk) -> list[EnhanceResult] | None:
         if not chunk.items:
-            return
+            return None
         started = time.perf_counter()
         try:
             results = await self.provider.enhance_many(chunk.items)
@@ -156,15 +203,25 @@ class WorkerPool:
                 for i in chunk.items
             ]
         self.metrics.provider_latency.observe(time.perf_counter() - started)
-        try:
-            events, succeeded, failed = await asyncio.to_thread(self.queue.complete, chunk, results)
-        except Exception:
-            # The rows keep their lease and run again once it expires; say so loudly.
-            log.exception("storing results of batch %s failed; rows will be retried", chunk.batch_id)
-            return
-        self.metrics.rows_processed.labels("succeeded").inc(succeeded)
-        self.metrics.rows_processed.labels("failed").inc(failed)
-        self._publish(chunk.batch_id, events)
+        return results
+
+    async def _store_pending(self) -> None:
+        """Store every result waiting, in one transaction per round, until none is left."""
+        while self._to_store:
+            self._storing, self._to_store = self._to_store, []
+            try:
+                stored = await asyncio.to_thread(self.queue.complete_many, self._storing)
+            except Exception:
+                # The rows keep their lease and run again once it expires; say so loudly.
+                batches = sorted({chunk.batch_id for chunk, _ in self._storing})
+                log.exception("storing results of batches %s failed; rows will be retried", ", ".join(batches))
+                continue
+            finally:
+                self._storing = []
+            for batch in stored:
+                self.metrics.rows_processed.labels("succeeded").inc(batch.succeeded)
+                self.metrics.rows_processed.labels("failed").inc(batch.failed)
+                self._publish(batch.batch_id, batch.events)
 
     def _publish(self, batch_id: str, events: list[dict[str, Any]]) -> None:
         for event in events:

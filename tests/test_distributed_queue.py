@@ -240,3 +240,86 @@ def test_database_from_before_the_ledger_gains_the_new_column(tmp_path: Path) ->
     _batch(store, 1)
     assert _queue(store, "w").claim() is not None
     store.dispose()
+
+
+def test_a_lapsed_lease_is_never_taken_back_by_the_worker_still_holding_the_rows(store: Store) -> None:
+    batch_id = _batch(store, 2)
+    holder = _queue(store, "holder")
+    chunk = holder.claim()
+    assert chunk is not None
+    _lapse_leases(store)  # a starved machine: the renewal came late
+    assert holder.claim_many(1, holding=chunk.row_ids) == [], "the holder took its own rows back"
+    other = _queue(store, "other").claim()
+    assert other is not None and [i.attempt for i in other.items] == [2, 2], "another worker may take them"
+    assert [o for _n, _a, o in _outcomes(store, batch_id)] == ["lost", None, "lost", None]
+
+
+def test_a_batch_alone_in_the_queue_gets_every_free_slot_in_one_claim(store: Store) -> None:
+    batch_id = _batch(store, 10)
+    chunks = _queue(store, "w").claim_many(3)
+    assert [sorted(chunk.row_numbers.values()) for chunk in chunks] == [[1, 2], [3, 4], [5, 6]]
+    assert {chunk.batch_id for chunk in chunks} == {batch_id}
+    assert [event["status"] for event in chunks[0].events] == ["running"], "the batch's start is published once"
+    assert chunks[1].events == chunks[2].events == []
+
+
+def test_results_of_calls_returning_together_are_stored_with_one_event_per_batch(store: Store) -> None:
+    first, second = _batch(store, 4), _batch(store, 4, user_id=2)
+    queue = _queue(store, "w")
+    chunks = queue.claim_many(4)
+    assert sorted(chunk.batch_id for chunk in chunks) == sorted([first, first, second, second])
+    with store.read() as session:
+        seq_before = {b.id: b.seq for b in session.scalars(select(Batch))}
+    stored = queue.complete_many([(chunk, _ok(chunk)) for chunk in chunks])
+    assert [(s.batch_id, s.succeeded, s.failed) for s in stored] == [(b, 4, 0) for b in sorted([first, second])]
+    for s in stored:
+        assert [e["type"] for e in s.events] == ["progress", "completed"], s.events
+        assert [e["seq"] for e in s.events] == [seq_before[s.batch_id] + 1, seq_before[s.batch_id] + 2]
+    for batch_id in (first, second):
+        assert [o for _n, _a, o in _outcomes(store, batch_id)] == ["succeeded"] * 4
+
+
+def test_a_slots_next_call_starts_before_the_previous_results_are_stored(store: Store) -> None:
+    batch_id = _batch(store, 6)
+    storing, release_store = threading.Event(), threading.Event()
+
+    class SlowStore(WorkQueue):
+        def complete_many(self, done):  # type: ignore[no-untyped-def]
+            storing.set()
+            release_store.wait(30)
+            return super().complete_many(done)
+
+    class CountingProvider:
+        def __init__(self) -> None:
+            self.calls: list[list[str]] = []
+
+        async def enhance_many(self, items: Sequence[PromptInput]) -> list[EnhanceResult]:
+            self.calls.append([i.prompt for i in items])
+            return [
+                EnhanceResult(key=i.key, enhanced_prompt="ok " + i.prompt, techniques=(), error=None) for i in items
+            ]
+
+    async def scenario() -> None:
+        provider = CountingProvider()
+        queue = SlowStore(store, worker_id="pool", chunk_size=2, lease_seconds=60, max_attempts=3)
+        pool = WorkerPool(queue, provider, LocalBus(), Metrics(), concurrency=1)
+        await pool.start()
+        try:
+            for _ in range(200):  # condition-based: up to 10 s
+                if storing.is_set() and len(provider.calls) >= 2:
+                    break
+                await asyncio.sleep(0.05)
+            assert storing.is_set(), "the first call's results were never stored"
+            assert len(provider.calls) >= 2, "the second call waited for the first call's results to be stored"
+            release_store.set()
+            for _ in range(200):
+                if [o for _n, _a, o in await asyncio.to_thread(_outcomes, store, batch_id)] == ["succeeded"] * 6:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            release_store.set()
+            await pool.stop()
+        assert [o for _n, _a, o in _outcomes(store, batch_id)] == ["succeeded"] * 6
+        assert provider.calls == [["p0", "p1"], ["p2", "p3"], ["p4", "p5"]]
+
+    asyncio.run(scenario())

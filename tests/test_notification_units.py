@@ -11,8 +11,8 @@ from reference_backend.notifications.senders import build_email, sign
 from reference_backend.notifications.triggers import fired_events
 
 
-def _batch(status: str, processed: int, total: int = 100) -> Batch:
-    return Batch(status=status, succeeded=processed, failed=0, cancelled=0, total=total)
+def _batch(status: str, processed: int, total: int = 100, milestone: int = 0) -> Batch:
+    return Batch(status=status, succeeded=processed, failed=0, cancelled=0, total=total, milestone=milestone)
 
 
 @pytest.mark.parametrize(
@@ -29,6 +29,15 @@ def _batch(status: str, processed: int, total: int = 100) -> Batch:
 )
 def test_fired_events(status: str, kind: str, processed: int, expected: list[str]) -> None:
     assert fired_events(_batch(status, processed), kind) == expected
+
+
+@pytest.mark.parametrize(
+    ("announced", "processed", "expected"), [(25, 30, []), (25, 50, ["progress_50"]), (75, 90, [])]
+)
+def test_a_progress_milestone_fires_only_above_the_one_announced(
+    announced: int, processed: int, expected: list[str]
+) -> None:
+    assert fired_events(_batch("running", processed, milestone=announced), "progress") == expected
 
 
 def test_backoff_doubles_up_to_the_cap() -> None:

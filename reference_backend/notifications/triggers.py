@@ -28,9 +28,11 @@ def fired_events(batch: Batch, message_type: str) -> list[str]:
     if message_type == "status" and status is BatchStatus.RUNNING:
         events.append("started")
     if message_type == "progress" and batch.total:
-        # Only the highest milestone reached: a jump from 20 % to 80 % says "75 %", not three things at once.
+        # Only the highest milestone reached: a jump from 20 % to 80 % says "75 %", not three things at once;
+        # and only one above what the batch has announced (progress moves forward, and after a retry
+        # lowers the count, crossing 75 % again is not news).
         reached = [m for m in MILESTONES if batch.processed * 100 >= m * batch.total]
-        if reached:
+        if reached and reached[-1] > (batch.milestone or 0):
             events.append(f"progress_{reached[-1]}")
     return events
 
@@ -77,6 +79,7 @@ def record_notifications(session: Session, batch: Batch, message_type: str) -> i
         due = [e for e in due if e not in stored and (_milestone(e) or 101) > highest]
     if not due:
         return 0
+    batch.milestone = max([batch.milestone or 0, *(m for e in due if (m := _milestone(e)) is not None)])
     prefs = load_preferences(session, batch.user_id)
     created = 0
     for event in due:

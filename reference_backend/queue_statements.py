@@ -1,0 +1,55 @@
+"""The work queue's SQL, built once: building a statement (an aliased entity, its adapted columns) costs more
+CPU than running it, and the queue runs these for every chunk. ``now``, the batch and the rows a process holds are
+parameters."""
+
+from __future__ import annotations
+
+from sqlalchemy import BindParameter, ColumnElement, Float, and_, bindparam, exists, func, or_, select
+from sqlalchemy.orm import aliased
+
+from .lifecycle import BatchStatus, RowStatus
+from .models import Batch, Row
+
+RUNNABLE = (BatchStatus.QUEUED.value, BatchStatus.RUNNING.value)
+
+
+def claimable(now: float | BindParameter[float], holding: ColumnElement[bool] | None = None) -> ColumnElement[bool]:
+    lapsed = and_(Row.status == RowStatus.RUNNING.value, Row.lease_until < now)
+    if holding is not None:
+        lapsed = and_(lapsed, holding)
+    return or_(Row.status == RowStatus.PENDING.value, lapsed)
+
+
+# A lease of a row this process still holds may lapse while the machine is starved; the process's own claims
+# never take such a row back (``holding``: the row ids it holds), only other workers do.
+CLAIMABLE_NOW = claimable(bindparam("now", type_=Float), Row.id.not_in(bindparam("holding", expanding=True)))
+_SERVED = aliased(Batch)
+_USER_LAST_SERVED = select(func.max(_SERVED.last_claimed_at)).where(_SERVED.user_id == Batch.user_id).scalar_subquery()
+_CANDIDATES = (
+    select(Batch)
+    .where(Batch.status.in_(RUNNABLE), exists().where(Row.batch_id == Batch.id, CLAIMABLE_NOW))
+    .order_by(_USER_LAST_SERVED, Batch.last_claimed_at, Batch.created_at)
+    .limit(1)
+)
+# Two candidates, to tell "the fairest of several" from "alone in the queue".
+CANDIDATES_UNLOCKED = _CANDIDATES.limit(2).with_for_update(skip_locked=True, of=Batch)
+CANDIDATE_WAITING = _CANDIDATES.with_for_update(of=Batch)
+HELD_ROWS = (
+    select(Row.id, Row.attempts)
+    .where(
+        Row.id.in_(bindparam("ids", expanding=True)),
+        Row.status == RowStatus.RUNNING.value,
+        Row.lease_owner == bindparam("worker"),
+    )
+    .with_for_update()
+)
+BATCH_FOR_UPDATE = select(Batch).where(Batch.id == bindparam("batch_id")).with_for_update()
+
+# The batch's next claimable rows, in order; ``limit`` is the rows of as many chunks as are claimed at once.
+NEXT_ROWS = (
+    select(Row.id, Row.row_number, Row.status, Row.attempts, Row.lost_attempts, Row.prompt, Row.category)
+    .where(Row.batch_id == bindparam("batch_id"), CLAIMABLE_NOW)
+    .order_by(Row.row_number)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
