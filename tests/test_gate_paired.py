@@ -38,6 +38,7 @@ def test_a_set_of_k_runs_is_judged_by_their_geometric_mean_with_a_sqrt_1_over_k_
 
     medians = [float(np.median(r)) for r in runs]
     assert four.run_values == pytest.approx(medians) and four.judged == 4 and one.judged == 1
+    assert four.describe().endswith("] over 4 runs") and one.describe().endswith("]")
     assert four.run_value == pytest.approx(math.exp(np.mean(np.log(medians))))
     width = {c: math.log(c.high / c.low) for c in (one, four)}
     k = len(BASELINE_RUNS)

@@ -131,8 +131,10 @@ class Comparison:
         return (self.low - 1) * 100, (self.high - 1) * 100
 
     def describe(self) -> str:
+        """``+31 % [+22 %, +40 %]``; ``... over 4 runs`` for a set."""
         low, high = self.interval_pct()
-        return f"{self.change_pct:+.0f} % [{low:+.0f} %, {high:+.0f} %]"
+        runs = f" over {self.judged} runs" if self.judged > 1 else ""
+        return f"{self.change_pct:+.0f} % [{low:+.0f} %, {high:+.0f} %]{runs}"
 
 
 def compare_runs(
