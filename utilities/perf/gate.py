@@ -48,6 +48,7 @@ __all__ = [
     "checks_table",
     "default_baseline",
     "evaluate",
+    "evaluate_runs",
     "gate_run",
     "wide_console",
 ]

@@ -22,7 +22,7 @@ from utilities.perf import profiles
 from utilities.perf.gate import gate_run, wide_console
 from utilities.perf.gate_history import history_entry, rolling_baseline, rolling_option
 from utilities.perf.gate_rules import Baseline, GateReport, default_baseline
-from utilities.perf.gate_runs import RunData, RunError, read_run, read_runs
+from utilities.perf.gate_runs import REPEAT_PREFIX, RunData, read_run, read_runs
 from utilities.perf.host_load import wait_for_quiet
 from utilities.perf.load import FAULTS_ENV, REPORTS_DIR, repeat_directories, run_load
 
@@ -261,10 +261,8 @@ def rejudge_runs(out: Path, baseline: Baseline, *, console: Console, window: int
 
 
 def _holds_runs(directory: Path) -> bool:
-    try:
-        return bool(read_runs(directory))
-    except RunError:
-        return False
+    """A run (summary.json) or a set of them (run-N/summary.json)."""
+    return (directory / "summary.json").exists() or any(directory.glob(f"{REPEAT_PREFIX}*/summary.json"))
 
 
 @click.command("gate-audit")
