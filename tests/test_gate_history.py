@@ -114,22 +114,23 @@ def simulated_levels(seed: int) -> np.ndarray:
     return np.exp(np.linspace(0.0, DRIFT, RUNS) + rng.normal(0.0, SPREAD, RUNS)) * 20.0
 
 
-def judged(value: float, baseline_runs: np.ndarray) -> bool:
-    """True when one run whose samples all sit at ``value`` is a regression against ``baseline_runs``."""
-    return compare_runs(np.full(50, value), baseline_runs, quantile=0.5, alpha=ALPHA).verdict == "regression"
+def regression_shares(judged: np.ndarray, windows: np.ndarray, k: int = 1, alpha: float = ALPHA) -> np.ndarray:
+    """Per judged value (log of a run's statistic, or the mean log of a set of ``k``): True when compare_run_set
+    calls it a regression against its window of baseline runs' log values (the last axis): the same interval,
+    computed for every runner at once (``test_the_vectorised_verdicts_are_compare_run_sets``)."""
+    runs = windows.shape[-1]
+    half = student_t.ppf(1 - alpha, runs - 1) * windows.std(axis=-1, ddof=1) * math.sqrt(1 / k + 1 / runs)
+    return judged - windows.mean(axis=-1) - half > 0
 
 
 def alarm_rates(step: float) -> tuple[float, float]:
     """(fixed, rolling): the share of runs 40..99 called regressions, each run multiplied by ``step``, against
     the first 30 runs (fixed) and against the previous WINDOW unchanged runs (rolling), over 40 runners."""
-    fixed = rolling = total = 0
-    for seed in range(40):
-        levels = simulated_levels(seed)
-        for i in range(40, RUNS):
-            fixed += judged(levels[i] * step, levels[:30])
-            rolling += judged(levels[i] * step, levels[i - WINDOW : i])
-            total += 1
-    return fixed / total, rolling / total
+    logs = np.log(np.stack([simulated_levels(seed) for seed in range(40)]))
+    judged = logs[:, 40:] + math.log(step)
+    fixed = regression_shares(judged, logs[:, None, :30])
+    rolling = regression_shares(judged, np.stack([logs[:, i - WINDOW : i] for i in range(40, RUNS)], axis=1))
+    return float(fixed.mean()), float(rolling.mean())
 
 
 def test_on_a_drifting_runner_a_rolling_window_keeps_false_alarms_near_alpha_where_a_fixed_baseline_fails() -> None:
@@ -160,10 +161,9 @@ def set_verdicts(spread: float, k: int, step: float, *, drift: float = DRIFT, ru
     rng = np.random.default_rng(int(spread * 1000) + 17 * k)
     logs = np.linspace(0.0, drift, RUNS) + rng.normal(0.0, spread, (runners, RULES, RUNS))
     starts = np.arange(40, RUNS - k + 1, k)
-    windows = np.stack([logs[..., i - WINDOW : i] for i in starts], axis=-1)  # (runners, rules, WINDOW, verdicts)
+    windows = np.stack([logs[..., i - WINDOW : i] for i in starts], axis=-2)  # (runners, rules, verdicts, WINDOW)
     judged = np.stack([logs[..., i : i + k].mean(axis=-1) for i in starts], axis=-1) + math.log(step)
-    half = student_t.ppf(1 - GATE_ALPHA, WINDOW - 1) * windows.std(axis=-2, ddof=1) * math.sqrt(1 / k + 1 / WINDOW)
-    return judged - windows.mean(axis=-2) - half > 0
+    return regression_shares(judged, windows, k, GATE_ALPHA)
 
 
 def gate_rate(spread: float, k: int, step: float, **kwargs: Any) -> float:
@@ -178,13 +178,20 @@ def rule_rate(spread: float, k: int, step: float, **kwargs: Any) -> float:
 
 def test_the_vectorised_verdicts_are_compare_run_sets() -> None:
     rng = np.random.default_rng(0)
-    logs = rng.normal(0.0, 0.07, 30)
-    for k, step in ((1, 1.0), (4, 1.25), (4, 1.1)):
-        window, judged = logs[:WINDOW], logs[WINDOW : WINDOW + k] + math.log(step)
+    agreed, verdicts = [], set()
+    for case in range(300):
+        k, window = 1 + case % 4, rng.normal(0.0, 0.07, WINDOW)
+        judged = rng.normal(0.0, 0.07, k) + math.log(1.0 + 0.1 * (case % 5))
         comparison = compare_run_set([np.full(8, math.exp(v)) for v in judged], np.exp(window), quantile=0.5,
                                      alpha=GATE_ALPHA)  # fmt: skip
-        half = student_t.ppf(1 - GATE_ALPHA, WINDOW - 1) * window.std(ddof=1) * math.sqrt(1 / k + 1 / WINDOW)
-        assert math.log(comparison.low) == pytest.approx(judged.mean() - window.mean() - half)
+        vectorised = regression_shares(np.array(judged.mean()), window, k, GATE_ALPHA)
+        agreed.append(bool(vectorised) == (comparison.verdict == "regression"))
+        verdicts.add(comparison.verdict)
+        agreed.append(bool(regression_shares(np.array(judged[0]), window)) == (
+            compare_runs(np.full(8, math.exp(judged[0])), np.exp(window), quantile=0.5, alpha=ALPHA).verdict
+            == "regression"))  # fmt: skip
+    assert all(agreed) and len(agreed) == 600
+    assert verdicts == {"regression", "no regression"}  # both sides of the line were tried
 
 
 def test_one_run_of_a_statistic_that_spreads_by_seven_percent_misses_most_25_percent_regressions() -> None:
