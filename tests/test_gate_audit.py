@@ -123,3 +123,15 @@ def test_rejudge_with_a_rolling_window_follows_a_drifting_runner_and_still_catch
     assert verdicts(fixed, "").count("fail") >= 4  # the drift, read as a regression
     assert verdicts(rolling, "") == ["pass"] * 15
     assert verdicts(rolling, "slow_requests=5") == ["fail"] * 15
+
+
+def test_rejudge_reads_sets_of_runs_and_judges_each_set_once(tmp_path: Path) -> None:
+    out = tmp_path / "audit"
+    for number in (1, 2):
+        for member in (1, 2, 3):
+            _write_run(out / f"none-{number:02d}" / f"run-{member}", 1.0, 10 * number + member)
+            _write_run(out / f"slow_requests-5-{number:02d}" / f"run-{member}", 1.3, 100 + 10 * number + member)
+
+    audit = rejudge_runs(out, _upload_baseline(), console=wide_console())
+
+    assert [(o.fault, o.verdict) for o in audit.outcomes] == [("", "pass"), ("slow_requests=5", "fail")] * 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
@@ -32,8 +33,9 @@ from utilities.perf.gate_rules import (
     RegressionRule,
     default_baseline,
     evaluate,
+    evaluate_runs,
 )
-from utilities.perf.gate_runs import RunData, RunError, read_run
+from utilities.perf.gate_runs import RunData, RunError, read_runs
 from utilities.perf.gate_stats import MIN_RUNS, statistic_name
 
 __all__ = [
@@ -46,6 +48,7 @@ __all__ = [
     "checks_table",
     "default_baseline",
     "evaluate",
+    "evaluate_runs",
     "gate_run",
     "wide_console",
 ]
@@ -56,17 +59,11 @@ DEFAULT_RUN = Path("reports/perf/smoke")
 
 
 def gate_run(
-    run: RunData, baseline: Baseline, *, strict: bool = False, min_effect_pct: float | None = None
+    run: RunData | Sequence[RunData], baseline: Baseline, *, strict: bool = False, min_effect_pct: float | None = None
 ) -> GateReport:
-    """One run against ``baseline``: its metrics, samples and calibration."""
-    return evaluate(
-        run.metrics,
-        baseline,
-        samples=run.samples,
-        calibration=run.calibration,
-        strict=strict,
-        min_effect_pct=min_effect_pct,
-    )
+    """One run, or K runs judged together, against ``baseline``: their metrics, samples and calibrations."""
+    runs = [run] if isinstance(run, RunData) else list(run)
+    return evaluate_runs([r.gate_input() for r in runs], baseline, strict=strict, min_effect_pct=min_effect_pct)
 
 
 # Rendering
@@ -102,7 +99,7 @@ def limits_table(checks: list[LimitCheck], title: str) -> Table:
 
 def regressions_table(report: GateReport) -> Table:
     table = Table(
-        title=f"regression rules: the run's statistic vs the baseline runs', machine speed factor "
+        title=f"regression rules: {_judged(report)} vs the baseline runs', machine speed factor "
         f"{report.speed:.2f}; change with its {1 - 2 * report.alpha:.2%} prediction interval from the baseline "
         f"runs' spread (false-alarm rate ≤ {report.baseline.family_alpha:.0%} for the whole gate)"
     )
@@ -111,6 +108,12 @@ def regressions_table(report: GateReport) -> Table:
     for check in report.regressions:
         table.add_row(*_regression_cells(check))
     return table
+
+
+def _judged(report: GateReport) -> str:
+    if report.runs == 1:
+        return "the run's statistic"
+    return f"the geometric mean of {report.runs} runs' statistics"
 
 
 def _regression_cells(check: RegressionCheck) -> tuple[str, ...]:
@@ -176,15 +179,16 @@ def wide_console(*, stderr: bool = False) -> Console:
     return Console(stderr=stderr, width=None if stream.isatty() else 160)
 
 
-def _read(path: Path) -> RunData:
+def _read(paths: Sequence[Path]) -> list[RunData]:
+    """Every run the paths name: a run directory each, or a set of runs from ``batchqa load --repeat K``."""
     try:
-        return read_run(path)
+        return [run for path in paths for run in read_runs(path)]
     except RunError as error:
         raise click.ClickException(str(error)) from error
 
 
 def _rebaseline(console: Console, runs: tuple[Path, ...], baseline: Path | None) -> None:
-    data = [_read(p) for p in runs]
+    data = _read(runs)
     path = baseline or default_baseline(data[0].profile)
     try:
         updated, notes = rebuild(Baseline.load(path), data)
@@ -203,11 +207,14 @@ def _rebaseline(console: Console, runs: tuple[Path, ...], baseline: Path | None)
 @click.command("gate")
 @click.option(
     "--run",
-    "run_path",
+    "run_paths",
     type=click.Path(path_type=Path),
-    default=DEFAULT_RUN,
+    multiple=True,
+    default=(DEFAULT_RUN,),
     show_default=True,
-    help="A run directory (or its summary.json) from `batchqa load` or `batchqa scaling`.",
+    help="A run directory (or its summary.json) from `batchqa load` or `batchqa scaling`, or the set of runs "
+    "`batchqa load --repeat K` wrote. Repeat it, or give a set, to judge K runs together: each regression rule "
+    "then judges the geometric mean of their statistics, whose spread is 1/sqrt(K) of one run's.",
 )
 @click.option(
     "--baseline", type=click.Path(path_type=Path), default=None, help="Default fixtures/baselines/PROFILE.json."
@@ -254,7 +261,7 @@ def _rebaseline(console: Console, runs: tuple[Path, ...], baseline: Path | None)
 )
 @click.option("--profile", "profile_name", default="smoke", show_default=True, help="With --collect.")
 def gate_command(
-    run_path: Path,
+    run_paths: tuple[Path, ...],
     baseline: Path | None,
     history: Path,
     record: bool,
@@ -282,7 +289,10 @@ def gate_command(
         return
     if rebaseline_runs or collect:
         raise click.UsageError("--from and --collect go with --rebaseline")
-    run = _read(run_path)
+    runs = _read(run_paths)
+    run = runs[0]
+    if len({r.profile for r in runs}) > 1:
+        raise click.UsageError(f"runs of different profiles: {sorted({r.profile for r in runs})}")
     path = baseline or default_baseline(run.profile)
     if not path.exists():
         raise click.ClickException(f"no baseline for profile {run.profile!r} at {path}")
@@ -294,10 +304,11 @@ def gate_command(
         console.print(f"rolling baseline from {history}:")
         for note in notes:
             console.print(f"  {escape(note)}")
-    report = gate_run(run, judged_by, strict=strict, min_effect_pct=min_effect_pct)
+    report = gate_run(runs, judged_by, strict=strict, min_effect_pct=min_effect_pct)
     print_report(console, report, path)
     if record:
-        append_history(history, history_entry(run, report))
+        for index, each in enumerate(runs):
+            append_history(history, history_entry(each, report, index))
         if with_trend:
             from utilities.perf.trend import series, write_trend
 

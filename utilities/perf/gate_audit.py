@@ -22,9 +22,9 @@ from utilities.perf import profiles
 from utilities.perf.gate import gate_run, wide_console
 from utilities.perf.gate_history import history_entry, rolling_baseline, rolling_option
 from utilities.perf.gate_rules import Baseline, GateReport, default_baseline
-from utilities.perf.gate_runs import RunData, read_run
+from utilities.perf.gate_runs import REPEAT_PREFIX, RunData, read_run, read_runs
 from utilities.perf.host_load import wait_for_quiet
-from utilities.perf.load import FAULTS_ENV, REPORTS_DIR, run_load
+from utilities.perf.load import FAULTS_ENV, REPORTS_DIR, repeat_directories, run_load
 
 log = logging.getLogger(__name__)
 
@@ -32,14 +32,17 @@ DETECTION_GOAL = 0.95
 QUIET_WAIT_S = 0.0
 
 
-def _run_once(profile_name: str, directory: Path, fault: str, baseline: Baseline, wait_s: float) -> float | None:
-    """One run of the profile into ``directory`` after waiting up to ``wait_s`` for a quiet spell; returns
-    the other processes' CPU use seen just before it started."""
+def _run_once(
+    profile_name: str, directory: Path, fault: str, baseline: Baseline, wait_s: float, repeat: int = 1
+) -> float | None:
+    """One run of the profile into ``directory`` (``repeat`` runs in a row: a set in ``directory/run-N``) after
+    waiting up to ``wait_s`` for a quiet spell; returns the other processes' CPU use seen just before."""
     before = None
     if wait_s > 0 and baseline.max_other_cores is not None:
         before = wait_for_quiet(baseline.max_other_cores, wait_s)
     profile = profiles.PROFILES[profile_name]
-    run_load(profile, base_url=None, out=directory, console=Console(file=io.StringIO()), plots=False, faults=fault)
+    for out in repeat_directories(directory, repeat):
+        run_load(profile, base_url=None, out=out, console=Console(file=io.StringIO()), plots=False, faults=fault)
     return before
 
 
@@ -74,9 +77,12 @@ class Outcome:
     strict_verdict: str = ""
 
     @classmethod
-    def judge(cls, fault: str, run: RunData, baseline: Baseline, report: GateReport | None = None) -> Outcome:
-        """Gate ``run`` as the gate would (or take ``report``, its gating already done), and with ``--strict``
-        too: what judging a busy run anyway would have said (why busy runs are inconclusive)."""
+    def judge(
+        cls, fault: str, run: RunData | Sequence[RunData], baseline: Baseline, report: GateReport | None = None
+    ) -> Outcome:
+        """Gate ``run`` (or a set of runs judged together) as the gate would (or take ``report``, its gating
+        already done), and with ``--strict`` too: what judging a busy run anyway would have said (why busy runs
+        are inconclusive)."""
         report = report or gate_run(run, baseline)
         return cls(
             fault,
@@ -104,14 +110,18 @@ def run_directory_name(fault: str, number: int) -> str:
     return f"{fault.replace('=', '-', 1) or 'none'}-{number:02d}"
 
 
-def upload_median_change_pct(run: RunData, report: GateReport) -> float | None:
-    """How much the run's upload median moved from the baseline's pooled median (both normalised): the size
-    of the regression a fault made, whichever statistic the rules judge."""
+def upload_median_change_pct(run: RunData | Sequence[RunData], report: GateReport) -> float | None:
+    """How much the run's upload median (the geometric mean of a set's) moved from the baseline's pooled median
+    (both normalised): the size of the regression a fault made, whichever statistic the rules judge."""
+    runs = [run] if isinstance(run, RunData) else list(run)
     rule = next((r for r in report.baseline.regression if r.name == "upload" and r.distribution), None)
-    values = run.samples.get(rule.series) if rule is not None else None
-    if rule is None or rule.distribution is None or values is None or not len(values):
+    if rule is None or rule.distribution is None:
         return None
-    median = float(np.median(values)) / (report.speed if rule.normalise else 1.0)
+    sets = [values for r in runs if (values := r.samples.get(rule.series)) is not None and len(values)]
+    if len(sets) < len(runs):
+        return None
+    median = float(np.exp(np.mean([np.log(np.median(values)) for values in sets])))
+    median /= report.speed if rule.normalise else 1.0
     return round((median / rule.distribution.median - 1) * 100, 1)
 
 
@@ -125,16 +135,19 @@ class Audit:
     window: int = 0
     history: list[dict] = field(default_factory=list)
 
-    def judge(self, fault: str, run: RunData) -> Outcome:
+    def judge(self, fault: str, run: RunData | Sequence[RunData]) -> Outcome:
+        """Gate one run, or a set of runs judged together (``--repeat``)."""
         if self.baseline is None:
             raise ValueError("an audit judges runs against a baseline")
+        runs = [run] if isinstance(run, RunData) else list(run)
         baseline = self.baseline
         if self.window:
-            baseline, _ = rolling_baseline(baseline, self.history, self.window, target=run.summary.get("target"))
-        report = gate_run(run, baseline)
+            target = runs[0].summary.get("target")
+            baseline, _ = rolling_baseline(baseline, self.history, self.window, target=target)
+        report = gate_run(runs, baseline)
         if self.window:
-            self.history.append(history_entry(run, report))
-        self.outcomes.append(Outcome.judge(fault, run, baseline, report))
+            self.history.extend(history_entry(each, report, index) for index, each in enumerate(runs))
+        self.outcomes.append(Outcome.judge(fault, runs, baseline, report))
         return self.outcomes[-1]
 
     def by_fault(self) -> dict[str, list[Outcome]]:
@@ -212,15 +225,17 @@ def audit_runs(
     console: Console,
     wait_s: float = QUIET_WAIT_S,
     window: int = 0,
+    repeat: int = 1,
 ) -> Audit:
     """Runs taken round-robin over ``faults`` (run 1 of each, then run 2 of each...), so a noisy spell of
-    the machine spreads over every setting instead of spoiling one."""
+    the machine spreads over every setting instead of spoiling one. With ``repeat`` K, each verdict is on a
+    set of K runs in a row."""
     audit = Audit(baseline=baseline, window=window)
     for number in range(1, runs + 1):
         for fault in faults:
             directory = out / run_directory_name(fault, number)
-            _run_once(profile_name, directory, fault, baseline, wait_s)
-            console.print(audit.judge(fault, read_run(directory)).line(number))
+            _run_once(profile_name, directory, fault, baseline, wait_s, repeat)
+            console.print(audit.judge(fault, read_runs(directory)).line(number))
     return audit
 
 
@@ -233,7 +248,7 @@ def rejudge_runs(out: Path, baseline: Baseline, *, console: Console, window: int
     found = []
     for directory in out.iterdir():
         match = _RUN_DIR.match(directory.name)
-        if match and (directory / "summary.json").exists():
+        if match and _holds_runs(directory):
             setting = match["setting"]
             fault = "" if setting == "none" else setting.replace("-", "=", 1)
             found.append((int(match["number"]), fault, directory))
@@ -241,8 +256,13 @@ def rejudge_runs(out: Path, baseline: Baseline, *, console: Console, window: int
         raise click.UsageError(f"no audit runs in {out} (directories like none-01 with a summary.json)")
     audit = Audit(baseline=baseline, window=window)
     for number, fault, directory in sorted(found, key=lambda item: (item[0], item[1])):
-        console.print(audit.judge(fault, read_run(directory)).line(number))
+        console.print(audit.judge(fault, read_runs(directory)).line(number))
     return audit
+
+
+def _holds_runs(directory: Path) -> bool:
+    """A run (summary.json) or a set of them (run-N/summary.json)."""
+    return (directory / "summary.json").exists() or any(directory.glob(f"{REPEAT_PREFIX}*/summary.json"))
 
 
 @click.command("gate-audit")
@@ -271,6 +291,14 @@ def rejudge_runs(out: Path, baseline: Baseline, *, console: Console, window: int
     "(the baseline file's runs until N of them exist)."
 )
 @click.option(
+    "--repeat",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Judge sets of K runs in a row, as `batchqa load --repeat K` and `batchqa gate` on its set would: "
+    "--runs N then takes N sets (N x K runs) per setting.",
+)
+@click.option(
     "--out", type=click.Path(file_okay=False, path_type=Path), default=REPORTS_DIR / "audit", show_default=True
 )
 def gate_audit_command(
@@ -283,6 +311,7 @@ def gate_audit_command(
     baseline: Path | None,
     rejudge: bool,
     window: int,
+    repeat: int,
     out: Path,
 ) -> None:
     """Run the profile RUNS times on unchanged code and RUNS times per fault, gate every run, and print how
@@ -314,6 +343,7 @@ def gate_audit_command(
             console=console,
             wait_s=wait_s,
             window=window,
+            repeat=repeat,
         )
     labels = [r.title for r in rules.regression if r.distribution is not None]
     console.print(table(audit, labels))

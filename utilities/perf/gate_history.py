@@ -66,16 +66,20 @@ def baseline_id(baseline: Baseline) -> str:
     return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def history_entry(run: RunData, report: GateReport) -> dict[str, Any]:
+def history_entry(run: RunData, report: GateReport, index: int = 0) -> dict[str, Any]:
     """What ``batchqa trend`` and the rolling baseline read: the contract metrics, each regression rule's
-    (normalised) statistic and change, the verdicts, the machine's state, the baseline it was judged by."""
+    (normalised) statistic and change, the verdicts, the machine's state, the baseline it was judged by.
+    ``index``: which of the report's judged runs ``run`` is (a verdict on K runs records K entries, each with
+    its own values and the shared verdict, so a window holds single runs)."""
     rules = {}
     for check in report.regressions:
-        if check.comparison is not None:
+        if (comparison := check.comparison) is not None:
+            values = comparison.run_values or (comparison.run_value,)
+            value = values[min(index, len(values) - 1)]
             rules[check.rule.name] = {
-                "statistic": check.comparison.statistic,
-                "value": round(check.comparison.run_value, 4),
-                "change_pct": round(check.comparison.change_pct, 2),
+                "statistic": comparison.statistic,
+                "value": round(value, 4),
+                "change_pct": round((value / comparison.baseline_value - 1) * 100, 2),
                 "status": check.status,
             }
     return {
@@ -90,7 +94,8 @@ def history_entry(run: RunData, report: GateReport) -> dict[str, Any]:
         "verdict": report.verdict,
         "busy": report.busy,
         "speed_factor": round(report.speed, 4),
-        "metrics": {c.rule.name: c.value for c in report.limits if c.value is not None}
+        "judged_runs": report.runs,
+        "metrics": {c.rule.name: float(run.metrics[c.rule.name]) for c in report.limits if c.rule.name in run.metrics}
         | {k: run.metrics[k] for k in (BUSY_METRIC, WAIT_METRIC, "prompts_per_min", "http_rps") if k in run.metrics},
         "rules": rules,
     }
@@ -124,13 +129,16 @@ def rolling_baseline(
     rules, notes = [], []
     for rule in baseline.regression:
         values = [e["rules"][rule.name]["value"] for e in clean if rule.name in e.get("rules", {})][-window:]
-        if len(values) < MIN_RUNS or rule.distribution is None:
+        if len(values) < MIN_RUNS:
             notes.append(
                 f"{rule.title}: {len(values)} clean runs in the history, fewer than {MIN_RUNS}: the file's runs"
             )
             rules.append(rule)
             continue
-        rolled = Distribution(rule.distribution.n, rule.distribution.quantiles, tuple(float(v) for v in values))
+        if rule.distribution is None:  # a rule the file has no runs for yet: the window's values stand alone
+            rolled = Distribution.of(values, values)
+        else:
+            rolled = Distribution(rule.distribution.n, rule.distribution.quantiles, tuple(float(v) for v in values))
         rules.append(replace(rule, distribution=rolled))
         notes.append(f"{rule.title}: the last {len(values)} clean runs in the history")
     return replace(baseline, regression=tuple(rules)), notes

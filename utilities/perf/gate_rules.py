@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -21,7 +22,7 @@ from utilities.perf.gate_stats import (
     Comparison,
     Distribution,
     bonferroni,
-    compare_runs,
+    compare_run_set,
     statistic_name,
 )
 
@@ -253,6 +254,7 @@ class GateReport:
     speed: float = 1.0
     alpha: float = FAMILY_ALPHA
     strict: bool = False
+    runs: int = 1  # how many runs the verdict is on (``batchqa load --repeat K``)
 
     @property
     def busy(self) -> bool:
@@ -277,14 +279,30 @@ class GateReport:
         return "inconclusive" if self.inconclusive() else "pass"
 
 
+@dataclass(frozen=True)
+class RunInput:
+    """What the gate reads of one run: its flat metrics, its samples by series, its calibration probe."""
+
+    metrics: Mapping[str, float]
+    samples: Mapping[str, np.ndarray] = field(default_factory=dict)
+    calibration: Calibration | None = None
+
+
 def check_limits(metrics: Mapping[str, float], rules: tuple[ContractLimit, ...]) -> list[LimitCheck]:
+    return check_limits_of([metrics], rules)
+
+
+def check_limits_of(runs: Sequence[Mapping[str, float]], rules: tuple[ContractLimit, ...]) -> list[LimitCheck]:
+    """Each contract limit against the worst of ``runs`` (every run must keep every promise); missing when a
+    run lacks the metric."""
     checks = []
     for rule in rules:
-        value = metrics.get(rule.name)
-        if value is None:
+        values = [m.get(rule.name) for m in runs]
+        if not values or any(v is None for v in values):
             checks.append(LimitCheck(rule, None, "missing" if rule.required else "skipped"))
-        else:
-            checks.append(LimitCheck(rule, float(value), "fail" if rule.breached_by(float(value)) else "pass"))
+            continue
+        worst = (max if rule.better == "lower" else min)(float(v) for v in values if v is not None)
+        checks.append(LimitCheck(rule, worst, "fail" if rule.breached_by(worst) else "pass"))
     return checks
 
 
@@ -297,44 +315,65 @@ def evaluate(
     strict: bool = False,
     min_effect_pct: float | None = None,
 ) -> GateReport:
-    """Contract limits on ``metrics``; each regression rule's statistic of its ``samples`` (divided by the
-    speed factor where the rule normalises) against the baseline runs' values at ``family_alpha / rules``
-    (Bonferroni), with the rule's floor raised to ``min_effect_pct`` when given. On a busy machine (see ``Baseline``) a
+    """One run: ``evaluate_runs`` with a set of one."""
+    run = RunInput(metrics, samples or {}, calibration)
+    return evaluate_runs([run], baseline, strict=strict, min_effect_pct=min_effect_pct)
+
+
+def evaluate_runs(
+    runs: Sequence[RunInput],
+    baseline: Baseline,
+    *,
+    strict: bool = False,
+    min_effect_pct: float | None = None,
+) -> GateReport:
+    """Contract limits on every run's metrics; each regression rule's statistic of each run's samples (divided
+    by that run's speed factor where the rule normalises), their geometric mean against the baseline runs'
+    values at ``family_alpha / rules`` (Bonferroni), with the rule's floor raised to ``min_effect_pct`` when
+    given. The machine counts as busy (see ``Baseline``) when it was busy for any of the runs; then a
     regression is inconclusive unless ``strict``."""
-    other, wait = metrics.get(BUSY_METRIC), metrics.get(WAIT_METRIC)
-    speed = speed_factor(calibration, baseline.calibration)
+    if not runs:
+        raise ValueError("the gate needs at least one run")
+    others = [float(v) for r in runs if (v := r.metrics.get(BUSY_METRIC)) is not None]
+    waits = [float(v) for r in runs if (v := r.metrics.get(WAIT_METRIC)) is not None]
+    speeds = [speed_factor(r.calibration, baseline.calibration) for r in runs]
     judged = [r for r in baseline.regression if _judgeable(r)]
-    alpha = bonferroni(baseline.family_alpha, len(judged))
     report = GateReport(
         baseline,
-        check_limits(metrics, baseline.contract),
+        check_limits_of([r.metrics for r in runs], baseline.contract),
         [],
-        None if other is None else float(other),
-        None if wait is None else float(wait),
-        speed,
-        alpha,
+        max(others) if others else None,
+        max(waits) if waits else None,
+        math.exp(sum(math.log(s) for s in speeds) / len(speeds)),
+        bonferroni(baseline.family_alpha, len(judged)),
+        strict,
+        len(runs),
     )
-    report.strict = strict
     for rule in baseline.regression:
-        values = (samples or {}).get(rule.series)
-        report.regressions.append(_check_regression(rule, values, report, min_effect_pct))
+        sets = [
+            None
+            if (values := r.samples.get(rule.series)) is None
+            else np.asarray(values, dtype=float) / (speed if rule.normalise else 1.0)
+            for r, speed in zip(runs, speeds, strict=True)
+        ]
+        report.regressions.append(_check_regression(rule, sets, report, min_effect_pct))
     return report
 
 
 def _check_regression(
-    rule: RegressionRule, values: np.ndarray | None, report: GateReport, min_effect_pct: float | None
+    rule: RegressionRule, sets: list[np.ndarray | None], report: GateReport, min_effect_pct: float | None
 ) -> RegressionCheck:
     if rule.distribution is None or not _judgeable(rule):
         runs = 0 if rule.distribution is None else len(rule.distribution.run_values)
         note = f"the baseline holds {runs} runs, fewer than {MIN_RUNS}: run batchqa gate --rebaseline"
         return RegressionCheck(rule, None, "skipped", note)
-    if values is None or len(values) < MIN_SAMPLES:
-        got = 0 if values is None else len(values)
-        return RegressionCheck(rule, None, "skipped", f"{got} samples in this run, fewer than {MIN_SAMPLES}")
-    run = np.asarray(values, dtype=float) / (report.speed if rule.normalise else 1.0)
+    usable = [values for values in sets if values is not None and len(values) >= MIN_SAMPLES]
+    if len(usable) < len(sets):
+        counts = ", ".join(str(0 if v is None else len(v)) for v in sets)
+        return RegressionCheck(rule, None, "skipped", f"{counts} samples in the run(s), fewer than {MIN_SAMPLES}")
     floor = max(rule.min_effect_pct, min_effect_pct or 0.0) / 100
-    comparison = compare_runs(
-        run, rule.distribution.run_values, quantile=rule.quantile, alpha=report.alpha, floor=floor
+    comparison = compare_run_set(
+        usable, rule.distribution.run_values, quantile=rule.quantile, alpha=report.alpha, floor=floor
     )
     if comparison.verdict == "too few samples":
         return RegressionCheck(rule, comparison, "skipped", "too few samples")

@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 
 from utilities.perf.calibration import Calibration
+from utilities.perf.gate_rules import RunInput
+from utilities.perf.live_probe import PAIRED_SUFFIX, PROBE_FILE, paired_ratios, read_reference
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,9 @@ class RunData:
         data = self.summary.get("calibration")
         return Calibration.from_dict(data) if data else None
 
+    def gate_input(self) -> RunInput:
+        return RunInput(self.metrics, self.samples, self.calibration)
+
     @property
     def other_cores(self) -> float | None:
         value = self.metrics.get("host_other_cores")
@@ -62,17 +67,48 @@ def read_run(run: Path) -> RunData:
     return RunData(directory, summary, read_samples(directory))
 
 
+REPEAT_PREFIX = "run-"  # ``batchqa load --repeat K`` writes OUT/run-1 ... OUT/run-K
+
+
+def repeat_directory(out: Path, number: int) -> Path:
+    return out / f"{REPEAT_PREFIX}{number}"
+
+
+def read_runs(path: Path) -> list[RunData]:
+    """A run directory (or its summary.json), or a set of runs that ``batchqa load --repeat K`` wrote into one
+    directory (``run-1`` ... ``run-K``): the gate judges a set's runs together."""
+    if summary_path(path).exists():
+        return [read_run(path)]
+    numbered = {int(d.name[len(REPEAT_PREFIX) :]): d for d in path.glob(f"{REPEAT_PREFIX}*") if _numbered(d.name)}
+    members = [numbered[n] for n in sorted(numbered) if summary_path(numbered[n]).exists()]
+    if not members:
+        raise RunError(f"no run summary at {summary_path(path)}; run `batchqa load` (or `batchqa scaling`) first")
+    return [read_run(d) for d in members]
+
+
+def _numbered(name: str) -> bool:
+    return name.startswith(REPEAT_PREFIX) and name[len(REPEAT_PREFIX) :].isdigit()
+
+
 def read_samples(directory: Path) -> dict[str, np.ndarray]:
     exact = directory / SAMPLES_FILE
     if exact.exists():
         table = pd.read_csv(exact, dtype={"type": str, "name": str, "variant": str}, keep_default_na=False)
         table = table[table["ok"] == 1]
         series = table["type"] + " " + table["name"]
-        samples = {name: group.to_numpy(dtype=float) for name, group in table["ms"].groupby(series)}
         # Requests of one endpoint that differ in kind (upload sizes) also form a series each: "NAME [variant]".
-        varied = table[table["variant"] != ""]
-        by_variant = series[varied.index] + " [" + varied["variant"] + "]"
-        samples |= {name: group.to_numpy(dtype=float) for name, group in varied["ms"].groupby(by_variant)}
+        varied = table["variant"] != ""
+        named = pd.concat([series, series[varied] + " [" + table.loc[varied, "variant"] + "]"])
+        rows = pd.concat([table, table[varied]])
+        samples = {name: group["ms"].to_numpy(dtype=float) for name, group in rows.groupby(named.to_numpy())}
+        probe = directory / PROBE_FILE
+        if probe.exists():
+            # Each series divided request by request by the live reference (live_probe.py): "NAME / reference".
+            reference = read_reference(probe)
+            for name, group in rows.groupby(named.to_numpy()):
+                ratios = paired_ratios(group["t"].to_numpy(dtype=float), group["ms"].to_numpy(dtype=float), reference)
+                if ratios.size:
+                    samples[name + PAIRED_SUFFIX] = ratios
         return samples
     histograms = directory / "locust.json"
     if not histograms.exists():

@@ -88,10 +88,12 @@ def run_statistic(values: Sequence[float] | np.ndarray, quantile: float) -> floa
 
 @dataclass(frozen=True)
 class Comparison:
-    """A run's statistic against the baseline runs': ``ratio`` > 1 is slower (run value / the geometric
-    mean of the baseline runs' values) with its ``level`` prediction interval ``low``..``high``.
+    """The judged runs' statistic against the baseline runs': ``ratio`` > 1 is slower (the geometric mean of the
+    judged runs' values / the geometric mean of the baseline runs' values) with its ``level`` prediction interval
+    ``low``..``high``. ``run_values`` holds each judged run's value: one for a single run, K for a verdict on K
+    runs (``batchqa load --repeat K``).
 
-    ``regression`` when ``low`` > 1 + ``floor``: a run of unchanged code lands above that with probability
+    ``regression`` when ``low`` > 1 + ``floor``: judged runs of unchanged code land above that with probability
     at most ``alpha`` (one-sided), if a run's log value varies between runs as in the baseline's runs.
     """
 
@@ -104,6 +106,12 @@ class Comparison:
     floor: float
     n_run: int
     runs: int
+    run_values: tuple[float, ...] = ()
+
+    @property
+    def judged(self) -> int:
+        """How many runs the verdict is on."""
+        return max(1, len(self.run_values))
 
     @property
     def ratio(self) -> float:
@@ -123,8 +131,10 @@ class Comparison:
         return (self.low - 1) * 100, (self.high - 1) * 100
 
     def describe(self) -> str:
+        """``+31 % [+22 %, +40 %]``; ``... over 4 runs`` for a set."""
         low, high = self.interval_pct()
-        return f"{self.change_pct:+.0f} % [{low:+.0f} %, {high:+.0f} %]"
+        runs = f" over {self.judged} runs" if self.judged > 1 else ""
+        return f"{self.change_pct:+.0f} % [{low:+.0f} %, {high:+.0f} %]{runs}"
 
 
 def compare_runs(
@@ -135,26 +145,46 @@ def compare_runs(
     alpha: float,
     floor: float = 0.0,
 ) -> Comparison:
-    """The run's ``quantile`` of ``run`` (its samples) against ``baseline_runs`` (each baseline run's value
-    of the same quantile), on the log scale: the shift r = log(value) − mean(log baseline values) and its
-    prediction half-width h = t(1 − alpha, k − 1) · s · √(1 + 1/k) for k baseline runs with standard
-    deviation s. The interval is exp(r ± h)."""
+    """One run's samples against ``baseline_runs`` (each baseline run's value of the same quantile):
+    ``compare_run_set`` with a set of one."""
+    return compare_run_set([run], baseline_runs, quantile=quantile, alpha=alpha, floor=floor)
+
+
+def compare_run_set(
+    runs: Sequence[Sequence[float] | np.ndarray],
+    baseline_runs: Sequence[float],
+    *,
+    quantile: float,
+    alpha: float,
+    floor: float = 0.0,
+) -> Comparison:
+    """The ``quantile`` of each of K judged ``runs`` (their samples) against ``baseline_runs`` (each baseline
+    run's value of the same quantile), on the log scale: the shift r = mean(log judged values) − mean(log
+    baseline values) and its prediction half-width h = t(1 − alpha, k − 1) · s · √(1/K + 1/k) for k baseline
+    runs with standard deviation s. The interval is exp(r ± h).
+
+    √(1/K + 1/k): the mean of K new runs varies 1/√K as much as one run, if runs vary independently around
+    the level the baseline runs share (a window of recent runs, ``--rolling``, keeps that level current)."""
     if not 0 < alpha < 0.5:
         raise ValueError(f"alpha must be in (0, 0.5), not {alpha}")
     if floor < 0:
         raise ValueError(f"the effect-size floor cannot be negative ({floor})")
-    samples = np.asarray(run, dtype=float)
+    if not runs:
+        raise ValueError("judge at least one run")
+    sets = [np.asarray(run, dtype=float) for run in runs]
     values = np.asarray(baseline_runs, dtype=float)
-    if samples.size == 0:
-        raise ValueError("the run needs at least one sample")
-    if np.any(samples <= 0) or np.any(values <= 0):
+    if any(samples.size == 0 for samples in sets):
+        raise ValueError("each run needs at least one sample")
+    if any(np.any(samples <= 0) for samples in sets) or np.any(values <= 0):
         raise ValueError("times must be positive to compare them as ratios")
-    value = run_statistic(samples, quantile)
+    judged = [run_statistic(samples, quantile) for samples in sets]
+    value = math.exp(float(np.mean(np.log(judged))))
     logs = np.log(values)
     k = int(values.size)
     centre = float(np.mean(logs)) if k else math.log(value)
     if k >= 2:
-        half = float(student_t.ppf(1 - alpha, k - 1)) * float(np.std(logs, ddof=1)) * math.sqrt(1 + 1 / k)
+        spread = float(np.std(logs, ddof=1)) * math.sqrt(1 / len(judged) + 1 / k)
+        half = float(student_t.ppf(1 - alpha, k - 1)) * spread
     else:
         half = math.inf
     shift = math.log(value) - centre
@@ -166,8 +196,9 @@ def compare_runs(
         math.exp(shift + half) if math.isfinite(half) else math.inf,
         1 - 2 * alpha,
         floor,
-        int(samples.size),
+        min(int(samples.size) for samples in sets),
         k,
+        tuple(judged),
     )
 
 

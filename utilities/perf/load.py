@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -26,7 +27,9 @@ from rich.table import Table
 from utilities.paths import REPO_ROOT
 from utilities.perf import names, profiles
 from utilities.perf.calibration import Calibration, probe
+from utilities.perf.gate_runs import REPEAT_PREFIX, repeat_directory
 from utilities.perf.host_load import CpuShare
+from utilities.perf.live_probe import PROBE_FILE, LiveProbe
 from utilities.perf.load_summary import summarize_entries
 from utilities.perf.server_memory import MemorySampler, MemorySource, metrics_value, write_memory
 from utilities.procs.process_metrics import machine_facts
@@ -156,7 +159,7 @@ def run_load(
     bundled backend only."""
     console = console or Console(stderr=True)
     out.mkdir(parents=True, exist_ok=True)
-    for stale in [*out.glob("locust*"), out / SAMPLES_FILE]:
+    for stale in [*out.glob("locust*"), out / SAMPLES_FILE, out / PROBE_FILE]:
         stale.unlink(missing_ok=True)
     faults = os.environ.get(FAULTS_ENV, "") if faults is None else faults
     env = {**profile.backend_env, FAULTS_ENV: faults}
@@ -170,9 +173,11 @@ def run_load(
         cpu = CpuShare()
         sampler = MemorySampler(source, cpu=cpu)
         sampler.start()
+        live = LiveProbe(url, out / PROBE_FILE).start()
         allowed_s = profile.run_time_s + profile.stop_timeout_s
         exit_code = _run_locust(command, out, profile.run_time_s, allowed_s, console, lambda tail: tail.line(names))
         samples = sampler.stop()
+        live.stop()
         rows_after = _server_rows(url)
     # Before and after, fastest of both: a neighbour's burst during one probe does not make the machine slow.
     calibration = Calibration.fastest(before, probe()) if before else None
@@ -322,6 +327,14 @@ def parse_timespan(_ctx: click.Context | None, _param: click.Parameter | None, v
 @click.option("--socket-users", type=click.IntRange(min=0), default=None, help="Override SocketUsers.")
 @click.option("--mixed-users", type=click.IntRange(min=0), default=None, help="Override MixedUsers.")
 @click.option("--plots/--no-plots", default=True, show_default=True, help="Write PNGs and index.html.")
+@click.option(
+    "--repeat",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Run the profile K times in a row into OUT/run-1 ... OUT/run-K; `batchqa gate --run OUT` then judges "
+    "the K runs together (a verdict that moves 1/sqrt(K) as much between runs).",
+)
 @click.option("--dry-run", is_flag=True, help="Print the Locust command line and exit.")
 def load_command(
     profile_name: str,
@@ -333,6 +346,7 @@ def load_command(
     socket_users: int | None,
     mixed_users: int | None,
     plots: bool,
+    repeat: int,
     dry_run: bool,
 ) -> None:
     """Run a load profile (Locust, headless) and collect its stats, socket lag/gaps and server memory.
@@ -351,14 +365,29 @@ def load_command(
         click.echo(" ".join(locust_command(profile, base_url or "URL", out, processes=processes)))
         return
     console = Console(stderr=True)
-    run = run_load(profile, base_url=base_url, out=out, processes=processes, console=console, plots=plots)
-    console.print(render_summary(run))
-    for note in run.notes:
-        console.print(f"[yellow]{note}[/]")
-    console.print(f"run written to {out} (summary.json, locust_*.csv, locust.json, index.html)")
-    if run.exit_code != 0:
-        console.print(f"[red]Locust exited {run.exit_code}[/]; see {out / 'locust.log'}")
-    raise SystemExit(run.exit_code)
+    codes = []
+    for directory in repeat_directories(out, repeat):
+        run = run_load(profile, base_url=base_url, out=directory, processes=processes, console=console, plots=plots)
+        console.print(render_summary(run))
+        for note in run.notes:
+            console.print(f"[yellow]{note}[/]")
+        console.print(f"run written to {directory} (summary.json, locust_*.csv, locust.json, index.html)")
+        if run.exit_code != 0:
+            console.print(f"[red]Locust exited {run.exit_code}[/]; see {directory / 'locust.log'}")
+        codes.append(run.exit_code)
+    raise SystemExit(next((code for code in codes if code), 0))
+
+
+def repeat_directories(out: Path, repeat: int) -> list[Path]:
+    """Where the runs go: ``out`` itself for one run; ``out/run-1`` ... ``out/run-K`` for a set, after removing
+    what an earlier run or set left in ``out`` (a stale summary.json or run-N would join the set the gate reads)."""
+    if repeat == 1:
+        return [out]
+    (out / SUMMARY_FILE).unlink(missing_ok=True)
+    for stale in out.glob(f"{REPEAT_PREFIX}*"):
+        if stale.is_dir():
+            shutil.rmtree(stale)
+    return [repeat_directory(out, number) for number in range(1, repeat + 1)]
 
 
 if __name__ == "__main__":
