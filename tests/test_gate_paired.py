@@ -16,7 +16,7 @@ from tests.test_gate import CALM, GAP, UPLOAD, _baseline, _upload_rule
 from utilities.perf.gate import gate_command
 from utilities.perf.gate_history import read_history
 from utilities.perf.gate_rules import RegressionRule, RunInput, evaluate_runs
-from utilities.perf.gate_runs import RunError, read_runs
+from utilities.perf.gate_runs import RunError, read_runs, repeat_runs
 from utilities.perf.gate_stats import Distribution, compare_run_set, compare_runs
 from utilities.perf.live_probe import PAIRED_SUFFIX, paired_ratios
 from utilities.perf.load import repeat_directories
@@ -210,3 +210,13 @@ def test_a_paired_rule_is_judged_on_the_ratios_and_sees_a_cost_in_the_upload_pat
 
     assert ok.exit_code == 0, ok.output
     assert failed.exit_code == 1 and "upload ÷ reference p50 +" in failed.output
+
+
+def test_a_set_of_runs_is_read_in_run_order_and_skips_runs_without_a_summary(tmp_path: Path) -> None:
+    for number in (1, 2, 10, 11):
+        (tmp_path / f"run-{number}").mkdir()
+        if number != 11:  # a run cut off before it wrote its summary
+            (tmp_path / f"run-{number}" / "summary.json").write_text("{}")
+    (tmp_path / "run-x").mkdir()
+    assert [d.name for d in repeat_runs(tmp_path)] == ["run-1", "run-2", "run-10"]
+    assert repeat_runs(tmp_path / "run-1") == []

@@ -79,11 +79,16 @@ def read_runs(path: Path) -> list[RunData]:
     directory (``run-1`` ... ``run-K``): the gate judges a set's runs together."""
     if summary_path(path).exists():
         return [read_run(path)]
-    numbered = {int(d.name[len(REPEAT_PREFIX) :]): d for d in path.glob(f"{REPEAT_PREFIX}*") if _numbered(d.name)}
-    members = [numbered[n] for n in sorted(numbered) if summary_path(numbered[n]).exists()]
+    members = repeat_runs(path)
     if not members:
         raise RunError(f"no run summary at {summary_path(path)}; run `batchqa load` (or `batchqa scaling`) first")
     return [read_run(d) for d in members]
+
+
+def repeat_runs(path: Path) -> list[Path]:
+    """The runs of a set (``run-1`` ... ``run-K`` that hold a summary), in order; empty for a single run."""
+    numbered = {int(d.name[len(REPEAT_PREFIX) :]): d for d in path.glob(f"{REPEAT_PREFIX}*") if _numbered(d.name)}
+    return [numbered[n] for n in sorted(numbered) if summary_path(numbered[n]).exists()]
 
 
 def _numbered(name: str) -> bool:

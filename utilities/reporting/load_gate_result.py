@@ -10,12 +10,20 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from utilities.perf.gate_runs import repeat_runs
+
 PERF_RESULT_FILE = "batchqa-load-gate-result.json"
 
 
 def gate_result(run_dir: Path, *, passed: bool | None, gate_output: str | None) -> dict[str, Any] | None:
     """An Allure test result for the load run: passed or failed as the gate said, with its figures against
-    the baseline, the gate's output and the performance report's plots attached. None when there is no run."""
+    the baseline, the gate's output and the performance report's plots attached. None when there is no run.
+
+    A set of runs (``batchqa load --repeat K``) shows its last run's figures; the verdict is the gate's on the set.
+    """
+    runs = repeat_runs(run_dir)
+    if not (run_dir / "summary.json").exists() and runs:
+        run_dir = runs[-1]
     summary_path = run_dir / "summary.json"
     if not summary_path.exists():
         return None
