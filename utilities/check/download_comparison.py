@@ -2,31 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from utilities.check.download_reader import (
     TECHNIQUE_SEPARATOR,
     Download,
     primary_part,
 )
-from utilities.check.problem_text import capped, csv_canon, exact, show
+from utilities.check.problem_text import Findings, capped, csv_canon, exact, show
 
 
 @dataclass
-class ComparisonReport:
+class ComparisonReport(Findings):
     """Whether two downloads of one batch (CSV, JSON, ZIP) say the same thing, row by row."""
 
     left: str
     right: str
     rows_compared: int
-    issues: list[str] = field(default_factory=list)
-
-    def problems(self) -> list[str]:
-        return list(self.issues)
-
-    @property
-    def ok(self) -> bool:
-        return not self.issues
 
     def summary(self) -> str:
         verdict = "equivalent" if self.ok else f"{len(self.issues)} difference(s)"
@@ -62,7 +54,7 @@ def compare_downloads(a: Download, b: Download) -> ComparisonReport:
             if x != y
         ]
     problems += capped(differences, "row differences")
-    return ComparisonReport(left.format, right.format, min(len(left.rows), len(right.rows)), problems)
+    return ComparisonReport(left.format, right.format, min(len(left.rows), len(right.rows)), issues=problems)
 
 
 def assert_downloads_equivalent(a: Download, b: Download) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from difflib import SequenceMatcher
 
 from utilities.check.download_comparison import compare_downloads
@@ -18,7 +18,7 @@ from utilities.check.download_reader import (
     primary_part,
 )
 from utilities.check.input_reader import InputTable
-from utilities.check.problem_text import capped, csv_canon, exact, hint, row_key, show
+from utilities.check.problem_text import Findings, capped, csv_canon, exact, hint, row_key, show
 
 ROW_STATUSES = ("pending", "running", "succeeded", "failed", "cancelled")
 BATCH_STATUSES = ("queued", "running", "paused", "cancelled", "completed", "completed_with_errors", "failed")
@@ -27,7 +27,7 @@ COMPLETED_BATCH = ("completed", "completed_with_errors")
 
 
 @dataclass
-class ValidationReport:
+class ValidationReport(Findings):
     """What a download got wrong against its input; ``problems()`` is empty for an honest download."""
 
     format: str
@@ -35,14 +35,6 @@ class ValidationReport:
     rows_checked: int
     succeeded: int
     failed: int
-    issues: list[str] = field(default_factory=list)
-
-    def problems(self) -> list[str]:
-        return list(self.issues)
-
-    @property
-    def ok(self) -> bool:
-        return not self.issues
 
     def summary(self) -> str:
         verdict = "OK" if self.ok else f"{len(self.issues)} problem(s)"

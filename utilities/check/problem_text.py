@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass, field
 
 from utilities.check.download_reader import (
     DANGEROUS_PREFIXES,
@@ -12,6 +13,20 @@ from utilities.check.download_reader import (
 )
 
 MAX_REPORTED = 20
+
+
+@dataclass
+class Findings:
+    """What an oracle found wrong, one sentence each; a report with none is ``ok``."""
+
+    issues: list[str] = field(default_factory=list, kw_only=True)
+
+    def problems(self) -> list[str]:
+        return list(self.issues)
+
+    @property
+    def ok(self) -> bool:
+        return not self.issues
 
 
 def csv_canon(value: str | None) -> str | None:
