@@ -21,6 +21,8 @@ from utilities.perf.gate_stats import Distribution, compare_run_set, compare_run
 from utilities.perf.live_probe import PAIRED_SUFFIX, paired_ratios
 from utilities.perf.load import repeat_directories
 
+pytestmark = pytest.mark.area("Performance tooling")
+
 BASELINE_RUNS = tuple(20.0 * np.exp(np.random.default_rng(11).normal(0.0, 0.07, 20)))
 
 
