@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -78,38 +78,51 @@ def _traced_bytes(snapshot: tracemalloc.Snapshot) -> int:
     return sum(stat.size for stat in snapshot.statistics("filename"))
 
 
-def test_a_held_progress_socket_costs_the_server_little_memory(tmp_path: Path) -> None:
+def _snapshots_around(action: Callable[[], None]) -> tuple[tracemalloc.Snapshot, tracemalloc.Snapshot]:
+    """tracemalloc snapshots before and after ``action`` (counting starts just before it)."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        action()
+        gc.collect()
+        return before, tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+
+
+def _hold_more(holder: subprocess.Popen[str]) -> None:
+    """Ask the holder for its second group of sockets and wait until every one is open."""
+    assert holder.stdin is not None and holder.stdout is not None
+    holder.stdin.write("more\n")
+    holder.stdin.flush()
+    assert int(holder.stdout.readline()) == MEASURED_SOCKETS
+
+
+def test_a_held_progress_socket_costs_the_server_little_memory_and_leaves_its_feed_on_close(tmp_path: Path) -> None:
     with served_in_process(tmp_path) as (url, app), BatchApi.new_user(url, "ws-memory") as api:
         assert api.token is not None
         batch_id = api.upload(text="\n".join(f"memory topic {i}" for i in range(3)))["batch_id"]
-        holder = subprocess.Popen(
-            [sys.executable, "-c", HOLDER, url, batch_id, api.token, str(WARM_UP_SOCKETS), str(MEASURED_SOCKETS)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert holder.stdin is not None and holder.stdout is not None
-        try:
-            assert int(holder.stdout.readline()) == WARM_UP_SOCKETS
-            gc.collect()
-            tracemalloc.start()
+        command = [sys.executable, "-c", HOLDER, url, batch_id, api.token]
+        command += [str(WARM_UP_SOCKETS), str(MEASURED_SOCKETS)]
+        with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as holder:
+            assert holder.stdin is not None and holder.stdout is not None
             try:
-                before = tracemalloc.take_snapshot()
-                holder.stdin.write("more\n")
+                assert int(holder.stdout.readline()) == WARM_UP_SOCKETS
+                before, after = _snapshots_around(lambda: _hold_more(holder))
+                # Every socket is still held by the server (each read its opening, so it has been admitted).
+                assert app.state.batchqa_feeds.socket_count() == WARM_UP_SOCKETS + MEASURED_SOCKETS
+                holder.stdin.write("done\n")
                 holder.stdin.flush()
-                assert int(holder.stdout.readline()) == MEASURED_SOCKETS
-                gc.collect()
-                after = tracemalloc.take_snapshot()
+                assert holder.wait(30) == 0
             finally:
-                tracemalloc.stop()
-            # Every socket is still held by the server (each read its opening, so it has been admitted).
-            assert app.state.batchqa_feeds.socket_count() == WARM_UP_SOCKETS + MEASURED_SOCKETS
-            holder.stdin.write("done\n")
-            holder.stdin.flush()
-            assert holder.wait(30) == 0
-        finally:
-            if holder.poll() is None:
-                holder.kill()
-                holder.wait()
+                if holder.poll() is None:
+                    holder.kill()
+        # Detached sockets still leave their feed when the client goes, and the last one drops it.
+        feeds = app.state.batchqa_feeds
+        deadline = time.monotonic() + 30
+        while feeds.socket_count() or feeds.feeds:
+            assert time.monotonic() < deadline, f"{feeds.socket_count()} sockets still in a feed"
+            time.sleep(0.02)  # the poll interval of this wait, not a synchronisation
     per_socket = (_traced_bytes(after) - _traced_bytes(before)) / MEASURED_SOCKETS
     assert per_socket < MAX_BYTES_PER_SOCKET, f"{per_socket / 1024:.1f} KiB per held socket"
