@@ -98,6 +98,7 @@ class PreframedWebSocketProtocol(WebSocketsSansIOProtocol):
     """``WebSocketsSansIOProtocol`` that lets the app write whole frames synchronously and detach its task."""
 
     # Class defaults, so a socket that is never detached carries no extra attributes.
+    _detached = False
     _on_message: OnMessage | None = None
     _on_closed: OnClosed | None = None
 
@@ -143,23 +144,27 @@ class PreframedWebSocketProtocol(WebSocketsSansIOProtocol):
             self.read_paused = False
             self.transport.resume_reading()
         self.close_timer = self.loop.call_later(self.close_timeout, self.transport.close)
+        # An attached app sees the disconnect at once; a detached one is told at once too, not when
+        # the client answers the close (a client too slow to read may take the whole close timeout).
+        self._report_closed()
 
     def detach(self, on_message: OnMessage, on_closed: OnClosed) -> bool:
         """Keep the connection open after the app's task returns; False if it is gone already.
 
         From now on each message the client sends is passed to ``on_message`` (its size) as it is
-        parsed, and ``on_closed`` is called once when the connection is lost. Messages the app had
-        not read yet are passed on first. The app must not receive or send through ASGI any more
-        (writes and closes go through the extension) and should return.
+        parsed, and ``on_closed`` is called once, when the connection is lost or the app closes it
+        (``close_from_app``). Messages the app had not read yet are passed on first. The app must
+        not receive or send through ASGI any more (writes and closes go through the extension) and
+        should return.
         """
-        if self.disconnected or not self.handshake_complete or self._on_closed is not None:
+        if self.disconnected or not self.handshake_complete or self._detached:
             return False
         queued: list[dict[str, Any]] = []
         while not self.queue.empty():
             queued.append(self.queue.get_nowait())
         if any(m["type"] == "websocket.disconnect" for m in queued) and not self.close_sent:
             return False  # the client closed: the app sees it from the return value, as from receive()
-        self._on_message, self._on_closed = on_message, on_closed
+        self._detached, self._on_message, self._on_closed = True, on_message, on_closed
         self.queue, self.writable = _DISCARDED, _NEVER_WAITS
         self._release_handshake()
         if hasattr(self, "scope"):
@@ -173,13 +178,13 @@ class PreframedWebSocketProtocol(WebSocketsSansIOProtocol):
         return True
 
     def send_receive_event_to_app(self) -> None:
-        on_message = self._on_message
-        if on_message is None:
+        if not self._detached:
             super().send_receive_event_to_app()
             return
         data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
         self.frames = []
-        if self.close_sent:
+        on_message = self._on_message
+        if self.close_sent or on_message is None:
             return  # as uvicorn does: past the close, messages are discarded until the peer's reply
         if self.curr_msg_data_type == "text":
             try:
@@ -193,6 +198,10 @@ class PreframedWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
+        self._report_closed()
+
+    def _report_closed(self) -> None:
+        """Tell a detached socket's app that it is closed, once; nothing it sends is passed on after that."""
         on_closed = self._on_closed
         if on_closed is not None:
             self._on_message = self._on_closed = None
@@ -213,7 +222,7 @@ class PreframedWebSocketProtocol(WebSocketsSansIOProtocol):
                 self.send_500_response()
             elif result is not None:
                 self.logger.error("ASGI callable should return None, but returned '%s'.", result)
-        if self.close_timer is None and self._on_closed is None:
+        if self.close_timer is None and not self._detached:
             self.transport.close()
 
 
