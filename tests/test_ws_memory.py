@@ -53,14 +53,23 @@ asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sy
 
 
 @contextmanager
-def served_in_process(data_dir: Path) -> Iterator[tuple[str, FastAPI]]:
-    """The bundled server (its uvicorn configuration and WebSocket protocol) on a thread of this process."""
-    settings = Settings(data_dir=data_dir, heartbeat_seconds=60.0, log_level="WARNING")
+def served_in_process(
+    data_dir: Path, *, heartbeat_seconds: float = 60.0, ws: str | None = None
+) -> Iterator[tuple[str, FastAPI]]:
+    """The bundled server (its uvicorn configuration) on a thread of this process.
+
+    ``ws`` names another of uvicorn's WebSocket protocols instead of the bundled one (which offers
+    the pre-framed extension): the app then runs as under any other ASGI server.
+    """
+    settings = Settings(data_dir=data_dir, heartbeat_seconds=heartbeat_seconds, log_level="WARNING")
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     settings.port = sock.getsockname()[1]
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn_config(app, settings))
+    config = uvicorn_config(app, settings)
+    if ws is not None:
+        config.ws = ws
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="in-process-backend")
     thread.start()
     try:

@@ -205,7 +205,7 @@ async def progress_socket(websocket: WebSocket, batch_id: str) -> None:
             guard = InboundGuard(
                 max_bytes=settings.ws_max_message_bytes, max_per_second=settings.ws_max_messages_per_second
             )
-            preframed: PreframedSocket | None = websocket.scope["extensions"].get(PREFRAMED)
+            preframed: PreframedSocket | None = (websocket.scope.get("extensions") or {}).get(PREFRAMED)
             if preframed is not None:
                 # The feed does the sending and the protocol passes on what the client sends: this
                 # task, and what it holds, is not needed while the socket is open. Not detached: the
