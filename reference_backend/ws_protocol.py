@@ -22,6 +22,7 @@ from typing import Any
 
 from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.datastructures import Headers
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
@@ -92,6 +93,8 @@ class _NeverWaits:
 # One of each for every detached socket: they hold no state.
 _DISCARDED: Any = _Discarded()
 _NEVER_WAITS: Any = _NeverWaits()
+# The headers of every handshake request once the connection is open (nothing adds to them).
+_NO_HEADERS = Headers()
 
 
 class PreframedWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -115,13 +118,15 @@ class PreframedWebSocketProtocol(WebSocketsSansIOProtocol):
             self._release_handshake()
 
     def _release_handshake(self) -> None:
-        """Empty the handshake's request and response headers: the scope has its own copy, and nothing reads them.
+        """Let go of the handshake's request and response: the scope has its own copy, and nothing reads them.
 
-        The request object itself cannot be dropped: the websockets parser keeps it as a local.
+        The websockets parser keeps the request as a local for the connection's life, so its headers
+        are swapped for a shared empty set.
         """
-        for message in (getattr(self, "request", None), getattr(self, "response", None)):
-            if message is not None:
-                message.headers.clear()
+        request = getattr(self, "request", None)
+        if request is not None:
+            request.headers = _NO_HEADERS
+        self.response = None  # type: ignore[assignment]
 
     def write_frame(self, frame: bytes) -> bool:
         """Write ``frame`` now; False if the socket is closing, gone, or has ``MAX_UNREAD_BYTES`` unread."""
