@@ -31,8 +31,8 @@ from utilities.client.api import BatchApi
 
 WARM_UP_SOCKETS = 40
 MEASURED_SOCKETS = 200
-#: Bytes per held socket: a little above the 7.2–7.7 KiB measured, far below the ~36 KiB of a socket with a task.
-MAX_BYTES_PER_SOCKET = 10 * 1024
+#: Bytes per held socket: a little above the 6.8–7.4 KiB measured, far below the ~36 KiB of a socket with a task.
+MAX_BYTES_PER_SOCKET = 9 * 1024
 
 # Holds sockets in two groups: the first on start, the second on the first line read from stdin; it prints
 # how many of each group are open (each read its opening message) and exits on the second line.
