@@ -47,11 +47,13 @@ class Subscriber:
     __slots__ = ("_close", "_drain", "_queue", "_write", "early", "kept", "seq", "websocket")
 
     def __init__(self, websocket: WebSocket) -> None:
-        self.websocket = websocket
+        preframed = websocket.scope.get("extensions", {}).get(PREFRAMED)
+        # A pre-framed socket is reached through its protocol alone: holding the ``WebSocket`` would keep
+        # the scope, and the ASGI task's objects, alive after the route detached it.
+        self.websocket: WebSocket | None = None if preframed is not None else websocket
         self.seq = 0
         self.kept: list[Outgoing] | None = []  # broadcasts while joining; None once admitted
         self.early = False  # joined before the feed started: its opening may predate the feed's start
-        preframed = websocket.scope.get("extensions", {}).get(PREFRAMED)
         self._write: Callable[[bytes], bool] | None = preframed.write if preframed is not None else None
         self._close: Callable[[int, str], None] | None = preframed.close if preframed is not None else None
         self._queue: asyncio.Queue[str] | None = None
@@ -72,7 +74,7 @@ class Subscriber:
         return True
 
     async def _send_queued(self) -> None:
-        assert self._queue is not None
+        assert self._queue is not None and self.websocket is not None
         with contextlib.suppress(WebSocketDisconnect, RuntimeError):  # the client left; the route ends it
             while True:
                 await self.websocket.send_text(await self._queue.get())
@@ -81,7 +83,7 @@ class Subscriber:
         """Close from outside the socket's own task; it sees a disconnect and leaves the feed."""
         if self._close is not None:
             self._close(code, reason)
-        else:
+        elif self.websocket is not None:
             asyncio.get_running_loop().create_task(self.websocket.close(code, reason))
 
     def stop(self) -> None:

@@ -7,6 +7,7 @@ import socket
 from pathlib import Path
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from . import log_redaction
 from .app import create_app
@@ -43,9 +44,16 @@ def run(*, host: str | None = None, port: int | None = None, data_dir: str | Pat
         f"batchqa reference backend listening on {settings.base_url} (data in {settings.data_dir})",
         flush=True,
     )
+    config = uvicorn_config(app, settings)
+    log_redaction.install()  # after uvicorn.Config, which sets up uvicorn's loggers and handlers
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def uvicorn_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
+    """How the bundled server runs ``app`` (also what the socket memory test serves in-process)."""
     # No permessage-deflate: browsers always offer it, and on progress messages it costs ~40 KiB per
     # socket and multiplies fan-out lag (measured with `batchqa ws-bench`, see the README).
-    config = uvicorn.Config(
+    return uvicorn.Config(
         app,
         log_level=settings.log_level.lower(),
         access_log=False,
@@ -54,5 +62,3 @@ def run(*, host: str | None = None, port: int | None = None, data_dir: str | Pat
         ws_per_message_deflate=False,
         ws=PreframedWebSocketProtocol,  # progress fan-out writes each message's frame once per batch
     )
-    log_redaction.install()  # after uvicorn.Config, which sets up uvicorn's loggers and handlers
-    uvicorn.Server(config).run(sockets=[sock])

@@ -1,7 +1,9 @@
 """The progress WebSocket ``/api/v1/batch/ws/{batch_id}`` (docs/contract.md, "Progress WebSocket").
 
 The route admits a socket, reads its opening and hands it to the batch's feed (``fanout.py``), which
-does all the sending; the socket's own task only reads what the client sends.
+does all the sending. Under the bundled server (``ws_protocol.py``) the route then detaches the
+socket and returns: the protocol passes what the client sends to ``DetachedInbound``, so a held
+socket keeps no task. Under another server the socket's own task reads what the client sends.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,9 +25,10 @@ from ..app_state import AppState, token_from
 from ..batches import get_owned_batch, status_view
 from ..database import Store
 from ..errors import NotFound, Unauthorized
-from ..fanout import FeedRegistry
+from ..fanout import BatchFeed, FeedRegistry, Subscriber
 from ..progress_stream import covered_seq, event_message, opening_messages, stored_events_after
 from ..security import SESSION_COOKIE
+from ..ws_protocol import PREFRAMED, PreframedSocket
 
 log = logging.getLogger(__name__)
 
@@ -79,16 +82,24 @@ def origin_allowed(origin: str | None, *, own: Iterable[str], allowed: Iterable[
 
 
 class InboundGuard:
-    """What a client may send: small messages (else 1009) at a modest rate (else 1008)."""
+    """What a client may send: small messages (else 1009) at a modest rate (else 1008).
+
+    Every held socket has one, and most clients send nothing: the record of recent messages is made
+    on the first one.
+    """
+
+    __slots__ = ("_recent", "max_bytes", "max_per_second")
 
     def __init__(self, *, max_bytes: int, max_per_second: float) -> None:
         self.max_bytes = max_bytes
         self.max_per_second = max_per_second
-        self._recent: deque[float] = deque()
+        self._recent: deque[float] | None = None
 
     def check(self, size: int, now: float) -> Refused | None:
         if size > self.max_bytes:
             return Refused(MESSAGE_TOO_BIG, f"messages are limited to {self.max_bytes} bytes")
+        if self._recent is None:
+            self._recent = deque()
         self._recent.append(now)
         while self._recent and self._recent[0] <= now - 1.0:
             self._recent.popleft()
@@ -174,6 +185,7 @@ async def progress_socket(websocket: WebSocket, batch_id: str) -> None:
     feed = feeds_of(websocket, state).feed(batch_id)
     subscriber = feed.join(websocket)  # before reading storage, so no event falls in between
     close: Refused | None = None
+    detached = False
     try:
         try:
             view, stored = await run_in_threadpool(_opening, state.store, batch_id, user_id, last_seq)
@@ -193,12 +205,49 @@ async def progress_socket(websocket: WebSocket, batch_id: str) -> None:
             guard = InboundGuard(
                 max_bytes=settings.ws_max_message_bytes, max_per_second=settings.ws_max_messages_per_second
             )
+            preframed: PreframedSocket | None = (websocket.scope.get("extensions") or {}).get(PREFRAMED)
+            if preframed is not None:
+                # The feed does the sending and the protocol passes on what the client sends: this
+                # task, and what it holds, is not needed while the socket is open. Not detached: the
+                # client is gone already, and the feed is left below.
+                inbound = DetachedInbound(feed, subscriber, guard, preframed.close)
+                detached = preframed.detach(inbound.message, inbound.closed)
+                return
             close = await _receive_loop(websocket, guard)
     finally:
-        feed.leave(subscriber)
+        if not detached:
+            feed.leave(subscriber)
     if close is not None:
         with contextlib.suppress(Exception):  # the client may be gone already
             await websocket.close(close.code, close.reason)
+
+
+class DetachedInbound:
+    """What a detached socket's client sends, checked by its guard; the socket leaves its feed once."""
+
+    __slots__ = ("_close", "feed", "guard", "subscriber")
+
+    def __init__(
+        self, feed: BatchFeed, subscriber: Subscriber, guard: InboundGuard, close: Callable[[int, str], None]
+    ) -> None:
+        self.feed = feed
+        self.subscriber: Subscriber | None = subscriber
+        self.guard = guard
+        self._close = close
+
+    def message(self, size: int) -> None:
+        """One message of ``size`` bytes from the client: ignored, unless it breaks a limit (then closed)."""
+        if self.subscriber is None:
+            return
+        if (violation := self.guard.check(size, time.monotonic())) is not None:
+            self.closed()
+            self._close(violation.code, violation.reason)
+
+    def closed(self) -> None:
+        """The connection is gone (or being closed): leave the feed, once."""
+        subscriber, self.subscriber = self.subscriber, None
+        if subscriber is not None:
+            self.feed.leave(subscriber)
 
 
 async def _receive_loop(websocket: WebSocket, guard: InboundGuard) -> Refused | None:
