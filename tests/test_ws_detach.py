@@ -11,11 +11,14 @@ import asyncio
 import struct
 from typing import Any
 
+import pytest
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 from websockets.frames import Close, Frame, Opcode
 
 from reference_backend.ws_protocol import PREFRAMED, PreframedWebSocketProtocol
+
+pytestmark = pytest.mark.area("Progress WebSocket")
 
 HANDSHAKE = (
     b"GET /socket HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 import uvicorn
 from fastapi import FastAPI
 
@@ -28,6 +29,8 @@ from reference_backend.app import create_app
 from reference_backend.config import Settings
 from reference_backend.server import uvicorn_config
 from utilities.client.api import BatchApi
+
+pytestmark = pytest.mark.area("Progress WebSocket")
 
 WARM_UP_SOCKETS = 40
 MEASURED_SOCKETS = 200

@@ -6,11 +6,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from reference_backend.routes.sockets import MESSAGE_TOO_BIG
 from utilities.client.api import BatchApi
 from utilities.client.socket_probe import probe_socket
 
 from .test_ws_memory import served_in_process
+
+pytestmark = pytest.mark.area("Progress WebSocket")
 
 
 def test_without_the_extension_the_socket_is_served_through_plain_asgi(tmp_path: Path) -> None:
