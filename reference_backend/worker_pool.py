@@ -135,21 +135,22 @@ class WorkerPool:
         return chunks
 
     async def _slot(self, held: list[Chunk]) -> None:
-        """Run chunk after chunk: claim the next one while the call is in flight, store in the background."""
+        """Run chunk after chunk: when a call returns, claim the next chunk first and store the results beside it.
+
+        The next chunk is claimed only once the call has returned, not while it runs: a chunk claimed ahead would
+        outlive a cancel or a pause by a whole call, and the rows a cancel leaves in flight must be the ones the
+        provider already has.
+        """
         while held:
-            chunk = held[0]
-            call = asyncio.create_task(self._call(chunk))
-            try:
-                held.extend(await self._claim(1))
-                results = await call
-            finally:
-                if not call.done():
-                    call.cancel()
-            held.pop(0)
+            chunk = held.pop(0)
+            held.append(chunk)  # still held (its leases renewed) until it is queued for storing
+            results = await self._call(chunk)
             if results is not None:
                 self._to_store.append((chunk, results))
-                if self._storer is None or self._storer.done():
-                    self._storer = asyncio.create_task(self._store_pending(), name="batchqa-storer")
+            held.remove(chunk)
+            held.extend(await self._claim(1))
+            if self._to_store and (self._storer is None or self._storer.done()):
+                self._storer = asyncio.create_task(self._store_pending(), name="batchqa-storer")
 
     async def _settle_cancelled(self) -> None:
         if time.monotonic() < self._next_settle:
