@@ -20,11 +20,11 @@ log = logging.getLogger(__name__)
 class WorkerPool:
     """Keeps up to ``concurrency`` batched provider calls in flight, fed from the ``WorkQueue``.
 
-    Each slot claims its next chunk while its call is in flight and hands the results to a separate
-    store task, so a slot's next call starts as soon as its provider call returns: claiming and storing
-    (one short transaction each) stay off the provider's schedule. While a chunk is held its rows'
-    leases are renewed every third of the lease, so a short lease (quick recovery after a worker dies)
-    never takes rows away from a worker that is merely slow.
+    When a slot's call returns, the slot claims its next chunk (one short transaction) and hands the
+    results to one storer task, which stores the results of calls that returned together in one
+    transaction: storing stays off the provider's schedule. While a chunk is held its rows' leases are
+    renewed every third of the lease, so a short lease (quick recovery after a worker dies) never takes
+    rows away from a worker that is merely slow.
     """
 
     def __init__(
@@ -49,7 +49,7 @@ class WorkerPool:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: asyncio.Task[None] | None = None
         self._renewer: asyncio.Task[None] | None = None
-        # Slot tasks and the chunks each holds (its call's, and the next one it claimed ahead).
+        # Slot tasks and the chunk each holds (its call's, or the next one it claimed).
         self._slots: dict[asyncio.Task[None], list[Chunk]] = {}
         # Results waiting to be stored, and those being stored now, by one storer task at a time: calls that
         # return together are stored in one transaction.
@@ -106,7 +106,7 @@ class WorkerPool:
             free = self.concurrency - len(self._slots)
             if free > 0:
                 # Every free slot's first chunk in one transaction; from then on each slot claims its own next
-                # chunk while its call is in flight.
+                # chunk when its call returns.
                 chunks = await self._claim(free)
                 for chunk in chunks:
                     held = [chunk]
@@ -142,8 +142,7 @@ class WorkerPool:
         provider already has.
         """
         while held:
-            chunk = held.pop(0)
-            held.append(chunk)  # still held (its leases renewed) until it is queued for storing
+            chunk = held[0]  # held (its leases renewed) until it is queued for storing
             results = await self._call(chunk)
             if results is not None:
                 self._to_store.append((chunk, results))
@@ -179,7 +178,7 @@ class WorkerPool:
                 log.warning("renewing %d leases failed", len(row_ids), exc_info=True)
 
     def _held_row_ids(self) -> list[int]:
-        """Rows this pool holds: claimed for a call (in flight or next), or returned and not yet stored."""
+        """Rows this pool holds: claimed for a call, or returned and not yet stored."""
         storing = [chunk for chunk, _ in self._to_store + self._storing]
         chunks = [chunk for held in self._slots.values() for chunk in held] + storing
         return [row_id for chunk in chunks for row_id in chunk.row_ids]
