@@ -22,35 +22,9 @@ TESTS = Path(__file__).resolve().parent
 # Modules with no area yet, neither declared nor in SELF_TEST_AREAS (their feature is "Self-tests: Other"). Each
 # leaves this list when it declares its area; a new module, or a renamed one, must declare one.
 NO_AREA_YET = (
-    "test_alert_rules",
-    "test_browser_conventions",
-    "test_cadence",
-    "test_ci_files",
-    "test_cli",
-    "test_download_bench",
-    "test_download_delivery",
-    "test_download_head",
-    "test_faces",
-    "test_faults",
     "test_gate_audit",
     "test_gate_history",
     "test_gate_stats",
-    "test_ingest_long_prompts",
-    "test_ingest_row_failures",
-    "test_keep_alive",
-    "test_layering",
-    "test_locust_conf",
-    "test_login_throttle",
-    "test_module_sizes",
-    "test_packaging",
-    "test_process_metrics",
-    "test_public_api",
-    "test_qa_figures",
-    "test_security",
-    "test_seq_coverage",
-    "test_target",
-    "test_trend",
-    "test_wheel_install",
     "test_ws_coverage",
     "test_ws_fanout",
 )
@@ -114,7 +88,7 @@ def test_each_declared_area_is_one_known_name() -> None:
 def test_the_declared_area_becomes_the_feature(request: pytest.FixtureRequest) -> None:
     assert item_labels(request.node).feature == "Self-tests: Reporting"  # this module's own pytestmark
     assert labels_for("tests/test_ingest_csv.py::test_x", area="API").feature == "Self-tests: API"
-    assert labels_for("tests/test_ingest_csv.py::test_x").feature == "Self-tests: Ingest"
+    assert labels_for("tests/test_work_queue.py::test_x").feature == "Self-tests: Queue and states"
     with pytest.raises(ValueError, match="area"):
         labels_for("tests/test_x.py::test_y", area="Misc")
 
