@@ -34,6 +34,8 @@ from utilities.gen.hostile_corpus import CORPUS, corpus, write_corpus
 from utilities.gen.hostile_file import HostileFile
 from utilities.procs.backend import BackendProcess
 
+pytestmark = pytest.mark.area("Ingest")
+
 MAX_SERVER_CPU_S = 1.0
 MAX_SECONDS = 15.0
 MEMORY_LIMIT_MIB = 100.0

@@ -18,6 +18,8 @@ from utilities.procs.promtool import MISSING, find_promtool
 
 from .conftest_services import service_missing
 
+pytestmark = pytest.mark.area("Kit conventions")
+
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 RULES = DEPLOY / "alerts.yaml"
 RULE_TESTS = DEPLOY / "alerts.test.yaml"

@@ -26,7 +26,7 @@ from utilities.reporting.allure_metadata import CATEGORIES
 from utilities.reporting.allure_report import generate
 from utilities.reporting.labels import EPIC, SPEC_GROUPS, labels_for, title_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.area("Reporting")]
 
 SAMPLE = '''
 from __future__ import annotations
@@ -237,7 +237,7 @@ def test_environment_and_categories_are_written_for_the_report(allure_run: dict[
 def test_labels_come_from_markers_else_from_the_module() -> None:
     marked = labels_for("e2e/browser/test_x.py::test_y[chromium-xlsx]", feature="File upload", story="Excel")
     assert (marked.feature, marked.story, marked.severity) == ("File upload", "Excel", "normal")
-    assert labels_for("tests/test_api_auth.py::test_x").feature == "Self-tests: API"
+    assert labels_for("tests/test_api_auth.py::test_x", area="API").feature == "Self-tests: API"
     assert labels_for("e2e/browser/test_something_new.py::test_y[chromium]").feature == "Something new"
     assert labels_for("e2e/api/test_upload.py::test_x").feature == "Black-box API: Upload"
     assert labels_for("e2e/api/test_upload.py::test_upload_csv_rows").story == "Upload CSV rows"

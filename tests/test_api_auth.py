@@ -12,9 +12,12 @@ from collections.abc import Callable
 
 import httpx
 import jwt
+import pytest
 
 from utilities.client.api import BatchApi, Credentials
 from utilities.procs.backend import BackendProcess
+
+pytestmark = pytest.mark.area("API")
 
 
 def test_passwords_are_stored_as_argon2_hashes(backend: BackendProcess, make_api: Callable[..., BatchApi]) -> None:

@@ -8,11 +8,14 @@ import json
 from collections.abc import Callable
 
 import httpx
+import pytest
 
 from utilities.client.api import BatchApi
 from utilities.procs.backend import BackendProcess
 
 from .helpers import csv_bytes, prompt_rows
+
+pytestmark = pytest.mark.area("API")
 
 
 def test_retry_reruns_only_failed_rows(

@@ -21,6 +21,8 @@ from utilities.procs.backend import BackendProcess
 
 from .helpers import csv_bytes, prompt_rows
 
+pytestmark = pytest.mark.area("Progress WebSocket")
+
 T0 = 1_750_000_000.0  # wall-clock origin of the made-up recordings
 
 

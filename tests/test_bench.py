@@ -20,6 +20,8 @@ from utilities.perf.batch_timing import (
 from utilities.perf.bench import bench_command
 from utilities.perf.bench_report import render_markdown
 
+pytestmark = pytest.mark.area("Performance tooling")
+
 
 @pytest.mark.parametrize(
     ("n", "expected"),

@@ -14,6 +14,8 @@ import pytest
 
 from utilities.procs import browser
 
+pytestmark = pytest.mark.area("Kit conventions")
+
 ROOT = Path(__file__).resolve().parents[1]
 
 PROBE = """

@@ -13,6 +13,8 @@ from page_objects import ProgressTracker
 from utilities.client.cadence import PageCadence, page_cadence, percentile
 from utilities.procs.browser import SYSTEM_ARGS, find_chromium
 
+pytestmark = pytest.mark.area("Performance tooling")
+
 
 def timeline(*times: float, final_at: float | None = None) -> list[dict[str, object]]:
     samples = [{"at": at, "status": "running", "connection": "polling"} for at in times]

@@ -22,7 +22,7 @@ from utilities.perf.ledger_audit import audit
 from utilities.perf.socket_watcher import SocketWatcher
 from utilities.procs.services import Cluster, MotoServer
 
-pytestmark = [pytest.mark.distributed, pytest.mark.slow]
+pytestmark = [pytest.mark.distributed, pytest.mark.slow, pytest.mark.area("Chaos")]
 
 STEADY = {
     "BATCHQA_PROVIDER_LATENCY_MS": "100",

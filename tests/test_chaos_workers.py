@@ -13,7 +13,7 @@ from utilities.perf.cluster_inputs import prompts
 from utilities.perf.ledger_audit import a_worker_mid_call, audit
 from utilities.procs.services import Cluster
 
-pytestmark = [pytest.mark.distributed, pytest.mark.slow]
+pytestmark = [pytest.mark.distributed, pytest.mark.slow, pytest.mark.area("Chaos")]
 
 # 3 workers x 2 calls x 5 rows per 200 ms: ~150 rows/s, so 300 rows leave room for three kills mid-batch;
 # a 2 s lease puts a dead worker's rows back quickly (live workers renew theirs).

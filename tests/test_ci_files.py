@@ -21,6 +21,8 @@ from utilities.paths import REPO_ROOT
 from utilities.perf.profiles import PROFILES, locust_options
 from utilities.procs.topology import API, BACKING_SERVICES, ROLES, WORKER, Role
 
+pytestmark = pytest.mark.area("Kit conventions")
+
 WORKFLOWS = sorted((REPO_ROOT / ".github" / "workflows").glob("*.y*ml"))
 GITLAB = REPO_ROOT / "ci" / "gitlab-ci.yml"
 COMPOSE = REPO_ROOT / "deploy" / "compose.yaml"

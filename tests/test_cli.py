@@ -9,6 +9,8 @@ from click.testing import CliRunner
 
 from utilities import cli
 
+pytestmark = pytest.mark.area("Kit conventions")
+
 
 @pytest.fixture
 def command_needing_a_missing_package(monkeypatch: pytest.MonkeyPatch) -> str:

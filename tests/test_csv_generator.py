@@ -37,6 +37,8 @@ from utilities.gen import (
     gen as gen_command,
 )
 
+pytestmark = pytest.mark.area("Generators")
+
 COMMITTED = Path(__file__).resolve().parents[1] / "fixtures" / "files"
 EVERY_MIX = GenSpec(
     rows=2 * len(MIXES), mix=MIXES, extra_columns=("category", "tags", "mix"), locales=("en_US", "ja_JP")

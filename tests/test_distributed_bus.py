@@ -17,7 +17,7 @@ from reference_backend.redis_bus import RedisBus
 from reference_backend.redis_pubsub import WorkDoorbell
 from utilities.procs.services import RedisServer
 
-pytestmark = pytest.mark.distributed
+pytestmark = [pytest.mark.distributed, pytest.mark.area("Distributed mode")]
 
 WAIT = 10.0  # seconds any single delivery may take on a loaded machine
 

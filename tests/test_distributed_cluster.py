@@ -20,7 +20,7 @@ from utilities.procs.services import Cluster, RedisServer
 
 from .conftest_services import service_missing
 
-pytestmark = [pytest.mark.distributed, pytest.mark.slow]
+pytestmark = [pytest.mark.distributed, pytest.mark.slow, pytest.mark.area("Distributed mode")]
 
 SLOW = {"BATCHQA_PROVIDER_LATENCY_MS": "100", "BATCHQA_PROVIDER_BATCH_SIZE": "5", "BATCHQA_WORKER_CONCURRENCY": "2"}
 

@@ -21,6 +21,8 @@ from reference_backend.provider import EnhanceResult, PromptInput
 from reference_backend.work_queue import Chunk, WorkQueue
 from reference_backend.worker_pool import WorkerPool
 
+pytestmark = pytest.mark.area("Distributed mode")
+
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.distributed)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from utilities.client.api import BatchApi
 from utilities.perf.download_bench import DownloadPoint, measure, render_markdown
 
 from .helpers import csv_bytes, prompt_rows
+
+pytestmark = pytest.mark.area("Downloads")
 
 
 def test_measure_reports_smaller_wire_bytes_for_compressed_codings(api: BatchApi) -> None:

@@ -26,6 +26,8 @@ from utilities.procs.services import MotoServer
 
 from .helpers import csv_bytes, prompt_rows
 
+pytestmark = pytest.mark.area("Downloads")
+
 
 @pytest.fixture
 def finished_batch(api: BatchApi) -> str:

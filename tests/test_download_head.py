@@ -10,6 +10,8 @@ from utilities.client.api import BatchApi
 
 from .helpers import csv_bytes, prompt_rows
 
+pytestmark = pytest.mark.area("Downloads")
+
 DOWNLOAD = "/api/v1/batch/download/{batch_id}"
 # What describes the representation; Date and the framing (chunked or not) are the connection's.
 COMPARED = (

@@ -20,6 +20,8 @@ from utilities.check.download_validator import assert_download_matches, validate
 from utilities.check.input_reader import InputTable
 from utilities.check.validate_cli import validate_command
 
+pytestmark = pytest.mark.area("Downloads")
+
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CSV_COLUMNS_AFTER = ["enhanced_prompt", "techniques", "row_status", "row_error"]
 

@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 from reference_backend.enhancer import NO_WORDS, TECHNIQUES, UnenhanceablePrompt, enhance
 
+pytestmark = pytest.mark.area("Enhancer and provider")
+
 LOREM = "Explain why our data code fails, then write a short story: the quick brown fox's report."
 FULLY_SPECIFIED = (
     "I want you to act as a travel guide. We are a family of four because my parents visit in May. "

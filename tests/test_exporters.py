@@ -30,6 +30,8 @@ from reference_backend.exporters import (
 )
 from reference_backend.http_delivery import compress
 
+pytestmark = pytest.mark.area("Downloads")
+
 COLUMNS = ["prompt", "category", "tags"]
 DANGEROUS_LEADS = ["=", "+", "-", "@", "\t", "\r"]
 HARD_UNICODE = [

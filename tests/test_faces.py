@@ -6,6 +6,8 @@ import importlib
 
 import pytest
 
+pytestmark = pytest.mark.area("Kit conventions")
+
 PACKAGES = ["client", "check", "gen", "procs", "perf", "reporting"]
 
 

@@ -31,6 +31,8 @@ from utilities.procs.backend import BackendProcess
 
 from .helpers import csv_bytes
 
+pytestmark = pytest.mark.area("Chaos")
+
 
 def test_no_fault_is_on_by_default() -> None:
     assert Settings.model_fields["faults"].default == ""

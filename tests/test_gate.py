@@ -29,6 +29,7 @@ from utilities.perf.load_summary import percentile, summarize_entries
 from utilities.perf.scaling import linear_fit
 from utilities.perf.server_memory import memory_growth
 
+pytestmark = pytest.mark.area("Performance tooling")
 UPLOAD = "POST /api/v1/batch/upload [50 prompts]"
 P95_UPLOAD = "http_p95_ms[POST /api/v1/batch/upload]"
 CALM = Calibration(cpu_ms=3.0, sqlite_ms=3.0, http_ms=6.0)

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from utilities.perf.gate import wide_console
 from utilities.perf.gate_audit import Audit, Outcome, markdown, rejudge_runs
@@ -15,6 +16,7 @@ from utilities.perf.gate_runs import read_samples
 from utilities.perf.gate_stats import Distribution
 from utilities.perf.load import join_samples
 
+pytestmark = pytest.mark.area("Performance tooling")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 

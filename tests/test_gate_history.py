@@ -19,6 +19,8 @@ from utilities.perf.gate_history import baseline_id, clean_entries, read_history
 from utilities.perf.gate_rules import Baseline
 from utilities.perf.gate_stats import bonferroni, compare_run_set, compare_runs
 
+pytestmark = pytest.mark.area("Performance tooling")
+
 
 def entry(baseline: Baseline, value: float, **changes: Any) -> dict[str, Any]:
     return {

@@ -10,6 +10,7 @@ import pytest
 
 from utilities.perf.gate_stats import Distribution, bonferroni, compare_runs, run_statistic
 
+pytestmark = pytest.mark.area("Performance tooling")
 RUN_SPREAD = 0.15  # σ of log of a run's level between runs of the same code
 
 

@@ -22,6 +22,8 @@ from reference_backend.errors import ApiError, InvalidContent, UnsupportedMediaT
 from reference_backend.ingest import IngestLimits, ParsedTable, parse_upload
 from reference_backend.ingest.encoding import LINE_BREAK, line_spans
 
+pytestmark = pytest.mark.area("Ingest")
+
 SMALL = IngestLimits(max_prompts=5, max_columns=4, max_value_chars=160, max_record_fields=160)
 
 

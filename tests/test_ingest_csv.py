@@ -9,6 +9,8 @@ import pytest
 from reference_backend.errors import InvalidContent
 from reference_backend.ingest import IngestLimits, ParsedTable, parse_upload
 
+pytestmark = pytest.mark.area("Ingest")
+
 LIMITS = IngestLimits()
 REAL_SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "real" / "awesome-chatgpt-prompts-2025-01.csv"
 FIRST_REAL_PROMPT = (

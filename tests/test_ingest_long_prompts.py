@@ -20,6 +20,8 @@ from utilities.gen import long_prompt_rows, long_prompts_csv
 from utilities.gen.hostile_corpus import ACCEPTED
 from utilities.gen.hostile_file import HostileFile
 
+pytestmark = pytest.mark.area("Ingest")
+
 FORMATS = ("csv", "json", "zip")
 PARSE_SECONDS = 0.5
 # The parser may hold the text, the CSV reader's buffer (4 bytes a character) and the values: a 10 MB quoted

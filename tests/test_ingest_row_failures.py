@@ -14,6 +14,8 @@ from utilities.procs.backend import BackendProcess
 
 from .helpers import csv_bytes
 
+pytestmark = pytest.mark.area("Ingest")
+
 PROVIDER_LIMIT = 32_000
 
 

@@ -7,6 +7,8 @@ import pytest
 from reference_backend.errors import ApiError, PayloadTooLarge, UnsupportedMediaType
 from reference_backend.ingest import ALLOWED_EXTENSIONS, IngestLimits, parse_upload, safe_filename
 
+pytestmark = pytest.mark.area("Ingest")
+
 LIMITS = IngestLimits()
 CSV = b"prompt\nhello\n"
 

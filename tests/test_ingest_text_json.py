@@ -9,6 +9,8 @@ import pytest
 from reference_backend.errors import InvalidContent, PayloadTooLarge
 from reference_backend.ingest import IngestLimits, ParsedTable, parse_pasted_text, parse_upload
 
+pytestmark = pytest.mark.area("Ingest")
+
 LIMITS = IngestLimits()
 
 

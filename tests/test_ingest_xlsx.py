@@ -14,6 +14,8 @@ import pytest
 from reference_backend.errors import InvalidContent, UnsupportedMediaType
 from reference_backend.ingest import IngestLimits, ParsedTable, parse_upload, xlsx_format
 
+pytestmark = pytest.mark.area("Ingest")
+
 LIMITS = IngestLimits()
 
 

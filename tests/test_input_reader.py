@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 
 from utilities.check.input_reader import InputFormatError, read_input, read_pasted
 
+pytestmark = pytest.mark.area("Ingest")
+
 REAL_SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "real" / "awesome-chatgpt-prompts-2025-01.csv"
 
 

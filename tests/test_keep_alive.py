@@ -7,8 +7,12 @@ import socket
 from http.client import HTTPConnection
 from urllib.parse import urlsplit
 
+import pytest
+
 from reference_backend.server import KEEP_ALIVE_S
 from utilities.procs.backend import BackendProcess
+
+pytestmark = pytest.mark.area("API")
 
 PAUSE_S = 6.0  # longer than uvicorn's default keep-alive (5 s), as the soak profile's uploaders pause
 

@@ -15,7 +15,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
-pytestmark = pytest.mark.skipif(not LINT_IMPORTS.exists(), reason="lint-imports not installed (make setup)")
+pytestmark = [
+    pytest.mark.skipif(not LINT_IMPORTS.exists(), reason="lint-imports not installed (make setup)"),
+    pytest.mark.area("Kit conventions"),
+]
 
 
 def _lint_imports(cwd: Path, *, pythonpath: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.perf, pytest.mark.slow]
+pytestmark = [pytest.mark.perf, pytest.mark.slow, pytest.mark.area("Performance tooling")]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SMOKE_BUDGET_S = 60

@@ -16,6 +16,8 @@ from utilities.paths import KIT_ROOT, PERF_DIR, SAMPLE_FILES_DIR, kit_file
 from utilities.perf.profiles import DEFAULT_BATCH_FILE, PROFILES, locust_conf, locust_options, locust_settings
 from utilities.procs.ports import free_port
 
+pytestmark = pytest.mark.area("Performance tooling")
+
 
 def _conf(path: Path) -> dict[str, str]:
     pairs = (line.split(" = ", 1) for line in path.read_text(encoding="utf-8").splitlines() if " = " in line)

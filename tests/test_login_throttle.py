@@ -6,6 +6,8 @@ import pytest
 
 from reference_backend.login_throttle import LoginThrottle, ThrottleRules
 
+pytestmark = pytest.mark.area("Security")
+
 
 class Clock:
     def __init__(self) -> None:

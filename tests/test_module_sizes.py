@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.area("Kit conventions")
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("utilities", "reference_backend", "perf", "page_objects")
 MAX_LINES = 400

@@ -10,6 +10,8 @@ from reference_backend.notifications.preferences import DEFAULT_MATRIX, Preferen
 from reference_backend.notifications.senders import build_email, sign
 from reference_backend.notifications.triggers import fired_events
 
+pytestmark = pytest.mark.area("Notifications")
+
 
 def _batch(status: str, processed: int, total: int = 100, milestone: int = 0) -> Batch:
     return Batch(status=status, succeeded=processed, failed=0, cancelled=0, total=total, milestone=milestone)

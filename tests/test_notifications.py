@@ -13,6 +13,8 @@ from utilities.procs.backend import BackendProcess
 from utilities.procs.mailbox import Mailbox, WebhookReceiver, body_text, header_equals
 from utilities.procs.ports import free_port
 
+pytestmark = pytest.mark.area("Notifications")
+
 FAST_RETRY = {"BATCHQA_NOTIFY_RETRY_BASE_SECONDS": "0.2", "BATCHQA_NOTIFY_RETRY_MAX_SECONDS": "1"}
 SECRET = "whsec-0123456789abcdef"
 

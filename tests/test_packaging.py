@@ -6,11 +6,14 @@ import tomllib
 from importlib import metadata
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from utilities import paths
 from utilities.cli import main
 from utilities.gen.fixtures import PINS_FILE, release_mismatches
+
+pytestmark = pytest.mark.area("Kit conventions")
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -22,6 +22,8 @@ from utilities.procs.process_metrics import (
     tree_rss_bytes,
 )
 
+pytestmark = pytest.mark.area("Performance tooling")
+
 # A child that holds 64 MiB resident and waits for its stdin to close.
 HOLDER = "import sys; block = bytearray(64 * 1024 * 1024); print('ready', flush=True); sys.stdin.read()"
 

@@ -19,6 +19,8 @@ from reference_backend.provider import (
     build_provider,
 )
 
+pytestmark = pytest.mark.area("Enhancer and provider")
+
 SIMULATED = "simulated provider failure (failure rate 0.3)"
 
 

@@ -7,6 +7,8 @@ import importlib
 
 import pytest
 
+pytestmark = pytest.mark.area("Kit conventions")
+
 PACKAGES = [
     "utilities.client",
     "utilities.check",

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from utilities.client.cadence import page_cadence
 from utilities.qa.figures import e2e_budgets, junit_counts
 from utilities.qa.run_paths import Paths
+
+pytestmark = pytest.mark.area("Reporting")
 
 JUNIT = """<?xml version="1.0" encoding="utf-8"?>
 <testsuites><testsuite name="pytest" tests="4" failures="1" errors="0" skipped="1">

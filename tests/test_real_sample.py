@@ -12,6 +12,8 @@ from utilities.check.download_validator import validate
 from utilities.check.input_reader import read_input
 from utilities.client.api import BatchApi
 
+pytestmark = pytest.mark.area("Ingest")
+
 FORMATS = ("csv", "json", "zip")
 REAL_ROWS = 175
 

@@ -7,10 +7,14 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from utilities.client.api import BatchApi
 from utilities.procs.backend import BackendProcess
 
 from .helpers import csv_bytes, prompt_rows
+
+pytestmark = pytest.mark.area("Queue and states")
 
 SLOW = {
     "BATCHQA_PROVIDER_LATENCY_MS": "50",

@@ -17,6 +17,8 @@ from hypothesis import strategies as st
 from reference_backend.ingest import RESERVED_COLUMNS, IngestLimits, parse_upload
 from utilities.gen import DELIMITERS, LINE_ENDINGS, GenSpec, render
 
+pytestmark = pytest.mark.area("Ingest")
+
 LIMITS = IngestLimits()
 EXAMPLES = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -13,6 +13,8 @@ from utilities.client.api import BatchApi, Credentials
 from utilities.client.socket_probe import probe_socket
 from utilities.procs.backend import BackendProcess
 
+pytestmark = pytest.mark.area("Security")
+
 LOGIN = "/api/v1/auth/login"
 ME = "/api/v1/auth/me"
 

@@ -1,8 +1,7 @@
-"""Every self-test module has an Allure area, declared where the module is: ``pytestmark = pytest.mark.area(...)``.
+"""Every self-test module declares a known Allure area where the module is: ``pytestmark = pytest.mark.area(...)``.
 
 The modules are read as source (``ast``), not imported, so the check is quick and sees every module, collected or
-not. Modules still keyed by name in ``SELF_TEST_AREAS`` count as having one, but a key that names no module fails:
-a rename cannot drop an area silently.
+not. The module's name plays no part: a renamed module keeps its area, and a new one must declare its own.
 """
 
 from __future__ import annotations
@@ -13,47 +12,11 @@ from pathlib import Path
 import pytest
 
 from utilities.reporting.allure_hooks import item_labels
-from utilities.reporting.labels import SELF_TEST_AREA_NAMES, SELF_TEST_AREAS, labels_for
+from utilities.reporting.labels import SELF_TEST_AREA_NAMES, labels_for
 
 pytestmark = pytest.mark.area("Reporting")
 
 TESTS = Path(__file__).resolve().parent
-
-# Modules with no area yet, neither declared nor in SELF_TEST_AREAS (their feature is "Self-tests: Other"). Each
-# leaves this list when it declares its area; a new module, or a renamed one, must declare one.
-NO_AREA_YET = (
-    "test_alert_rules",
-    "test_browser_conventions",
-    "test_cadence",
-    "test_ci_files",
-    "test_cli",
-    "test_download_bench",
-    "test_download_delivery",
-    "test_download_head",
-    "test_faces",
-    "test_faults",
-    "test_gate_audit",
-    "test_gate_history",
-    "test_gate_stats",
-    "test_ingest_long_prompts",
-    "test_ingest_row_failures",
-    "test_keep_alive",
-    "test_layering",
-    "test_locust_conf",
-    "test_login_throttle",
-    "test_module_sizes",
-    "test_packaging",
-    "test_process_metrics",
-    "test_public_api",
-    "test_qa_figures",
-    "test_security",
-    "test_seq_coverage",
-    "test_target",
-    "test_trend",
-    "test_wheel_install",
-    "test_ws_coverage",
-    "test_ws_fanout",
-)
 
 
 def area_marks(path: Path) -> list[ast.Call]:
@@ -75,25 +38,27 @@ def area_marks(path: Path) -> list[ast.Call]:
     return marks
 
 
-def declared() -> dict[str, list[ast.Call]]:
-    return {path.stem: area_marks(path) for path in sorted(TESTS.glob("test_*.py"))}
+def declared(directory: Path = TESTS) -> dict[str, list[ast.Call]]:
+    return {path.stem: area_marks(path) for path in sorted(directory.glob("test_*.py"))}
 
 
-def test_every_module_declares_its_area_or_is_still_keyed_by_name() -> None:
-    modules = declared()
-    lacking = [name for name, marks in modules.items() if not marks and name not in SELF_TEST_AREAS]
-    assert lacking == sorted(NO_AREA_YET), (
-        "a module without an area (add `pytestmark = pytest.mark.area(...)`), or one of NO_AREA_YET renamed or "
-        f"given one (update NO_AREA_YET): {sorted(set(lacking) ^ set(NO_AREA_YET))}"
+def lacking(directory: Path = TESTS) -> list[str]:
+    """The test modules in ``directory`` that declare no area."""
+    return [name for name, marks in declared(directory).items() if not marks]
+
+
+def test_every_module_declares_its_area() -> None:
+    assert lacking() == [], f"add `pytestmark = pytest.mark.area(...)`, one of {SELF_TEST_AREA_NAMES}, to: {lacking()}"
+
+
+def test_a_module_without_an_area_is_found(tmp_path: Path) -> None:
+    (tmp_path / "test_declares.py").write_text(
+        'import pytest\n\npytestmark = pytest.mark.area("Chaos")\n', encoding="utf-8"
     )
-
-
-def test_names_in_the_area_map_are_modules_that_do_not_declare_their_own() -> None:
-    modules = declared()
-    stale = sorted(name for name in SELF_TEST_AREAS if name not in modules)
-    twice = sorted(name for name in SELF_TEST_AREAS if modules.get(name))
-    assert stale == [], f"SELF_TEST_AREAS names modules that do not exist (renamed? declare the area there): {stale}"
-    assert twice == [], f"these modules declare their area: drop them from SELF_TEST_AREAS: {twice}"
+    (tmp_path / "test_forgot.py").write_text("import pytest\n\npytestmark = [pytest.mark.slow]\n", encoding="utf-8")
+    (tmp_path / "test_bare.py").write_text("def test_x():\n    pass\n", encoding="utf-8")
+    (tmp_path / "helpers.py").write_text("", encoding="utf-8")
+    assert lacking(tmp_path) == ["test_bare", "test_forgot"]
 
 
 def test_each_declared_area_is_one_known_name() -> None:
@@ -114,7 +79,7 @@ def test_each_declared_area_is_one_known_name() -> None:
 def test_the_declared_area_becomes_the_feature(request: pytest.FixtureRequest) -> None:
     assert item_labels(request.node).feature == "Self-tests: Reporting"  # this module's own pytestmark
     assert labels_for("tests/test_ingest_csv.py::test_x", area="API").feature == "Self-tests: API"
-    assert labels_for("tests/test_ingest_csv.py::test_x").feature == "Self-tests: Ingest"
+    assert labels_for("tests/test_ingest_csv.py::test_x").feature == "Self-tests: Other"  # the name gives none
     with pytest.raises(ValueError, match="area"):
         labels_for("tests/test_x.py::test_y", area="Misc")
 

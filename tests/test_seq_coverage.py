@@ -3,7 +3,11 @@ resumed connection, repeats and seqs going back, coalescing allowed live and ref
 
 from __future__ import annotations
 
+import pytest
+
 from utilities.client.seq_coverage import SeqCoverage
+
+pytestmark = pytest.mark.area("Progress WebSocket")
 
 
 def feed(coverage: SeqCoverage, *messages: tuple[str, int, int | None]) -> list[tuple[int, ...]]:

@@ -7,6 +7,8 @@ import pytest
 from reference_backend.errors import Conflict
 from reference_backend.lifecycle import TRANSITIONS, BatchStatus, check_transition, final_status
 
+pytestmark = pytest.mark.area("Queue and states")
+
 
 @pytest.mark.parametrize(
     ("current", "target"),

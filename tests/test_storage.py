@@ -24,6 +24,8 @@ from utilities.client.api import BatchApi
 from utilities.procs.backend import BackendProcess
 from utilities.procs.services import MotoServer
 
+pytestmark = pytest.mark.area("Distributed mode")
+
 
 def _s3(moto: MotoServer, bucket: str, prefix: str = "") -> S3Storage:
     return S3Storage(

@@ -9,6 +9,8 @@ import pytest
 
 from utilities.procs.target import target
 
+pytestmark = pytest.mark.area("Performance tooling")
+
 
 def test_a_given_url_is_used_as_is_without_a_backend() -> None:
     with target("http://staging.example/") as (url, server):

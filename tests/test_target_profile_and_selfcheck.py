@@ -11,6 +11,8 @@ from utilities.check.contract_checks import own_prompt_problems, progression_pro
 from utilities.client.profile import DEFAULT_LIMITS, ProfileError, load_profile
 from utilities.selfcheck import NO_FAULT, Cell, Matrix, contract_faults, first_failure
 
+pytestmark = pytest.mark.area("Reporting")
+
 STATUS = {
     "batch_id": "b" * 32,
     "status": "running",

@@ -6,9 +6,12 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from utilities.perf.trend import change_points, series, trend_command
+
+pytestmark = pytest.mark.area("Performance tooling")
 
 
 def _noisy(rng: np.random.Generator, level: float, n: int) -> list[float]:

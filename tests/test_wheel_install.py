@@ -37,7 +37,7 @@ NOT_SHIPPED = (".git", ".venv", "node_modules", "reports", "build", "*.egg-info"
 EXTRAS_ONLY = ("locust", "matplotlib", "redis", "boto3", "psycopg", "playwright", "pytest")
 
 # Building and installing take minutes on a busy 2-core machine, past the suite's default 300 s per test.
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200), pytest.mark.area("Kit conventions")]
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ from reference_backend.models import Batch, Row, User
 from reference_backend.provider import EnhanceResult
 from reference_backend.work_queue import WorkQueue
 
+pytestmark = pytest.mark.area("Queue and states")
+
 
 @pytest.fixture
 def store(tmp_path: Path) -> Store:

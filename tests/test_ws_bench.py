@@ -13,6 +13,8 @@ from utilities.perf.ws_bench import cpu_burner, raise_fd_limit, ws_bench_command
 from utilities.perf.ws_bench_point import Distribution, Point
 from utilities.perf.ws_bench_report import render_markdown
 
+pytestmark = pytest.mark.area("Progress WebSocket")
+
 
 def test_distribution_is_in_milliseconds_with_interpolated_percentiles() -> None:
     spread = Distribution.of_seconds([0.001 * i for i in range(1, 101)])

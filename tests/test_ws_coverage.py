@@ -15,6 +15,8 @@ from utilities.procs.backend import BackendProcess
 
 from .helpers import csv_bytes, prompt_rows
 
+pytestmark = pytest.mark.area("Progress WebSocket")
+
 
 @pytest.fixture
 def recorders() -> Iterator[Callable[..., WebSocketRecorder]]:

@@ -8,12 +8,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from reference_backend.bus import LocalBus
 from reference_backend.fanout import TOO_SLOW, BatchFeed, FeedRegistry
 from reference_backend.progress_stream import covered_seq, opening_messages
 from reference_backend.ws_protocol import PREFRAMED
 
 from .test_ws_progress_stream import event, view
+
+pytestmark = pytest.mark.area("Progress WebSocket")
 
 
 class FakeSocket:

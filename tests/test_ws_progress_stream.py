@@ -18,6 +18,7 @@ from reference_backend.progress_stream import (
 from reference_backend.routes.sockets import InboundGuard, normalise_origin, origin_allowed
 from utilities.client.progress_messages import message_problems
 
+pytestmark = pytest.mark.area("Progress WebSocket")
 COALESCE_S = 0.25
 HEARTBEAT_S = 1.0
 

@@ -25,6 +25,7 @@ from utilities.procs.backend import BackendProcess
 
 from .helpers import csv_bytes, prompt_rows
 
+pytestmark = pytest.mark.area("Progress WebSocket")
 MAX_SILENCE_S = UPDATE_EVERY_S
 GAP_TOLERANCE_S = 0.25
 # 1.5 s per provider call of 5 rows, one call at a time: progress every ~1.5 s, so the 1 s heartbeat

@@ -18,6 +18,7 @@ _EXPORTS = {
     "PERFORMANCE": "labels",
     "PROGRESS": "labels",
     "RESULTS": "labels",
+    "SELF_TEST_AREA_NAMES": "labels",
     "SEVERITIES": "labels",
     "SPEC_GROUPS": "labels",
     "VALIDATION": "labels",
