@@ -22,7 +22,7 @@ from utilities.perf import profiles
 from utilities.perf.gate import gate_run, wide_console
 from utilities.perf.gate_history import history_entry, rolling_baseline, rolling_option
 from utilities.perf.gate_rules import Baseline, GateReport, default_baseline
-from utilities.perf.gate_runs import REPEAT_PREFIX, RunData, read_run, read_runs
+from utilities.perf.gate_runs import REPEAT_PREFIX, RunData, read_run, read_runs, repeat_option
 from utilities.perf.host_load import wait_for_quiet
 from utilities.perf.load import FAULTS_ENV, REPORTS_DIR, repeat_directories, run_load
 
@@ -290,13 +290,9 @@ def _holds_runs(directory: Path) -> bool:
     "Judge each run as `batchqa gate --rolling N` would, against the last N clean runs of the audit so far "
     "(the baseline file's runs until N of them exist)."
 )
-@click.option(
-    "--repeat",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Judge sets of K runs in a row, as `batchqa load --repeat K` and `batchqa gate` on its set would: "
-    "--runs N then takes N sets (N x K runs) per setting.",
+@repeat_option(
+    "Judge sets of K runs in a row, as `batchqa load --repeat K` and `batchqa gate` on its set would: "
+    "--runs N then takes N sets (N x K runs) per setting."
 )
 @click.option(
     "--out", type=click.Path(file_okay=False, path_type=Path), default=REPORTS_DIR / "audit", show_default=True

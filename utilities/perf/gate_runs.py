@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import click
 import numpy as np
 import pandas as pd
 
@@ -68,6 +69,11 @@ def read_run(run: Path) -> RunData:
 
 
 REPEAT_PREFIX = "run-"  # ``batchqa load --repeat K`` writes OUT/run-1 ... OUT/run-K
+
+
+def repeat_option(help_text: str) -> Any:
+    """``--repeat K`` (runs per set), for ``batchqa load`` and ``batchqa gate-audit``."""
+    return click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True, help=help_text)
 
 
 def repeat_directory(out: Path, number: int) -> Path:

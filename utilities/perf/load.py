@@ -27,7 +27,7 @@ from rich.table import Table
 from utilities.paths import REPO_ROOT
 from utilities.perf import names, profiles
 from utilities.perf.calibration import Calibration, probe
-from utilities.perf.gate_runs import REPEAT_PREFIX, repeat_directory
+from utilities.perf.gate_runs import REPEAT_PREFIX, repeat_directory, repeat_option
 from utilities.perf.host_load import CpuShare
 from utilities.perf.live_probe import PROBE_FILE, LiveProbe
 from utilities.perf.load_summary import summarize_entries
@@ -327,13 +327,9 @@ def parse_timespan(_ctx: click.Context | None, _param: click.Parameter | None, v
 @click.option("--socket-users", type=click.IntRange(min=0), default=None, help="Override SocketUsers.")
 @click.option("--mixed-users", type=click.IntRange(min=0), default=None, help="Override MixedUsers.")
 @click.option("--plots/--no-plots", default=True, show_default=True, help="Write PNGs and index.html.")
-@click.option(
-    "--repeat",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Run the profile K times in a row into OUT/run-1 ... OUT/run-K; `batchqa gate --run OUT` then judges "
-    "the K runs together (a verdict that moves 1/sqrt(K) as much between runs).",
+@repeat_option(
+    "Run the profile K times in a row into OUT/run-1 ... OUT/run-K; `batchqa gate --run OUT` then judges "
+    "the K runs together (a verdict that moves 1/sqrt(K) as much between runs)."
 )
 @click.option("--dry-run", is_flag=True, help="Print the Locust command line and exit.")
 def load_command(

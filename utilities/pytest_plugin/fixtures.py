@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
+from typing import TypeVar
 
 import pytest
 
@@ -29,28 +31,29 @@ NO_WEBHOOK_RECEIVER = (
 # A backend starts in about a second; on a shared 2-core machine under heavy load it has taken over 30 s.
 START_TIMEOUT_S = 120.0
 
+_S = TypeVar("_S", Mailbox, WebhookReceiver)
+
+
+def _sink(pytestconfig: pytest.Config, option: str, sink: type[_S]) -> _S | nullcontext[None]:
+    """A sink at ``--<option>``, one on loopback for the bundled backend, or none for another target."""
+    address = pytestconfig.getoption(option)
+    if address is None and target_given(pytestconfig):
+        return nullcontext()
+    host, port = parse_address(address) if address else ("127.0.0.1", None)
+    return sink(host, port)
+
 
 @pytest.fixture(scope="session")
 def mail_sink(pytestconfig: pytest.Config) -> Iterator[Mailbox | None]:
     """The SMTP sink the target mails to: always one for the bundled backend, else only at ``--smtp-sink``."""
-    address = pytestconfig.getoption("smtp_sink")
-    if address is None and target_given(pytestconfig):
-        yield None
-        return
-    host, port = parse_address(address) if address else ("127.0.0.1", None)
-    with Mailbox(host, port) as box:
+    with _sink(pytestconfig, "smtp_sink", Mailbox) as box:
         yield box
 
 
 @pytest.fixture(scope="session")
 def webhook_sink(pytestconfig: pytest.Config) -> Iterator[WebhookReceiver | None]:
     """The kit's webhook receiver: on loopback for the bundled backend, else only at ``--webhook-receiver``."""
-    address = pytestconfig.getoption("webhook_receiver")
-    if address is None and target_given(pytestconfig):
-        yield None
-        return
-    host, port = parse_address(address) if address else ("127.0.0.1", None)
-    with WebhookReceiver(host, port) as receiver:
+    with _sink(pytestconfig, "webhook_receiver", WebhookReceiver) as receiver:
         yield receiver
 
 
