@@ -58,7 +58,15 @@ def test_smoke_profile_runs_within_budget_and_collects_every_artifact(smoke_run:
     # the same run, host_run_wait in s/s) stretches it, so a neighbour's load lengthens the budget, not fails it.
     budget = SMOKE_BUDGET_S * (1 + metrics.get("host_run_wait", 0.0))
     assert elapsed <= budget, f"smoke took {elapsed:.0f} s including backend start (budget {budget:.0f} s)"
-    files = ("locust_stats.csv", "locust_stats_history.csv", "locust.json", "memory.csv", "index.html", "samples.csv")
+    files = (
+        "locust_stats.csv",
+        "locust_stats_history.csv",
+        "locust.json",
+        "memory.csv",
+        "index.html",
+        "samples.csv",
+        "idle.csv",
+    )
     for name in files:
         assert (run / name).stat().st_size > 0, name
     for plot in ("latency.png", "throughput.png", "completion.png", "gaps.png", "memory.png"):

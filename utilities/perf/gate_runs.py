@@ -14,6 +14,7 @@ import pandas as pd
 
 from utilities.perf.calibration import Calibration
 from utilities.perf.gate_rules import RunInput
+from utilities.perf.idle_probe import IDLE_FILE, idle_samples
 from utilities.perf.live_probe import PAIRED_SUFFIX, PROBE_FILE, paired_ratios, read_reference
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,8 @@ def read_samples(directory: Path) -> dict[str, np.ndarray]:
                 ratios = paired_ratios(group["t"].to_numpy(dtype=float), group["ms"].to_numpy(dtype=float), reference)
                 if ratios.size:
                     samples[name + PAIRED_SUFFIX] = ratios
+        if (directory / IDLE_FILE).exists():
+            samples |= idle_samples(directory / IDLE_FILE)
         return samples
     histograms = directory / "locust.json"
     if not histograms.exists():

@@ -29,6 +29,7 @@ from utilities.perf import names, profiles
 from utilities.perf.calibration import Calibration, probe
 from utilities.perf.gate_runs import REPEAT_PREFIX, repeat_directory, repeat_option
 from utilities.perf.host_load import CpuShare
+from utilities.perf.idle_probe import IDLE_FILE, run_idle_probe
 from utilities.perf.live_probe import PROBE_FILE, LiveProbe
 from utilities.perf.load_summary import summarize_entries
 from utilities.perf.server_memory import MemorySampler, MemorySource, metrics_value, write_memory
@@ -153,13 +154,14 @@ def run_load(
     plots: bool = True,
     faults: str | None = None,
     calibrate: bool = True,
+    idle_probe: bool = True,
 ) -> LoadRun:
-    """Calibrate the machine, start the target if needed, run Locust with a live progress line, calibrate
-    again, then summarize and plot. ``faults`` (else ``BATCHQA_FAULTS`` from the environment) goes to a
-    bundled backend only."""
+    """Calibrate the machine, start the target if needed, time uploads on it while it is idle
+    (``idle_probe.py``), run Locust with a live progress line, calibrate again, then summarize and plot.
+    ``faults`` (else ``BATCHQA_FAULTS`` from the environment) goes to a bundled backend only."""
     console = console or Console(stderr=True)
     out.mkdir(parents=True, exist_ok=True)
-    for stale in [*out.glob("locust*"), out / SAMPLES_FILE, out / PROBE_FILE]:
+    for stale in [*out.glob("locust*"), out / SAMPLES_FILE, out / PROBE_FILE, out / IDLE_FILE]:
         stale.unlink(missing_ok=True)
     faults = os.environ.get(FAULTS_ENV, "") if faults is None else faults
     env = {**profile.backend_env, FAULTS_ENV: faults}
@@ -169,8 +171,13 @@ def run_load(
         source = MemorySource(pid=pid, base_url=url)
         command = locust_command(profile, url, out, processes=processes)
         (out / "command.txt").write_text(" ".join(command) + "\n", encoding="utf-8")
-        rows_before = _server_rows(url)
+        # From before the idle probe: a machine busy while it runs makes the run busy too.
         cpu = CpuShare()
+        cpu.sample()
+        if idle_probe:
+            console.print("idle probe: 50-prompt uploads on the idle target, beside /healthz")
+            run_idle_probe(url, out / IDLE_FILE)
+        rows_before = _server_rows(url)
         sampler = MemorySampler(source, cpu=cpu)
         sampler.start()
         live = LiveProbe(url, out / PROBE_FILE).start()
