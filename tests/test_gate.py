@@ -349,3 +349,26 @@ def test_rebaseline_sets_the_busy_limit_from_how_long_its_runs_waited_for_a_cpu(
 
     assert updated.max_run_wait == pytest.approx(1.5 * 0.38)
     assert updated.busy({"host_run_wait": 0.6}) and not updated.busy({"host_run_wait": 0.5})
+
+
+def test_on_another_machine_only_normalised_rules_can_fail() -> None:
+    paired = RegressionRule(
+        name="upload_paired",
+        series=UPLOAD + " / reference",
+        label="upload ÷ reference",
+        normalise=False,
+        distribution=Distribution.of(_samples(0, 1000), RUN_MEDIANS),
+    )
+    rules = _baseline(_upload_rule(), paired)
+    slower = {UPLOAD: _samples(1, scale=1.5 * 2.0), UPLOAD + " / reference": _samples(2, scale=1.5)}
+    twice_as_slow = Calibration(cpu_ms=6.0, sqlite_ms=6.0, http_ms=12.0)
+    a_little_slower = Calibration(cpu_ms=3.3, sqlite_ms=3.3, http_ms=6.6)
+
+    there = evaluate({}, rules, samples=slower, calibration=twice_as_slow)
+    strict = evaluate({}, rules, samples=slower, calibration=twice_as_slow, strict=True)
+    near = evaluate({}, rules, samples={UPLOAD + " / reference": _samples(2, scale=1.5)}, calibration=a_little_slower)
+
+    assert there.other_machine and [c.status for c in there.regressions] == ["regression", "inconclusive"]
+    assert "another machine" in there.regressions[1].note
+    assert [c.status for c in strict.regressions] == ["regression", "regression"]
+    assert not near.other_machine and near.regressions[1].status == "regression"

@@ -160,6 +160,13 @@ def print_report(console: Console, report: GateReport, path: Path) -> None:
             f"threads waited {wait} s per second for a CPU (the baseline allows: {report.baseline.busy_limit()}). "
             f"{verdict}[/]"
         )
+    if report.other_machine:
+        console.print(
+            f"[yellow]another machine: the calibration probe ran at {report.speed:.2f}× the baseline's time (the "
+            f"baseline allows ×/÷ {report.baseline.max_speed_change:g}). Rules that are not normalised (ratios to a "
+            "reference, batch times) are inconclusive when they see a regression; the normalised rules are "
+            "judged. Rebaseline on this machine (batchqa gate --rebaseline --collect 5) to judge them all.[/]"
+        )
     if not report.ok:
         console.print(f"[bold red]gate FAILED[/] against {path}:")
         for problem in report.problems():

@@ -93,6 +93,7 @@ def history_entry(run: RunData, report: GateReport, index: int = 0) -> dict[str,
         "passed": report.ok,
         "verdict": report.verdict,
         "busy": report.busy,
+        "other_machine": report.other_machine,
         "speed_factor": round(report.speed, 4),
         "judged_runs": report.runs,
         "metrics": {c.rule.name: float(run.metrics[c.rule.name]) for c in report.limits if c.rule.name in run.metrics}

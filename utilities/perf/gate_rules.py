@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 BUSY_METRIC = "host_other_cores"
 WAIT_METRIC = "host_run_wait"
 FAMILY_ALPHA = 0.01
+# How far a run's speed factor may be from 1 before the machine counts as another one: the same machine kind
+# measured 0.45 a day after its baseline, while runs of one quiet hour stay within a few per cent.
+MAX_SPEED_CHANGE = 1.3
 MIN_EFFECT_PCT = 0.0
 
 Better = Literal["lower", "higher"]
@@ -141,6 +144,11 @@ class Baseline:
     job slows every request as much as a regression — when the run's threads waited for a CPU more than
     ``max_run_wait`` (seconds per second, ``host_run_wait``) or, for a baseline without that limit, when
     other processes used more than ``max_other_cores`` (``host_other_cores``).
+
+    The run was on another machine when its speed factor (calibration probe) lies outside
+    ``1 / max_speed_change`` .. ``max_speed_change``: rules that do not normalise (ratios to a reference,
+    batch times) hold only on the baseline's machine, so there they are inconclusive; normalised rules
+    are judged.
     """
 
     profile: str
@@ -153,6 +161,10 @@ class Baseline:
     contention: str = ""
     family_alpha: float = FAMILY_ALPHA
     max_run_wait: float | None = None
+    max_speed_change: float = MAX_SPEED_CHANGE
+
+    def other_machine(self, speed: float) -> bool:
+        return not 1 / self.max_speed_change <= speed <= self.max_speed_change
 
     def busy(self, metrics: Mapping[str, float]) -> bool:
         wait, other = metrics.get(WAIT_METRIC), metrics.get(BUSY_METRIC)
@@ -183,6 +195,7 @@ class Baseline:
             busy.get("why", ""),
             float(data.get("family_alpha", FAMILY_ALPHA)),
             busy.get("max_run_wait"),
+            float(busy.get("max_speed_change", MAX_SPEED_CHANGE)),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -190,7 +203,11 @@ class Baseline:
         if self.calibration is not None:
             data["calibration"] = self.calibration.as_dict()
         if self.max_other_cores is not None or self.max_run_wait is not None:
-            limits = {"max_run_wait": self.max_run_wait, "max_other_cores": self.max_other_cores}
+            limits = {
+                "max_run_wait": self.max_run_wait,
+                "max_other_cores": self.max_other_cores,
+                "max_speed_change": self.max_speed_change,
+            }
             data["contention"] = {k: v for k, v in limits.items() if v is not None} | {"why": self.contention}
         data["family_alpha"] = self.family_alpha
         data["contract"] = {rule.name: rule.as_dict() for rule in self.contract}
@@ -261,6 +278,11 @@ class GateReport:
         """Contention during the run was more than the baseline allows for (see ``Baseline``)."""
         metrics = {BUSY_METRIC: self.other_cores, WAIT_METRIC: self.run_wait}
         return self.baseline.busy({k: v for k, v in metrics.items() if v is not None})
+
+    @property
+    def other_machine(self) -> bool:
+        """The calibration probe says this machine runs at another speed than the baseline's (see ``Baseline``)."""
+        return self.baseline.other_machine(self.speed)
 
     def inconclusive(self) -> list[RegressionCheck]:
         return [c for c in self.regressions if c.status == "inconclusive"]
@@ -381,6 +403,8 @@ def _check_regression(
         return RegressionCheck(rule, comparison, "pass")
     if report.busy and not report.strict:
         return RegressionCheck(rule, comparison, "inconclusive", "busy machine")
+    if report.other_machine and not rule.normalise and not report.strict:
+        return RegressionCheck(rule, comparison, "inconclusive", f"another machine (speed ×{report.speed:.2f})")
     return RegressionCheck(rule, comparison, "regression")
 
 
