@@ -168,7 +168,7 @@ class Audit:
 def table(audit: Audit, rules: Sequence[str]) -> Table:
     """Rows: each fault setting ("none" = unchanged code); columns: gate failures, then per rule how many
     runs it called a regression (a false alarm without a fault, a detection with one)."""
-    result = Table(title="gate audit: runs that failed the gate / runs (inconclusive: busy machine)")
+    result = Table(title="gate audit: runs that failed the gate / runs (inconclusive: busy or another machine)")
     columns = ("fault", "runs", "gate failed", "inconclusive", "failed with --strict", "upload p50 change (median)")
     for column in (*columns, *rules, "load avg"):
         result.add_column(column, justify="left" if column == "fault" else "right")
@@ -194,7 +194,7 @@ def markdown(audit: Audit, rules: Sequence[str]) -> str:
         "fault",
         "runs",
         "gate failed",
-        "inconclusive (busy)",
+        "inconclusive (busy or another machine)",
         "failed with --strict",
         "upload p50 change",
         *rules,
