@@ -20,9 +20,11 @@ log = logging.getLogger(__name__)
 class WorkerPool:
     """Keeps up to ``concurrency`` batched provider calls in flight, fed from the ``WorkQueue``.
 
-    When a slot's call returns, the slot claims its next chunk (one short transaction) and hands the
-    results to one storer task, which stores the results of calls that returned together in one
-    transaction: storing stays off the provider's schedule. While a chunk is held its rows' leases are
+    When a slot's call returns, the slot asks one claimer task for its next chunk and hands the results to
+    one storer task. The claimer serves every slot that asked meanwhile with one short transaction, so
+    calls that return together cost one claim, not one each; the storer stores the results of calls that
+    returned together in one transaction, and waits while a claim is wanted: claiming is on the provider's
+    schedule, storing is not. While a chunk is held its rows' leases are
     renewed every third of the lease, so a short lease (quick recovery after a worker dies) never takes
     rows away from a worker that is merely slow.
     """
@@ -56,6 +58,12 @@ class WorkerPool:
         self._to_store: list[tuple[Chunk, list[EnhanceResult]]] = []
         self._storing: list[tuple[Chunk, list[EnhanceResult]]] = []
         self._storer: asyncio.Task[None] | None = None
+        # Slots waiting for their next chunk (the list it goes into, and what the slot awaits), and the one task
+        # that claims for them; set while no claim is wanted.
+        self._wanting: list[tuple[list[Chunk], asyncio.Future[None]]] = []
+        self._claimer: asyncio.Task[None] | None = None
+        self._claims_idle = asyncio.Event()
+        self._claims_idle.set()
         self._next_settle = 0.0
 
     async def start(self) -> None:
@@ -74,6 +82,9 @@ class WorkerPool:
         for task in unfinished:
             task.cancel()
         await asyncio.gather(*unfinished, return_exceptions=True)
+        # A claim in flight lands in its slot's list, which is handed back below with the rest.
+        if self._claimer is not None:
+            await asyncio.gather(self._claimer, return_exceptions=True)
         # Results already returned are stored, not handed back: a store is a transaction in a thread.
         if self._storer is not None:
             await asyncio.gather(self._storer, return_exceptions=True)
@@ -135,7 +146,7 @@ class WorkerPool:
         return chunks
 
     async def _slot(self, held: list[Chunk]) -> None:
-        """Run chunk after chunk: when a call returns, claim the next chunk first and store the results beside it.
+        """Run chunk after chunk: when a call returns, queue its results for storing and wait for the next chunk.
 
         The next chunk is claimed only once the call has returned, not while it runs: a chunk claimed ahead would
         outlive a cancel or a pause by a whole call, and the rows a cancel leaves in flight must be the ones the
@@ -147,9 +158,41 @@ class WorkerPool:
             if results is not None:
                 self._to_store.append((chunk, results))
             held.remove(chunk)
-            held.extend(await self._claim(1))
+            claimed = self._claim_next(held)
             if self._to_store and (self._storer is None or self._storer.done()):
                 self._storer = asyncio.create_task(self._store_pending(), name="batchqa-storer")
+            await claimed
+
+    def _claim_next(self, held: list[Chunk]) -> asyncio.Future[None]:
+        """Queue a slot for the claimer; the future resolves once a chunk went into ``held``, or none was left."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._wanting.append((held, future))
+        if self._claimer is None or self._claimer.done():
+            self._claims_idle.clear()
+            self._claimer = asyncio.create_task(self._claim_for_slots(), name="batchqa-claimer")
+        return future
+
+    async def _claim_for_slots(self) -> None:
+        """Claim for every waiting slot at once, round after round, until no slot waits."""
+        try:
+            while self._wanting:
+                # A slot cancelled while it waited (at shutdown) wants nothing.
+                wanting = [(held, future) for held, future in self._wanting if not future.done()]
+                self._wanting = []
+                if not wanting:
+                    break
+                chunks = await self._claim(len(wanting))
+                for i, (held, future) in enumerate(wanting):
+                    if i < len(chunks):
+                        held.append(chunks[i])
+                    if not future.done():
+                        future.set_result(None)
+        finally:
+            for _, future in self._wanting:
+                if not future.done():
+                    future.set_result(None)
+            self._wanting = []
+            self._claims_idle.set()
 
     async def _settle_cancelled(self) -> None:
         if time.monotonic() < self._next_settle:
@@ -208,6 +251,8 @@ class WorkerPool:
     async def _store_pending(self) -> None:
         """Store every result waiting, in one transaction per round, until none is left."""
         while self._to_store:
+            # A claim is on the provider's schedule; a store is not: let the claim have the database first.
+            await self._claims_idle.wait()
             self._storing, self._to_store = self._to_store, []
             try:
                 stored = await asyncio.to_thread(self.queue.complete_many, self._storing)

@@ -325,3 +325,61 @@ def test_a_slots_next_call_starts_before_the_previous_results_are_stored(store: 
         assert provider.calls == [["p0", "p1"], ["p2", "p3"], ["p4", "p5"]]
 
     asyncio.run(scenario())
+
+
+def test_slots_whose_calls_return_together_share_one_claim(store: Store) -> None:
+    batch_id = _batch(store, 12)
+    claims: list[int] = []
+
+    class CountingQueue(WorkQueue):
+        def claim_many(self, max_chunks, *, holding=()):  # type: ignore[no-untyped-def]
+            chunks = super().claim_many(max_chunks, holding=holding)
+            if chunks:
+                claims.append(len(chunks))
+            return chunks
+
+    class WaveProvider:
+        """Every call waits for its wave; a released wave's calls all return in the same turn of the loop."""
+
+        def __init__(self) -> None:
+            self.calls = 0
+            self.wave = asyncio.Event()
+
+        async def enhance_many(self, items: Sequence[PromptInput]) -> list[EnhanceResult]:
+            self.calls += 1
+            await self.wave.wait()
+            return [EnhanceResult(key=i.key, enhanced_prompt="ok", techniques=(), error=None) for i in items]
+
+        def release_wave(self) -> None:
+            wave, self.wave = self.wave, asyncio.Event()
+            wave.set()
+
+    async def calls_reach(provider: WaveProvider, calls: int) -> None:
+        for _ in range(1000):  # condition-based: up to 10 s
+            if provider.calls >= calls:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"{provider.calls} calls started, expected {calls}")
+
+    async def scenario() -> None:
+        provider = WaveProvider()
+        queue = CountingQueue(store, worker_id="pool", chunk_size=2, lease_seconds=60, max_attempts=3)
+        pool = WorkerPool(queue, provider, LocalBus(), Metrics(), concurrency=3)
+        await pool.start()
+        try:
+            await calls_reach(provider, 3)
+            assert claims == [3], "the free slots' first chunks were not claimed together"
+            provider.release_wave()
+            await calls_reach(provider, 6)
+            assert claims == [3, 3], f"three calls that returned together claimed {claims[1:]}, not once for three"
+            provider.release_wave()
+            for _ in range(200):  # condition-based: up to 10 s
+                if [o for _n, _a, o in await asyncio.to_thread(_outcomes, store, batch_id)] == ["succeeded"] * 12:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            provider.release_wave()
+            await pool.stop()
+        assert [o for _n, _a, o in _outcomes(store, batch_id)] == ["succeeded"] * 12
+
+    asyncio.run(scenario())
