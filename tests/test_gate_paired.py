@@ -15,9 +15,10 @@ from click.testing import CliRunner
 from tests.test_gate import CALM, GAP, UPLOAD, _baseline, _upload_rule
 from utilities.perf.gate import gate_command
 from utilities.perf.gate_history import read_history
-from utilities.perf.gate_rules import RegressionRule, RunInput, evaluate_runs
+from utilities.perf.gate_rules import RegressionRule
 from utilities.perf.gate_runs import RunError, read_runs, repeat_runs
 from utilities.perf.gate_stats import Distribution, compare_run_set, compare_runs
+from utilities.perf.gate_verdicts import RunInput, evaluate_runs
 from utilities.perf.live_probe import PAIRED_SUFFIX, paired_ratios
 from utilities.perf.load import repeat_directories
 

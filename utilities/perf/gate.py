@@ -27,16 +27,12 @@ from utilities.perf.gate_rules import (
     BUSY_METRIC,
     Baseline,
     ContractLimit,
-    GateReport,
-    LimitCheck,
-    RegressionCheck,
     RegressionRule,
     default_baseline,
-    evaluate,
-    evaluate_runs,
 )
 from utilities.perf.gate_runs import RunData, RunError, read_runs
 from utilities.perf.gate_stats import MIN_RUNS, statistic_name
+from utilities.perf.gate_verdicts import GateReport, LimitCheck, RegressionCheck, evaluate, evaluate_runs
 
 __all__ = [
     "BASELINES_DIR",

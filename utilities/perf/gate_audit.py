@@ -21,8 +21,9 @@ from rich.table import Table
 from utilities.perf import profiles
 from utilities.perf.gate import gate_run, wide_console
 from utilities.perf.gate_history import history_entry, rolling_baseline, rolling_option
-from utilities.perf.gate_rules import Baseline, GateReport, default_baseline
+from utilities.perf.gate_rules import Baseline, default_baseline
 from utilities.perf.gate_runs import REPEAT_PREFIX, RunData, read_run, read_runs, repeat_option
+from utilities.perf.gate_verdicts import GateReport
 from utilities.perf.host_load import wait_for_quiet
 from utilities.perf.load import FAULTS_ENV, REPORTS_DIR, repeat_directories, run_load
 

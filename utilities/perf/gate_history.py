@@ -26,9 +26,10 @@ from typing import Any
 
 import click
 
-from utilities.perf.gate_rules import BUSY_METRIC, WAIT_METRIC, Baseline, GateReport
+from utilities.perf.gate_rules import BUSY_METRIC, WAIT_METRIC, Baseline
 from utilities.perf.gate_runs import RunData
 from utilities.perf.gate_stats import MIN_RUNS, Distribution
+from utilities.perf.gate_verdicts import GateReport
 
 log = logging.getLogger(__name__)
 

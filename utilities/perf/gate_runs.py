@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from utilities.perf.calibration import Calibration
-from utilities.perf.gate_rules import RunInput
+from utilities.perf.gate_verdicts import RunInput
 from utilities.perf.idle_probe import IDLE_FILE, idle_samples
 from utilities.perf.live_probe import PAIRED_SUFFIX, PROBE_FILE, paired_ratios, read_reference
 
