@@ -25,6 +25,7 @@ _EXPORTS = {
     "ServiceUnavailable": "services",
     "WORKER": "topology",
     "WebhookReceiver": "mailbox",
+    "apt_install": "apt",
     "body_text": "mailbox",
     "find_chromium": "browser",
     "find_promtool": "promtool",

@@ -10,10 +10,11 @@ import importlib.util
 import json
 import os
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from .apt import apt_install, can_install
 
 SYSTEM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 # Flags for a sandbox-less machine with a closed network: no GPU, no first-run or sync traffic, no QUIC.
@@ -86,13 +87,9 @@ def ensure() -> int:
     if found:
         print(f"chromium: {found.path} ({found.kind})")
         return 0
-    if os.geteuid() == 0 and shutil.which("apt-get"):
+    if can_install():
         print("chromium: none found; installing Debian's chromium with apt-get (about 40 s)...", flush=True)
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        cmd = ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]
-        if subprocess.run(cmd, env=env).returncode != 0:
-            subprocess.run(["apt-get", "update"], env=env, check=False)
-            subprocess.run(cmd, env=env, check=False)
+        apt_install("chromium")
         if found := find_chromium():
             print(f"chromium: {found.path} ({found.kind})")
             return 0

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
+
+from .apt import apt_install, can_install
 
 MISSING = (
     "promtool: not found. Install Prometheus's promtool: Debian/Ubuntu `sudo apt-get install --no-install-recommends "
@@ -27,22 +28,13 @@ def find_promtool() -> Path | None:
     return Path(found) if found else None
 
 
-def _apt_install() -> None:
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    command = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "prometheus"]
-    if subprocess.run(command, env=env, stdout=subprocess.DEVNULL, check=False).returncode != 0:
-        # A fresh machine may not have package lists yet.
-        subprocess.run(["apt-get", "update", "-q"], env=env, stdout=subprocess.DEVNULL, check=False)
-        subprocess.run(command, env=env, stdout=subprocess.DEVNULL, check=False)
-
-
 def ensure() -> int:
     if found := find_promtool():
         print(f"promtool: {found}")
         return 0
-    if os.geteuid() == 0 and shutil.which("apt-get"):
+    if can_install():
         print("promtool: none found; installing Debian's prometheus package with apt-get (about 15 s)...", flush=True)
-        _apt_install()
+        apt_install("prometheus", quiet=True)
         if found := find_promtool():
             print(f"promtool: {found}")
             return 0

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
+
+from .apt import apt_install, can_install
 
 NO_VIDEO = (
     "failure videos are off: no ffmpeg (install Debian's `ffmpeg`, then run `python -m utilities.procs.video ensure`)"
@@ -65,11 +66,9 @@ def ensure() -> int:
         print(f"video: {target}")
         return 0
     system = shutil.which("ffmpeg")
-    if system is None and os.geteuid() == 0 and shutil.which("apt-get"):
+    if system is None and can_install():
         print("video: installing Debian's ffmpeg with apt-get for failure videos (about 20 s, once)...", flush=True)
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        command = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "ffmpeg"]
-        subprocess.run(command, env=env, stdout=subprocess.DEVNULL, check=False)
+        apt_install("ffmpeg", quiet=True)
         system = shutil.which("ffmpeg")
     if system is None:
         print(f"video: {NO_VIDEO}")
