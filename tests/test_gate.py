@@ -120,6 +120,20 @@ def test_regression_on_a_busy_machine_is_inconclusive_unless_strict() -> None:
     assert not strict.ok and strict.regressions[0].status == "regression"
 
 
+def test_a_run_that_waited_little_beside_a_busy_neighbour_is_busy_too() -> None:
+    # Seen in a test suite: the run's threads waited 0.55 s/s (under the limit) while other processes used 1.19
+    # cores, and its socket lag p50 was 4.6x the baseline's.
+    rules = replace(_baseline(_upload_rule()), max_run_wait=0.56)
+    slower = {UPLOAD: _samples(1, scale=1.5)}
+
+    crowded = evaluate({"host_run_wait": 0.55, "host_other_cores": 1.19}, rules, samples=slower, calibration=CALM)
+    alone = evaluate({"host_run_wait": 0.55, "host_other_cores": 0.05}, rules, samples=slower, calibration=CALM)
+
+    assert crowded.busy and crowded.verdict == "inconclusive"
+    assert not alone.busy and alone.regressions[0].status == "regression"
+    assert rules.busy_limit().endswith("0.56 s per second and other processes may use 0.4 cores")
+
+
 def test_min_effect_lets_only_a_large_regression_fail() -> None:
     rules = _baseline(_upload_rule())
 

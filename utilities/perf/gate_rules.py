@@ -132,8 +132,10 @@ class Baseline:
 
     The machine was busy for a run — its regressions inconclusive rather than failures, since a neighbour's
     job slows every request as much as a regression — when the run's threads waited for a CPU more than
-    ``max_run_wait`` (seconds per second, ``host_run_wait``) or, for a baseline without that limit, when
-    other processes used more than ``max_other_cores`` (``host_other_cores``).
+    ``max_run_wait`` (seconds per second, ``host_run_wait``), or when other processes used more than
+    ``max_other_cores`` (``host_other_cores``). Either alone: a run that got its CPU when it asked (little
+    wait) is still woken late while a neighbour keeps the other core busy, and a socket's lag, a wake-up
+    measured in milliseconds, shows it first.
 
     The run was on another machine when its speed factor (calibration probe) lies outside
     ``1 / max_speed_change`` .. ``max_speed_change``: rules that do not normalise (ratios to a reference,
@@ -158,14 +160,17 @@ class Baseline:
 
     def busy(self, metrics: Mapping[str, float]) -> bool:
         wait, other = metrics.get(WAIT_METRIC), metrics.get(BUSY_METRIC)
-        if self.max_run_wait is not None and wait is not None:
-            return float(wait) > self.max_run_wait
-        return self.max_other_cores is not None and other is not None and float(other) > self.max_other_cores
+        waited = self.max_run_wait is not None and wait is not None and float(wait) > self.max_run_wait
+        crowded = self.max_other_cores is not None and other is not None and float(other) > self.max_other_cores
+        return waited or crowded
 
     def busy_limit(self) -> str:
+        limits = []
         if self.max_run_wait is not None:
-            return f"its threads may wait for a CPU {self.max_run_wait:g} s per second"
-        return f"other processes may use {self.max_other_cores:g} cores"
+            limits.append(f"its threads may wait for a CPU {self.max_run_wait:g} s per second")
+        if self.max_other_cores is not None:
+            limits.append(f"other processes may use {self.max_other_cores:g} cores")
+        return " and ".join(limits) or "no limit"
 
     @classmethod
     def load(cls, path: Path) -> Baseline:
