@@ -4,7 +4,6 @@ leases renewed while they run, their results and events stored and published aft
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import Any
@@ -65,6 +64,10 @@ class WorkerPool:
         self._claims_idle = asyncio.Event()
         self._claims_idle.set()
         self._next_settle = 0.0
+        # Signals that work may have come (new or resumed work, a lease that may have lapsed), counted, and their
+        # count when a claim last found nothing at all: until the next signal, claiming again finds nothing too.
+        self._work_signals = 0
+        self._drained_at: int | None = None
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -109,13 +112,23 @@ class WorkerPool:
     def wake(self) -> None:
         """Wake this process's dispatcher only; callable from any thread."""
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._wake.set)
+            self._loop.call_soon_threadsafe(self._work_may_have_come)
+
+    def _work_may_have_come(self) -> None:
+        self._work_signals += 1
+        self._wake.set()
+
+    def _drained(self) -> bool:
+        """True when the last claim found nothing and nothing has signalled work since."""
+        return self._drained_at == self._work_signals
 
     async def _run(self) -> None:
         while True:
             self._wake.clear()
             free = self.concurrency - len(self._slots)
-            if free > 0:
+            # A slot that ends wakes this loop too; when the queue had nothing left it need not be asked again (a
+            # claim that finds nothing would only delay the store of the results that just came back).
+            if free > 0 and not self._drained():
                 # Every free slot's first chunk in one transaction; from then on each slot claims its own next
                 # chunk when its call returns.
                 chunks = await self._claim(free)
@@ -130,17 +143,22 @@ class WorkerPool:
             # Woken by new work, a freed slot, or the timeout (which catches leases that lapse silently).
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation that arrives as its
             # timeout fires, and stop() would then wait for ever for this loop.
-            with contextlib.suppress(TimeoutError):
+            try:
                 async with asyncio.timeout(self.idle_poll_seconds):
                     await self._wake.wait()
+            except TimeoutError:
+                self._work_may_have_come()
 
     async def _claim(self, max_chunks: int) -> list[Chunk]:
         """Up to ``max_chunks`` chunks in one short transaction, their events published; none on error."""
+        signals = self._work_signals
         try:
             chunks = await asyncio.to_thread(self.queue.claim_many, max_chunks, holding=self._held_row_ids())
         except Exception:
             log.exception("claiming work failed; retrying")
             return []
+        if not chunks:
+            self._drained_at = signals
         for chunk in chunks:
             self._publish(chunk.batch_id, chunk.events)
         return chunks
@@ -181,7 +199,7 @@ class WorkerPool:
                 self._wanting = []
                 if not wanting:
                     break
-                chunks = await self._claim(len(wanting))
+                chunks = [] if self._drained() else await self._claim(len(wanting))
                 for i, (held, future) in enumerate(wanting):
                     if i < len(chunks):
                         held.append(chunks[i])

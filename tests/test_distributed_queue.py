@@ -383,3 +383,46 @@ def test_slots_whose_calls_return_together_share_one_claim(store: Store) -> None
         assert [o for _n, _a, o in _outcomes(store, batch_id)] == ["succeeded"] * 12
 
     asyncio.run(scenario())
+
+
+def test_a_pool_that_found_the_queue_empty_claims_again_only_when_work_is_signalled(store: Store) -> None:
+    """Once a claim found nothing, the slots that end after it do not send the dispatcher to claim again (that
+    claim would only delay the store of the results just returned); new work, signalled, is still picked up."""
+    empty_claims: list[int] = []
+
+    class CountingQueue(WorkQueue):
+        def claim_many(self, max_chunks, *, holding=()):  # type: ignore[no-untyped-def]
+            chunks = super().claim_many(max_chunks, holding=holding)
+            if not chunks:
+                empty_claims.append(max_chunks)
+            return chunks
+
+    class InstantProvider:
+        async def enhance_many(self, items: Sequence[PromptInput]) -> list[EnhanceResult]:
+            return [EnhanceResult(key=i.key, enhanced_prompt="ok", techniques=(), error=None) for i in items]
+
+    async def succeeded(batch_id: str, rows: int) -> None:
+        for _ in range(200):  # condition-based: up to 10 s, far below the idle poll below
+            if [o for _n, _a, o in await asyncio.to_thread(_outcomes, store, batch_id)] == ["succeeded"] * rows:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"batch {batch_id} did not finish: was the signal of new work lost?")
+
+    async def scenario() -> None:
+        queue = CountingQueue(store, worker_id="pool", chunk_size=2, lease_seconds=60, max_attempts=3)
+        # An idle poll longer than the test: only a signal (notify) can start the later batches.
+        pool = WorkerPool(queue, InstantProvider(), LocalBus(), Metrics(), concurrency=3, idle_poll_seconds=120)
+        first = _batch(store, 6)
+        await pool.start()
+        try:
+            await succeeded(first, 6)
+            for _ in range(2):
+                batch_id = await asyncio.to_thread(_batch, store, 6)
+                pool.notify()
+                await succeeded(batch_id, 6)
+        finally:
+            await pool.stop()
+
+    asyncio.run(scenario())
+    # One wave per batch; after each, the slots' claim finds nothing, and that is the only empty claim.
+    assert len(empty_claims) == 3, f"{len(empty_claims)} claims found nothing for 3 batches"
