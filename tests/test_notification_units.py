@@ -24,6 +24,7 @@ def _batch(status: str, processed: int, total: int = 100, milestone: int = 0) ->
         ("running", "progress", 24, []),
         ("running", "progress", 25, ["progress_25"]),
         ("running", "progress", 80, ["progress_75"]),
+        ("running", "progress", 100, []),  # the last rows: the batch's outcome follows in the same transaction
         ("completed", "completed", 100, ["completed"]),
         ("cancelled", "status", 40, ["cancelled"]),
         ("paused", "status", 40, []),

@@ -27,10 +27,11 @@ def fired_events(batch: Batch, message_type: str) -> list[str]:
     events = []
     if message_type == "status" and status is BatchStatus.RUNNING:
         events.append("started")
-    if message_type == "progress" and batch.total:
+    if message_type == "progress" and batch.processed + batch.cancelled < batch.total:
         # Only the highest milestone reached: a jump from 20 % to 80 % says "75 %", not three things at once;
         # and only one above what the batch has announced (progress moves forward, and after a retry
-        # lowers the count, crossing 75 % again is not news).
+        # lowers the count, crossing 75 % again is not news). Progress that settles the last rows finishes
+        # the batch in the same transaction: its outcome is the news, not a milestone beside it.
         reached = [m for m in MILESTONES if batch.processed * 100 >= m * batch.total]
         if reached and reached[-1] > (batch.milestone or 0):
             events.append(f"progress_{reached[-1]}")
