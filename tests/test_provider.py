@@ -114,12 +114,52 @@ class FakeSleep:
         self.calls.append(seconds)
 
 
+class StepClock:
+    """A clock that moves ``step`` seconds each time it is read."""
+
+    def __init__(self, step: float = 0.0) -> None:
+        self.now, self.step = 100.0, step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
 @pytest.mark.parametrize("chunk_size", [1, 10, 100])
 def test_rule_based_latency_is_paid_once_per_call_whatever_the_chunk_size(chunk_size: int) -> None:
     sleep = FakeSleep()
-    provider = RuleBasedProvider(latency_ms=50, sleep=sleep)
+    provider = RuleBasedProvider(latency_ms=50, sleep=sleep, clock=StepClock())
     asyncio.run(provider.enhance_many(items_for(DISTINCT_1000[:chunk_size])))
-    assert sleep.calls == [0.05]
+    assert sleep.calls == [0, pytest.approx(0.05)]  # a yield (the wave's other calls are issued), then the latency
+
+
+def test_rule_based_latency_includes_the_enhancers_own_time() -> None:
+    sleep = FakeSleep()
+    provider = RuleBasedProvider(latency_ms=50, sleep=sleep, clock=StepClock(step=0.02))
+    asyncio.run(provider.enhance_many(items_for(["Hello world"])))
+    assert sleep.calls == [0, pytest.approx(0.03)]  # 20 ms went by between the call's start and its computing
+
+
+def test_every_call_of_a_wave_is_issued_before_any_of_them_computes() -> None:
+    """So the calls' latencies overlap as remote calls' would, and the wave's computing does not add to it."""
+    log: list[str] = []
+
+    class Logged(RuleBasedProvider):
+        def _enhance_one(self, item: PromptInput) -> EnhanceResult:
+            log.append(f"compute {item.key}")
+            return super()._enhance_one(item)
+
+    async def yielding_sleep(seconds: float) -> None:
+        log.append("issued" if seconds == 0 else "waits")
+        await asyncio.sleep(0)
+
+    async def wave() -> None:
+        provider = Logged(latency_ms=100, sleep=yielding_sleep, clock=StepClock())
+        await asyncio.gather(*(provider.enhance_many(items_for([f"Prompt number {n}"])) for n in range(3)))
+
+    asyncio.run(wave())
+    assert log[:3] == ["issued"] * 3 and log.count("waits") == 3
+    assert log.count("compute row-0") == 3
 
 
 def test_rule_based_without_latency_does_not_sleep() -> None:
