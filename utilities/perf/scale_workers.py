@@ -1,22 +1,88 @@
 """``batchqa scale-workers``: the throughput of distributed mode with 1, 2, 4 ... worker processes against the
-ceiling N·C·B / latency."""
+ceiling N·C·B / latency, and against the schedule the prompts allow.
+
+The ceiling assumes every slot always busy; a batch of P prompts needs ceil(P / (N·C·B)) rounds of calls, so
+1000 prompts on 4 workers (40 slots of 10 rows) take 3 rounds however fast the rest is: the schedule. The
+machine's CPU share during each run tells whether the CPU, rather than the provider, set the pace.
+"""
 
 from __future__ import annotations
 
 import logging
+import math
 import statistics
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
+import psutil
 
 from utilities.client.api import BatchApi
 from utilities.perf.cluster_inputs import cluster_database, prompts
+from utilities.procs.process_metrics import machine_busy_seconds
 from utilities.procs.services import Cluster, RedisServer
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """One run: seconds from the first upload accepted (202) to the last batch seen completed, the share of all the
+    machine's cores that were busy meanwhile (0..1, everything on the machine), and how long the first upload
+    took (parsing and storing its rows: not part of the pipeline's time)."""
+
+    seconds: float
+    machine_cpu: float
+    upload_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Point:
+    """The runs with one number of workers, against the ceiling and the schedule."""
+
+    workers: int
+    runs: tuple[Timing, ...]
+    prompts: int
+    latency_s: float
+    slots_rows: int  # C·B: rows in flight per worker
+
+    @property
+    def seconds(self) -> float:
+        return statistics.median(r.seconds for r in self.runs)
+
+    @property
+    def rate(self) -> float:
+        return self.prompts / self.seconds
+
+    @property
+    def ceiling(self) -> float:
+        return self.workers * self.slots_rows / self.latency_s
+
+    @property
+    def schedule_s(self) -> float:
+        return math.ceil(self.prompts / (self.workers * self.slots_rows)) * self.latency_s
+
+    @property
+    def machine_cpu(self) -> float:
+        return statistics.median(r.machine_cpu for r in self.runs)
+
+    @property
+    def upload_s(self) -> float:
+        return statistics.median(r.upload_s for r in self.runs)
+
+    def row(self) -> str:
+        return (
+            f"{self.workers:7d}  {self.seconds:8.2f}  {self.rate:6.0f}  {self.ceiling:7.0f} "
+            f"{self.rate / self.ceiling:5.0%}  {self.schedule_s:10.2f} {self.schedule_s / self.seconds:5.0%}  "
+            f"{self.machine_cpu:11.0%}  {self.upload_s:8.2f}  " + " ".join(f"{r.seconds:.2f}" for r in self.runs)
+        )
+
+
+HEADER = "workers  median s  rows/s  ceiling share  schedule s share  machine CPU  upload s  runs"
+POLL_INTERVAL_S = 0.02
 
 
 def measure_throughput(
@@ -28,15 +94,17 @@ def measure_throughput(
     repeat: int,
     env: dict[str, str],
     use_sqlite: bool,
-) -> dict[int, list[float]]:
-    """Seconds from the first upload to the last batch completed, per number of worker processes.
+) -> dict[int, list[Timing]]:
+    """Each run's time from the first upload accepted to the last batch seen completed (polling every 20 ms), per
+    number of worker processes.
 
-    ``prompt_count`` prompts are split over ``batches`` batches of as many users, uploaded together.
+    ``prompt_count`` prompts are split over ``batches`` batches of as many users, uploaded one after another: the
+    workers start on the first while the others upload.
     """
     redis = RedisServer(root / "redis")
     redis.start()
     database_url, database = cluster_database(root, use_sqlite)
-    timings: dict[int, list[float]] = {}
+    timings: dict[int, list[Timing]] = {}
     try:
         for count in worker_counts:
             with Cluster(root / f"x{count}", redis=redis, database_url=database_url, env=env) as cluster:
@@ -44,15 +112,9 @@ def measure_throughput(
                 users = [BatchApi.new_user(cluster.api_urls[0], "scale") for _ in range(batches)]
                 try:
                     for _ in range(repeat):
-                        started = time.monotonic()
-                        ids = [
-                            api.upload(text=prompts(prompt_count // batches, tag="scale"))["batch_id"] for api in users
-                        ]
-                        for api, batch in zip(users, ids, strict=True):
-                            final = api.wait_until(batch, timeout=600, interval=0.05)
-                            if final["status"] != "completed":
-                                raise RuntimeError(f"batch ended {final['status']}: {final}")
-                        timings.setdefault(count, []).append(time.monotonic() - started)
+                        timing = one_run(users, prompt_count // batches)
+                        timings.setdefault(count, []).append(timing)
+                        click.echo(f"{count} worker(s): {timing.seconds:.2f} s, machine CPU {timing.machine_cpu:.0%}")
                 finally:
                     for api in users:
                         api.close()
@@ -61,6 +123,22 @@ def measure_throughput(
         if database is not None:
             database.drop()
     return timings
+
+
+def one_run(users: Sequence[BatchApi], prompts_each: int) -> Timing:
+    """Each user uploads ``prompts_each`` prompts, one after another; the clock starts at the first 202."""
+    texts = [prompts(prompts_each, tag="scale") for _ in users]
+    sent = time.monotonic()
+    ids = [users[0].upload(text=texts[0])["batch_id"]]
+    started, busy = time.monotonic(), machine_busy_seconds()
+    ids += [api.upload(text=text)["batch_id"] for api, text in zip(users[1:], texts[1:], strict=True)]
+    for api, batch in zip(users, ids, strict=True):
+        final = api.wait_until(batch, timeout=600, interval=POLL_INTERVAL_S)
+        if final["status"] != "completed":
+            raise RuntimeError(f"batch ended {final['status']}: {final}")
+    seconds = time.monotonic() - started
+    cpu = (machine_busy_seconds() - busy) / (seconds * (psutil.cpu_count() or 1))
+    return Timing(seconds, min(cpu, 1.0), started - sent)
 
 
 @click.command("scale")
@@ -100,18 +178,13 @@ def scale_command(
             env=env,
             use_sqlite=sqlite,
         )
-    ceiling = concurrency * batch_size / (latency_ms / 1000)
     click.echo(
         f"{prompt_count} prompts in {batches} batch(es), latency {latency_ms:g} ms, "
         f"B={batch_size}, C={concurrency} per worker, {'SQLite' if sqlite else 'PostgreSQL if reachable'}"
     )
-    click.echo("workers  median s  rows/s  ceiling rows/s  runs")
+    click.echo(HEADER)
     for count, runs in timings.items():
-        median = statistics.median(runs)
-        click.echo(
-            f"{count:7d}  {median:8.2f}  {prompt_count / median:6.0f}  {ceiling * count:14.0f}  "
-            + " ".join(f"{r:.2f}" for r in runs)
-        )
+        click.echo(Point(count, tuple(runs), prompt_count, latency_ms / 1000, concurrency * batch_size).row())
 
 
 if __name__ == "__main__":
