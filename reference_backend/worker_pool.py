@@ -126,9 +126,7 @@ class WorkerPool:
         while True:
             self._wake.clear()
             free = self.concurrency - len(self._slots)
-            # A slot that ends wakes this loop too; when the queue had nothing left it need not be asked again (a
-            # claim that finds nothing would only delay the store of the results that just came back).
-            if free > 0 and not self._drained():
+            if free > 0:
                 # Every free slot's first chunk in one transaction; from then on each slot claims its own next
                 # chunk when its call returns.
                 chunks = await self._claim(free)
@@ -150,7 +148,14 @@ class WorkerPool:
                 self._work_may_have_come()
 
     async def _claim(self, max_chunks: int) -> list[Chunk]:
-        """Up to ``max_chunks`` chunks in one short transaction, their events published; none on error."""
+        """Up to ``max_chunks`` chunks in one short transaction, their events published; none on error.
+
+        None without asking the database when the last claim found nothing and no work was signalled since: slots
+        that end wake the dispatcher, and a claim that finds nothing would only delay the store of the results
+        that just came back.
+        """
+        if self._drained():
+            return []
         signals = self._work_signals
         try:
             chunks = await asyncio.to_thread(self.queue.claim_many, max_chunks, holding=self._held_row_ids())
@@ -199,7 +204,7 @@ class WorkerPool:
                 self._wanting = []
                 if not wanting:
                     break
-                chunks = [] if self._drained() else await self._claim(len(wanting))
+                chunks = await self._claim(len(wanting))
                 for i, (held, future) in enumerate(wanting):
                     if i < len(chunks):
                         held.append(chunks[i])
