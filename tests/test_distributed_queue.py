@@ -69,6 +69,15 @@ def _outcomes(store: Store, batch_id: str) -> list[tuple[int, int, str | None]]:
         return [(c.row_number, c.attempt, c.outcome) for c in calls_for_batch(session, batch_id)]
 
 
+async def _until_succeeded(store: Store, batch_id: str, rows: int, *, timeout_s: float = 10.0) -> bool:
+    """Wait until the ledger shows every row of the batch succeeded once (polling it); False after ``timeout_s``."""
+    for _ in range(round(timeout_s / 0.05)):
+        if [o for _n, _a, o in await asyncio.to_thread(_outcomes, store, batch_id)] == ["succeeded"] * rows:
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
 def _lapse_leases(store: Store) -> None:
     """What the passing of ``lease_seconds`` does, without waiting for it."""
     with store.write() as session:
@@ -314,10 +323,7 @@ def test_a_slots_next_call_starts_before_the_previous_results_are_stored(store: 
             assert storing.is_set(), "the first call's results were never stored"
             assert len(provider.calls) >= 2, "the second call waited for the first call's results to be stored"
             release_store.set()
-            for _ in range(200):
-                if [o for _n, _a, o in await asyncio.to_thread(_outcomes, store, batch_id)] == ["succeeded"] * 6:
-                    break
-                await asyncio.sleep(0.05)
+            await _until_succeeded(store, batch_id, 6)
         finally:
             release_store.set()
             await pool.stop()
@@ -373,10 +379,7 @@ def test_slots_whose_calls_return_together_share_one_claim(store: Store) -> None
             await calls_reach(provider, 6)
             assert claims == [3, 3], f"three calls that returned together claimed {claims[1:]}, not once for three"
             provider.release_wave()
-            for _ in range(200):  # condition-based: up to 10 s
-                if [o for _n, _a, o in await asyncio.to_thread(_outcomes, store, batch_id)] == ["succeeded"] * 12:
-                    break
-                await asyncio.sleep(0.05)
+            await _until_succeeded(store, batch_id, 12)
         finally:
             provider.release_wave()
             await pool.stop()
@@ -402,11 +405,8 @@ def test_a_pool_that_found_the_queue_empty_claims_again_only_when_work_is_signal
             return [EnhanceResult(key=i.key, enhanced_prompt="ok", techniques=(), error=None) for i in items]
 
     async def succeeded(batch_id: str, rows: int) -> None:
-        for _ in range(200):  # condition-based: up to 10 s, far below the idle poll below
-            if [o for _n, _a, o in await asyncio.to_thread(_outcomes, store, batch_id)] == ["succeeded"] * rows:
-                return
-            await asyncio.sleep(0.05)
-        raise AssertionError(f"batch {batch_id} did not finish: was the signal of new work lost?")
+        # Up to 10 s, far below the idle poll below.
+        assert await _until_succeeded(store, batch_id, rows), f"batch {batch_id} did not finish: was a signal lost?"
 
     async def scenario() -> None:
         queue = CountingQueue(store, worker_id="pool", chunk_size=2, lease_seconds=60, max_attempts=3)
