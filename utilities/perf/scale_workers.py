@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import click
-import psutil
 
 from utilities.client.api import BatchApi
 from utilities.perf.cluster_inputs import cluster_database, prompts
-from utilities.procs.process_metrics import machine_busy_seconds
+from utilities.perf.host_load import CpuShare
 from utilities.procs.services import Cluster, RedisServer
 
 log = logging.getLogger(__name__)
@@ -36,7 +35,7 @@ class Timing:
 
     seconds: float
     machine_cpu: float
-    upload_s: float = 0.0
+    upload_s: float
 
 
 @dataclass(frozen=True)
@@ -128,17 +127,21 @@ def measure_throughput(
 def one_run(users: Sequence[BatchApi], prompts_each: int) -> Timing:
     """Each user uploads ``prompts_each`` prompts, one after another; the clock starts at the first 202."""
     texts = [prompts(prompts_each, tag="scale") for _ in users]
+    cpu = CpuShare()
     sent = time.monotonic()
     ids = [users[0].upload(text=texts[0])["batch_id"]]
-    started, busy = time.monotonic(), machine_busy_seconds()
+    uploaded = time.monotonic()
+    cpu.sample()
     ids += [api.upload(text=text)["batch_id"] for api, text in zip(users[1:], texts[1:], strict=True)]
     for api, batch in zip(users, ids, strict=True):
         final = api.wait_until(batch, timeout=600, interval=POLL_INTERVAL_S)
         if final["status"] != "completed":
             raise RuntimeError(f"batch ended {final['status']}: {final}")
-    seconds = time.monotonic() - started
-    cpu = (machine_busy_seconds() - busy) / (seconds * (psutil.cpu_count() or 1))
-    return Timing(seconds, min(cpu, 1.0), started - sent)
+    seconds = time.monotonic() - uploaded
+    cpu.sample()
+    share = cpu.metrics()
+    busy = (share["host_own_cores"] + share["host_other_cores"]) / share["host_cpus"]
+    return Timing(seconds, min(busy, 1.0), uploaded - sent)
 
 
 @click.command("scale")
