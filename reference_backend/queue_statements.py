@@ -1,6 +1,13 @@
 """The work queue's SQL, built once: building a statement (an aliased entity, its adapted columns) costs more
 CPU than running it, and the queue runs these for every chunk. ``now``, the batch and the rows a process holds are
-parameters."""
+parameters.
+
+The locks a batch's row takes on PostgreSQL (SQLite has one writer and ignores them): a claim holds ``FOR KEY SHARE``
+on the batches it serves, which never conflicts with another claim or with a store, only with ``FOR UPDATE``, which
+user actions (pause, cancel, retry) and the settling of cancelled batches take. A batch's own writes (its turn, its
+counters, seq and events) take ``FOR NO KEY UPDATE``: stores wait for it, claims skip it when someone else holds it.
+So claims and stores of one batch never queue behind each other, and an action never lands halfway through a claim.
+"""
 
 from __future__ import annotations
 
@@ -25,15 +32,20 @@ def claimable(now: float | BindParameter[float], holding: ColumnElement[bool] | 
 CLAIMABLE_NOW = claimable(bindparam("now", type_=Float), Row.id.not_in(bindparam("holding", expanding=True)))
 _SERVED = aliased(Batch)
 _USER_LAST_SERVED = select(func.max(_SERVED.last_claimed_at)).where(_SERVED.user_id == Batch.user_id).scalar_subquery()
+# ``passed``: batches this claim already served without moving their turn (see ``BATCH_TO_WRITE_NOW``).
 _CANDIDATES = (
     select(Batch)
-    .where(Batch.status.in_(RUNNABLE), exists().where(Row.batch_id == Batch.id, CLAIMABLE_NOW))
+    .where(
+        Batch.status.in_(RUNNABLE),
+        Batch.id.not_in(bindparam("passed", expanding=True)),
+        exists().where(Row.batch_id == Batch.id, CLAIMABLE_NOW),
+    )
     .order_by(_USER_LAST_SERVED, Batch.last_claimed_at, Batch.created_at)
     .limit(1)
 )
 # Two candidates, to tell "the fairest of several" from "alone in the queue".
-CANDIDATES_UNLOCKED = _CANDIDATES.limit(2).with_for_update(skip_locked=True, of=Batch)
-CANDIDATE_WAITING = _CANDIDATES.with_for_update(of=Batch)
+CANDIDATES_UNLOCKED = _CANDIDATES.limit(2).with_for_update(read=True, key_share=True, skip_locked=True, of=Batch)
+CANDIDATE_WAITING = _CANDIDATES.with_for_update(read=True, key_share=True, of=Batch)
 HELD_ROWS = (
     select(Row.id, Row.attempts)
     .where(
@@ -43,7 +55,15 @@ HELD_ROWS = (
     )
     .with_for_update()
 )
-BATCH_FOR_UPDATE = select(Batch).where(Batch.id == bindparam("batch_id")).with_for_update()
+# A batch's row to write its counters, seq and events (a store), waiting for whoever writes it now.
+BATCH_TO_WRITE = select(Batch).where(Batch.id == bindparam("batch_id")).with_for_update(key_share=True)
+# The same for a claim (its turn, its start), or nothing when someone else writes it now: a claim never waits.
+BATCH_TO_WRITE_NOW = (
+    select(Batch)
+    .where(Batch.id == bindparam("batch_id"))
+    .with_for_update(key_share=True, skip_locked=True)
+    .execution_options(populate_existing=True)
+)
 
 # The batch's next claimable rows, in order; ``limit`` is the rows of as many chunks as are claimed at once.
 NEXT_ROWS = (

@@ -28,7 +28,8 @@ from .lifecycle import BatchStatus, RowStatus
 from .models import Batch, CallOutcome, Row
 from .provider import EnhanceResult, PromptInput
 from .queue_statements import (
-    BATCH_FOR_UPDATE,
+    BATCH_TO_WRITE,
+    BATCH_TO_WRITE_NOW,
     CANDIDATE_WAITING,
     CANDIDATES_UNLOCKED,
     HELD_ROWS,
@@ -109,18 +110,22 @@ class WorkQueue:
         batches), then from that user's batch served least recently: one user's 1000-row batch, or ten
         of them, cannot starve another user's 10-row batch. Rows in ``holding`` (this process's own claims,
         still in hand) are never taken, even when their lease lapsed.
+
+        Claims of one batch by several workers run side by side: each takes rows nobody holds, and only the
+        claim that finds the batch's row free moves its turn (``_claim_rows``). A batch served without moving
+        its turn is passed over for the rest of this claim, so turns still alternate within it.
         """
         now = time.time()
-        params = {"now": now, "holding": list(holding)}
+        params: dict[str, Any] = {"now": now, "holding": list(holding), "passed": []}
         chunks: list[Chunk] = []
         with self.store.write() as session:
             turn = 0
             while turn < max_chunks:
                 found = session.scalars(CANDIDATES_UNLOCKED, params).all()
                 if not found and turn == 0:
-                    # Every candidate is locked by another worker's claim or result, for a few ms: wait
-                    # for the fairest one instead of idling until the next poll. Waiting while holding
-                    # no lock cannot deadlock (results lock their rows, then the batch, and wait no more).
+                    # Every candidate is locked by a user's action (pause, cancel, retry) for a few ms: wait for
+                    # the fairest one instead of idling until the next poll. Waiting while holding no lock
+                    # cannot deadlock.
                     found = session.scalars(CANDIDATE_WAITING, params).all()
                 if not found:
                     break
@@ -129,8 +134,10 @@ class WorkQueue:
                 # are claimed at once, in one statement each, instead of one round per chunk.
                 share = max_chunks - turn if len(found) == 1 else 1
                 # Strictly increasing, so batches served in one transaction still take turns.
-                batch.last_claimed_at = now + turn * 1e-6
-                chunks.extend(self._claim_rows(session, batch, params, share))
+                claimed, turn_moved = self._claim_rows(session, batch, params, share, served_at=now + turn * 1e-6)
+                if not turn_moved:
+                    params["passed"] = [*params["passed"], batch.id]
+                chunks.extend(claimed)
                 turn += share
         return chunks
 
@@ -166,11 +173,24 @@ class WorkQueue:
                 published.append((batch.id, [record_event(session, batch, "progress")]))
         return published
 
-    def _claim_rows(self, session: Session, batch: Batch, params: dict[str, Any], chunks: int) -> list[Chunk]:
-        """Take up to ``chunks`` chunks of the batch's claimable rows: one SELECT, one UPDATE by primary key."""
+    def _claim_rows(
+        self, session: Session, batch: Batch, params: dict[str, Any], chunks: int, *, served_at: float
+    ) -> tuple[list[Chunk], bool]:
+        """Take up to ``chunks`` chunks of the batch's claimable rows: one SELECT, one UPDATE by primary key.
+
+        The batch's own row is written (its turn moved to ``served_at``, its start recorded) only when no one
+        else writes it now; otherwise the claim goes on without it, and leaves alone rows that would fail as
+        poison (that needs the batch's counters): another claim takes them. Returns the chunks and whether
+        the turn moved.
+        """
         now = params["now"]
-        rows = session.execute(NEXT_ROWS, {**params, "batch_id": batch.id, "limit": chunks * self.chunk_size})
-        events = [set_status(session, batch, BatchStatus.RUNNING)] if batch.status == BatchStatus.QUEUED.value else []
+        rows = session.execute(NEXT_ROWS, {**params, "batch_id": batch.id, "limit": chunks * self.chunk_size}).all()
+        writable = session.scalars(BATCH_TO_WRITE_NOW, {"batch_id": batch.id}).first() is not None
+        events: list[dict[str, Any]] = []
+        if writable:
+            batch.last_claimed_at = served_at
+            if batch.status == BatchStatus.QUEUED.value:
+                events.append(set_status(session, batch, BatchStatus.RUNNING))
         lost: list[tuple[int, int, CallOutcome]] = []
         opened: list[tuple[int, int]] = []
         taken: list[dict[str, Any]] = []
@@ -178,13 +198,16 @@ class WorkQueue:
         items: list[PromptInput] = []
         row_numbers: dict[str, int] = {}
         lease_until = now + self.lease_seconds
-        for row in rows.all():
+        for row in rows:
             lost_attempts = row.lost_attempts
-            if row.status == RowStatus.RUNNING.value:  # its lease lapsed: the worker holding it is gone
+            lapsed = row.status == RowStatus.RUNNING.value  # its lease lapsed: the worker holding it is gone
+            if lapsed:
                 lost_attempts += 1
-                lost.append((row.row_number, row.attempts, CallOutcome.LOST))
             if lost_attempts >= self.max_attempts:
+                if not writable:
+                    continue
                 # A row that keeps taking its worker down is poison: fail it, don't loop on it.
+                lost.append((row.row_number, row.attempts, CallOutcome.LOST))
                 poisoned.append(
                     {
                         "id": row.id,
@@ -196,6 +219,8 @@ class WorkQueue:
                     }
                 )
                 continue
+            if lapsed:
+                lost.append((row.row_number, row.attempts, CallOutcome.LOST))
             attempt = row.attempts + 1
             taken.append(
                 {
@@ -227,7 +252,7 @@ class WorkQueue:
             for part in (items[start : start + size] for start in range(0, len(items), size))
         ] or [Chunk(batch.id, [])]
         claimed[0].events = events
-        return claimed
+        return claimed, writable
 
     def complete(self, chunk: Chunk, results: list[EnhanceResult]) -> tuple[list[dict[str, Any]], int, int]:
         """``complete_many`` for one chunk: its events and (succeeded, failed) counts."""
@@ -273,10 +298,16 @@ class WorkQueue:
             stored = []
             for batch_id in sorted(counts):
                 succeeded, failed = counts[batch_id]
-                batch = session.scalars(BATCH_FOR_UPDATE, {"batch_id": batch_id}).one()
+                batch = session.scalars(BATCH_TO_WRITE, {"batch_id": batch_id}).one()
+                # Its claim may have left the start to a claim beside it that never committed (``_claim_rows``).
+                events = (
+                    [set_status(session, batch, BatchStatus.RUNNING)]
+                    if batch.status == BatchStatus.QUEUED.value
+                    else []
+                )
                 batch.succeeded += succeeded
                 batch.failed += failed
-                events = [record_event(session, batch, "progress")]
+                events.append(record_event(session, batch, "progress"))
                 events.extend(finish_if_done(session, batch))
                 stored.append(Stored(batch_id, events, succeeded, failed))
             return stored
