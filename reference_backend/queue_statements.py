@@ -11,7 +11,7 @@ So claims and stores of one batch never queue behind each other, and an action n
 
 from __future__ import annotations
 
-from sqlalchemy import BindParameter, ColumnElement, Float, and_, bindparam, exists, func, or_, select
+from sqlalchemy import BindParameter, ColumnElement, Float, and_, bindparam, case, exists, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from .lifecycle import BatchStatus, RowStatus
@@ -72,4 +72,20 @@ NEXT_ROWS = (
     .order_by(Row.row_number)
     .limit(bindparam("limit"))
     .with_for_update(skip_locked=True)
+)
+
+# The claimed rows, taken in one statement: the values a claim sets are the same for every row or follow from the
+# row's own (right-hand sides see the row as it was), so no per-row statements. A row whose lease lapsed was lost
+# once more.
+TAKE_ROWS = (
+    update(Row)
+    .where(Row.id.in_(bindparam("ids", expanding=True)))
+    .values(
+        status=RowStatus.RUNNING.value,
+        attempts=Row.attempts + 1,
+        lost_attempts=Row.lost_attempts + case((Row.status == RowStatus.RUNNING.value, 1), else_=0),
+        lease_owner=bindparam("worker"),
+        lease_until=bindparam("lease_until", type_=Float),
+    )
+    .execution_options(synchronize_session=False)
 )

@@ -34,6 +34,7 @@ from .queue_statements import (
     CANDIDATES_UNLOCKED,
     HELD_ROWS,
     NEXT_ROWS,
+    TAKE_ROWS,
     claimable,
 )
 
@@ -193,7 +194,7 @@ class WorkQueue:
                 events.append(set_status(session, batch, BatchStatus.RUNNING))
         lost: list[tuple[int, int, CallOutcome]] = []
         opened: list[tuple[int, int]] = []
-        taken: list[dict[str, Any]] = []
+        taken: list[int] = []
         poisoned: list[dict[str, Any]] = []
         items: list[PromptInput] = []
         row_numbers: dict[str, int] = {}
@@ -222,24 +223,16 @@ class WorkQueue:
             if lapsed:
                 lost.append((row.row_number, row.attempts, CallOutcome.LOST))
             attempt = row.attempts + 1
-            taken.append(
-                {
-                    "id": row.id,
-                    "status": RowStatus.RUNNING.value,
-                    "attempts": attempt,
-                    "lost_attempts": lost_attempts,
-                    "lease_owner": self.worker_id,
-                    "lease_until": lease_until,
-                }
-            )
+            taken.append(row.id)
             key = str(row.id)
             items.append(PromptInput(key=key, prompt=row.prompt, category=row.category, attempt=attempt))
             row_numbers[key] = row.row_number
             opened.append((row.row_number, attempt))
         # Executed now, so the next turn's "claimable" query sees these rows as taken.
-        for writes in (taken, poisoned):
-            if writes:
-                session.execute(update(Row), writes)  # one executemany, keyed by primary key
+        if taken:
+            session.execute(TAKE_ROWS, {"ids": taken, "worker": self.worker_id, "lease_until": lease_until})
+        if poisoned:
+            session.execute(update(Row), poisoned)  # one executemany, keyed by primary key
         ledger.close_calls(session, batch.id, lost, now=now)
         ledger.open_calls(session, batch.id, opened, worker_id=self.worker_id, now=now)
         if poisoned:
