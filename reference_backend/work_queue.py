@@ -68,6 +68,18 @@ class Stored:
     failed: int
 
 
+@dataclass
+class Claimed:
+    """What one claim took, and whether it took the last of what was claimable then (``exhausted``).
+
+    An exhausted claim lets a worker skip its next claim until work is signalled: that claim would find nothing
+    and only delay the store of the results just returned.
+    """
+
+    chunks: list[Chunk]
+    exhausted: bool
+
+
 class Doorbell(Protocol):
     def ring(self) -> None:
         """Tell every worker process there may be new work; must not block."""
@@ -105,6 +117,10 @@ class WorkQueue:
         return chunks[0] if chunks else None
 
     def claim_many(self, max_chunks: int, *, holding: Collection[int] = ()) -> list[Chunk]:
+        """``claim_round``'s chunks."""
+        return self.claim_round(max_chunks, holding=holding).chunks
+
+    def claim_round(self, max_chunks: int, *, holding: Collection[int] = ()) -> Claimed:
         """Up to ``max_chunks`` chunks in one transaction, taking turns between users, then their batches.
 
         The next chunk comes from the user served least recently (the latest claim on any of their
@@ -119,6 +135,7 @@ class WorkQueue:
         now = time.time()
         params: dict[str, Any] = {"now": now, "holding": list(holding), "passed": []}
         chunks: list[Chunk] = []
+        exhausted = False
         with self.store.write() as session:
             turn = 0
             while turn < max_chunks:
@@ -129,18 +146,21 @@ class WorkQueue:
                     # cannot deadlock.
                     found = session.scalars(CANDIDATE_WAITING, params).all()
                 if not found:
+                    exhausted = not params["passed"]
                     break
                 batch = found[0]
                 # A batch alone in the queue has no one to take turns with: its rows for every remaining turn
                 # are claimed at once, in one statement each, instead of one round per chunk.
-                share = max_chunks - turn if len(found) == 1 else 1
+                alone = len(found) == 1
+                share = max_chunks - turn if alone else 1
                 # Strictly increasing, so batches served in one transaction still take turns.
-                claimed, turn_moved = self._claim_rows(session, batch, params, share, served_at=now + turn * 1e-6)
-                if not turn_moved:
+                taken = self._claim_rows(session, batch, params, share, served_at=now + turn * 1e-6)
+                if not taken.turn_moved:
                     params["passed"] = [*params["passed"], batch.id]
-                chunks.extend(claimed)
+                chunks.extend(taken.chunks)
                 turn += share
-        return chunks
+                exhausted = alone and not taken.more and not params["passed"]
+        return Claimed(chunks, exhausted)
 
     def settle_cancelled(self) -> list[tuple[str, list[dict[str, Any]]]]:
         """Cancel rows a lost worker left behind in batches cancelled meanwhile; returns events to publish.
@@ -176,16 +196,19 @@ class WorkQueue:
 
     def _claim_rows(
         self, session: Session, batch: Batch, params: dict[str, Any], chunks: int, *, served_at: float
-    ) -> tuple[list[Chunk], bool]:
+    ) -> _Taken:
         """Take up to ``chunks`` chunks of the batch's claimable rows: one SELECT, one UPDATE by primary key.
 
         The batch's own row is written (its turn moved to ``served_at``, its start recorded) only when no one
         else writes it now; otherwise the claim goes on without it, and leaves alone rows that would fail as
-        poison (that needs the batch's counters): another claim takes them. Returns the chunks and whether
-        the turn moved.
+        poison (that needs the batch's counters): another claim takes them. One row more than wanted is read,
+        not taken, to tell whether any was left.
         """
         now = params["now"]
-        rows = session.execute(NEXT_ROWS, {**params, "batch_id": batch.id, "limit": chunks * self.chunk_size}).all()
+        wanted = chunks * self.chunk_size
+        rows = session.execute(NEXT_ROWS, {**params, "batch_id": batch.id, "limit": wanted + 1}).all()
+        more = len(rows) > wanted
+        rows = rows[:wanted]
         writable = session.scalars(BATCH_TO_WRITE_NOW, {"batch_id": batch.id}).first() is not None
         events: list[dict[str, Any]] = []
         if writable:
@@ -245,7 +268,7 @@ class WorkQueue:
             for part in (items[start : start + size] for start in range(0, len(items), size))
         ] or [Chunk(batch.id, [])]
         claimed[0].events = events
-        return claimed, writable
+        return _Taken(claimed, turn_moved=writable, more=more)
 
     def complete(self, chunk: Chunk, results: list[EnhanceResult]) -> tuple[list[dict[str, Any]], int, int]:
         """``complete_many`` for one chunk: its events and (succeeded, failed) counts."""
@@ -355,6 +378,15 @@ class WorkQueue:
                 outcome = (chunk.row_numbers[item.key], item.attempt, CallOutcome.RELEASED)
                 ledger.close_calls(session, chunk.batch_id, [outcome], now=now)
             return len(released)
+
+
+@dataclass
+class _Taken:
+    """One batch's part of a claim: its chunks, whether its turn moved, whether it had rows left."""
+
+    chunks: list[Chunk]
+    turn_moved: bool
+    more: bool
 
 
 def _outcomes(chunk: Chunk, results: list[EnhanceResult], held: set[int]) -> list[tuple[int, int, CallOutcome]]:

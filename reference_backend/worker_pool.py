@@ -65,7 +65,7 @@ class WorkerPool:
         self._claims_idle.set()
         self._next_settle = 0.0
         # Signals that work may have come (new or resumed work, a lease that may have lapsed), counted, and their
-        # count when a claim last found nothing at all: until the next signal, claiming again finds nothing too.
+        # count when a claim last took the last claimable rows: until the next signal, claiming again finds nothing.
         self._work_signals = 0
         self._drained_at: int | None = None
 
@@ -119,7 +119,7 @@ class WorkerPool:
         self._wake.set()
 
     def _drained(self) -> bool:
-        """True when the last claim found nothing and nothing has signalled work since."""
+        """True when the last claim took the last claimable rows (or found none) and nothing signalled work since."""
         return self._drained_at == self._work_signals
 
     async def _run(self) -> None:
@@ -150,23 +150,23 @@ class WorkerPool:
     async def _claim(self, max_chunks: int) -> list[Chunk]:
         """Up to ``max_chunks`` chunks in one short transaction, their events published; none on error.
 
-        None without asking the database when the last claim found nothing and no work was signalled since: slots
-        that end wake the dispatcher, and a claim that finds nothing would only delay the store of the results
-        that just came back.
+        None without asking the database when the last claim took the last claimable rows (or found none) and no
+        work was signalled since: slots that end wake the dispatcher, and a claim that finds nothing would only
+        delay the store of the results that just came back.
         """
         if self._drained():
             return []
         signals = self._work_signals
         try:
-            chunks = await asyncio.to_thread(self.queue.claim_many, max_chunks, holding=self._held_row_ids())
+            claimed = await asyncio.to_thread(self.queue.claim_round, max_chunks, holding=self._held_row_ids())
         except Exception:
             log.exception("claiming work failed; retrying")
             return []
-        if not chunks:
+        if claimed.exhausted:
             self._drained_at = signals
-        for chunk in chunks:
+        for chunk in claimed.chunks:
             self._publish(chunk.batch_id, chunk.events)
-        return chunks
+        return claimed.chunks
 
     async def _slot(self, held: list[Chunk]) -> None:
         """Run chunk after chunk: when a call returns, queue its results for storing and wait for the next chunk.

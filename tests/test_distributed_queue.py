@@ -338,11 +338,11 @@ def test_slots_whose_calls_return_together_share_one_claim(store: Store) -> None
     claims: list[int] = []
 
     class CountingQueue(WorkQueue):
-        def claim_many(self, max_chunks, *, holding=()):  # type: ignore[no-untyped-def]
-            chunks = super().claim_many(max_chunks, holding=holding)
-            if chunks:
-                claims.append(len(chunks))
-            return chunks
+        def claim_round(self, max_chunks, *, holding=()):  # type: ignore[no-untyped-def]
+            claimed = super().claim_round(max_chunks, holding=holding)
+            if claimed.chunks:
+                claims.append(len(claimed.chunks))
+            return claimed
 
     class WaveProvider:
         """Every call waits for its wave; a released wave's calls all return in the same turn of the loop."""
@@ -388,17 +388,16 @@ def test_slots_whose_calls_return_together_share_one_claim(store: Store) -> None
     asyncio.run(scenario())
 
 
-def test_a_pool_that_found_the_queue_empty_claims_again_only_when_work_is_signalled(store: Store) -> None:
-    """Once a claim found nothing, the slots that end after it do not send the dispatcher to claim again (that
-    claim would only delay the store of the results just returned); new work, signalled, is still picked up."""
-    empty_claims: list[int] = []
+def test_a_pool_that_took_the_last_rows_claims_again_only_when_work_is_signalled(store: Store) -> None:
+    """Once a claim took the queue's last rows, the slots that end after it do not claim again (that claim would find
+    nothing and only delay the store of the results just returned); new work, signalled, is still picked up."""
+    claims: list[int] = []
 
     class CountingQueue(WorkQueue):
-        def claim_many(self, max_chunks, *, holding=()):  # type: ignore[no-untyped-def]
-            chunks = super().claim_many(max_chunks, holding=holding)
-            if not chunks:
-                empty_claims.append(max_chunks)
-            return chunks
+        def claim_round(self, max_chunks, *, holding=()):  # type: ignore[no-untyped-def]
+            claimed = super().claim_round(max_chunks, holding=holding)
+            claims.append(sum(len(chunk.items) for chunk in claimed.chunks))
+            return claimed
 
     class InstantProvider:
         async def enhance_many(self, items: Sequence[PromptInput]) -> list[EnhanceResult]:
@@ -416,13 +415,28 @@ def test_a_pool_that_found_the_queue_empty_claims_again_only_when_work_is_signal
         await pool.start()
         try:
             await succeeded(first, 6)
-            for _ in range(2):
-                batch_id = await asyncio.to_thread(_batch, store, 6)
+            for rows in (6, 5):
+                batch_id = await asyncio.to_thread(_batch, store, rows)
                 pool.notify()
-                await succeeded(batch_id, 6)
+                await succeeded(batch_id, rows)
         finally:
             await pool.stop()
 
     asyncio.run(scenario())
-    # One wave per batch; after each, the slots' claim finds nothing, and that is the only empty claim.
-    assert len(empty_claims) == 3, f"{len(empty_claims)} claims found nothing for 3 batches"
+    # One claim per batch, each taking the whole batch: none found nothing.
+    assert claims == [6, 6, 5], f"rows taken by each claim: {claims}"
+
+
+@pytest.mark.parametrize(("rows", "exhausted"), [(4, True), (3, True), (5, False)])
+def test_a_claim_says_whether_it_took_the_last_claimable_rows(store: Store, rows: int, exhausted: bool) -> None:
+    _batch(store, rows)
+    claimed = _queue(store, "w").claim_round(2)  # up to 4 rows
+    assert (sum(len(c.items) for c in claimed.chunks), claimed.exhausted) == (min(rows, 4), exhausted)
+
+
+def test_a_claim_is_not_exhausted_while_another_batch_has_rows(store: Store) -> None:
+    _batch(store, 2)
+    _batch(store, 4, user_id=2)
+    claimed = _queue(store, "w").claim_round(2)  # one chunk of each: the second batch has rows left
+    assert [len(c.items) for c in claimed.chunks] == [2, 2] and not claimed.exhausted
+    assert _queue(store, "w").claim_round(2).exhausted
