@@ -2,11 +2,13 @@
 CPU than running it, and the queue runs these for every chunk. ``now``, the batch and the rows a process holds are
 parameters.
 
-The locks a batch's row takes on PostgreSQL (SQLite has one writer and ignores them): a claim holds ``FOR KEY SHARE``
-on the batches it serves, which never conflicts with another claim or with a store, only with ``FOR UPDATE``, which
-user actions (pause, cancel, retry) and the settling of cancelled batches take. A batch's own writes (its turn, its
-counters, seq and events) take ``FOR NO KEY UPDATE``: stores wait for it, claims skip it when someone else holds it.
-So claims and stores of one batch never queue behind each other, and an action never lands halfway through a claim.
+The locks a batch's row takes on PostgreSQL (SQLite has one writer and ignores them): the batch's own writes (its
+turn and start from a claim; its counters, seq and events from a store) take ``FOR NO KEY UPDATE``, which a store
+waits for and a claim skips (``SKIP LOCKED``): a claim that finds the row held writes nothing to it, holds ``FOR KEY
+SHARE`` instead and still takes the batch's rows. Neither lock conflicts with ``FOR KEY SHARE``; both conflict with
+``FOR UPDATE``, which user actions (pause, cancel, retry) and the settling of cancelled batches take. So a claim
+never waits for another claim or a store of its batch (a store may wait for a claim, off the provider's schedule),
+and an action never lands halfway through a claim.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ def claimable(now: float | BindParameter[float], holding: ColumnElement[bool] | 
 CLAIMABLE_NOW = claimable(bindparam("now", type_=Float), Row.id.not_in(bindparam("holding", expanding=True)))
 _SERVED = aliased(Batch)
 _USER_LAST_SERVED = select(func.max(_SERVED.last_claimed_at)).where(_SERVED.user_id == Batch.user_id).scalar_subquery()
-# ``passed``: batches this claim already served without moving their turn (see ``BATCH_TO_WRITE_NOW``).
+# ``passed``: batches this claim already served without moving their turn (``CANDIDATES_SHARED``).
 _CANDIDATES = (
     select(Batch)
     .where(
@@ -43,9 +45,19 @@ _CANDIDATES = (
     .order_by(_USER_LAST_SERVED, Batch.last_claimed_at, Batch.created_at)
     .limit(1)
 )
-# Two candidates, to tell "the fairest of several" from "alone in the queue".
-CANDIDATES_UNLOCKED = _CANDIDATES.limit(2).with_for_update(read=True, key_share=True, skip_locked=True, of=Batch)
+# Two candidates, to tell "the fairest of several" from "alone in the queue". First those whose row the claim can
+# write (its turn, its start) because nobody else writes it now; then, when there are none, those someone else
+# writes now, whose rows are still claimed (without writing the batch); then, when every candidate is held by a
+# user's action, the fairest one, waited for.
+CANDIDATES_TO_WRITE = (
+    _CANDIDATES.limit(2)
+    .with_for_update(key_share=True, skip_locked=True, of=Batch)
+    .execution_options(populate_existing=True)
+)
+CANDIDATES_SHARED = _CANDIDATES.limit(2).with_for_update(read=True, key_share=True, skip_locked=True, of=Batch)
 CANDIDATE_WAITING = _CANDIDATES.with_for_update(read=True, key_share=True, of=Batch)
+# Whether any row is left to claim, asked only when a claim seems to have taken the last ones.
+ANY_CLAIMABLE = select(exists().where(Row.batch_id == Batch.id, Batch.status.in_(RUNNABLE), CLAIMABLE_NOW))
 HELD_ROWS = (
     select(Row.id, Row.attempts)
     .where(
@@ -57,13 +69,6 @@ HELD_ROWS = (
 )
 # A batch's row to write its counters, seq and events (a store), waiting for whoever writes it now.
 BATCH_TO_WRITE = select(Batch).where(Batch.id == bindparam("batch_id")).with_for_update(key_share=True)
-# The same for a claim (its turn, its start), or nothing when someone else writes it now: a claim never waits.
-BATCH_TO_WRITE_NOW = (
-    select(Batch)
-    .where(Batch.id == bindparam("batch_id"))
-    .with_for_update(key_share=True, skip_locked=True)
-    .execution_options(populate_existing=True)
-)
 
 # The batch's next claimable rows, in order; ``limit`` is the rows of as many chunks as are claimed at once.
 NEXT_ROWS = (

@@ -28,10 +28,11 @@ from .lifecycle import BatchStatus, RowStatus
 from .models import Batch, CallOutcome, Row
 from .provider import EnhanceResult, PromptInput
 from .queue_statements import (
+    ANY_CLAIMABLE,
     BATCH_TO_WRITE,
-    BATCH_TO_WRITE_NOW,
     CANDIDATE_WAITING,
-    CANDIDATES_UNLOCKED,
+    CANDIDATES_SHARED,
+    CANDIDATES_TO_WRITE,
     HELD_ROWS,
     NEXT_ROWS,
     TAKE_ROWS,
@@ -128,39 +129,62 @@ class WorkQueue:
         of them, cannot starve another user's 10-row batch. Rows in ``holding`` (this process's own claims,
         still in hand) are never taken, even when their lease lapsed.
 
-        Claims of one batch by several workers run side by side: each takes rows nobody holds, and only the
-        claim that finds the batch's row free moves its turn (``_claim_rows``). A batch served without moving
-        its turn is passed over for the rest of this claim, so turns still alternate within it.
+        Claims of one batch by several workers run side by side: each takes rows nobody holds. A batch whose row
+        someone else writes at the moment (another claim moving its turn, a store) is served without moving its
+        turn, so this claim passes it over until it has served every other candidate once; a batch whose rows are
+        all being taken by another claim is left to it.
         """
         now = time.time()
         params: dict[str, Any] = {"now": now, "holding": list(holding), "passed": []}
+        shared: list[str] = []  # served without moving their turn: passed over until every candidate was
+        spent: list[str] = []  # no row left that this claim could take
         chunks: list[Chunk] = []
-        exhausted = False
+        last_had_more = True
         with self.store.write() as session:
             turn = 0
             while turn < max_chunks:
-                found = session.scalars(CANDIDATES_UNLOCKED, params).all()
-                if not found and turn == 0:
-                    # Every candidate is locked by a user's action (pause, cancel, retry) for a few ms: wait for
-                    # the fairest one instead of idling until the next poll. Waiting while holding no lock
-                    # cannot deadlock.
-                    found = session.scalars(CANDIDATE_WAITING, params).all()
-                if not found:
-                    exhausted = not params["passed"]
+                batch, writable, alone = self._next_candidate(session, params, shared, spent, first=turn == 0)
+                if batch is None:
                     break
-                batch = found[0]
                 # A batch alone in the queue has no one to take turns with: its rows for every remaining turn
                 # are claimed at once, in one statement each, instead of one round per chunk.
-                alone = len(found) == 1
                 share = max_chunks - turn if alone else 1
                 # Strictly increasing, so batches served in one transaction still take turns.
-                taken = self._claim_rows(session, batch, params, share, served_at=now + turn * 1e-6)
-                if not taken.turn_moved:
-                    params["passed"] = [*params["passed"], batch.id]
-                chunks.extend(taken.chunks)
-                turn += share
-                exhausted = alone and not taken.more and not params["passed"]
+                taken = self._claim_rows(session, batch, params, share, writable=writable, served_at=now + turn * 1e-6)
+                chunks.extend(chunk for chunk in taken.chunks if chunk.items or chunk.events)
+                if not writable:
+                    shared.append(batch.id)
+                if any(chunk.items for chunk in taken.chunks):
+                    turn += share
+                else:
+                    spent.append(batch.id)
+                last_had_more = taken.more
+            # Asked only when this claim seems to have taken the last rows: it found no candidate, or the last batch
+            # it served had none left.
+            exhausted = (turn < max_chunks or not last_had_more) and not session.scalar(ANY_CLAIMABLE, params)
         return Claimed(chunks, exhausted)
+
+    def _next_candidate(
+        self, session: Session, params: dict[str, Any], shared: list[str], spent: list[str], *, first: bool
+    ) -> tuple[Batch | None, bool, bool]:
+        """The fairest batch to serve next: whether this claim may write its row, and whether it is alone."""
+        params["passed"] = shared + spent
+        found = session.scalars(CANDIDATES_TO_WRITE, params).all()
+        if found:
+            return found[0], True, len(found) == 1 and not shared
+        found = session.scalars(CANDIDATES_SHARED, params).all()
+        if not found and shared:
+            # Every candidate left was served once without moving its turn: take turns among them again.
+            shared.clear()
+            params["passed"] = list(spent)
+            found = session.scalars(CANDIDATES_SHARED, params).all()
+        if not found and first:
+            # Every candidate is held by a user's action (pause, cancel, retry) for a few ms: wait for the fairest
+            # one instead of idling until the next poll. Waiting while holding no lock cannot deadlock.
+            found = session.scalars(CANDIDATE_WAITING, params).all()
+        if not found:
+            return None, False, False
+        return found[0], False, len(found) == 1 and not shared
 
     def settle_cancelled(self) -> list[tuple[str, list[dict[str, Any]]]]:
         """Cancel rows a lost worker left behind in batches cancelled meanwhile; returns events to publish.
@@ -195,21 +219,20 @@ class WorkQueue:
         return published
 
     def _claim_rows(
-        self, session: Session, batch: Batch, params: dict[str, Any], chunks: int, *, served_at: float
+        self, session: Session, batch: Batch, params: dict[str, Any], chunks: int, *, writable: bool, served_at: float
     ) -> _Taken:
-        """Take up to ``chunks`` chunks of the batch's claimable rows: one SELECT, one UPDATE by primary key.
+        """Take up to ``chunks`` chunks of the batch's claimable rows: one SELECT, one UPDATE.
 
-        The batch's own row is written (its turn moved to ``served_at``, its start recorded) only when no one
-        else writes it now; otherwise the claim goes on without it, and leaves alone rows that would fail as
-        poison (that needs the batch's counters): another claim takes them. One row more than wanted is read,
-        not taken, to tell whether any was left.
+        The batch's own row is written (its turn moved to ``served_at``, its start recorded) only when it is
+        ``writable``: this claim holds it and no one else writes it. Otherwise the claim goes on without it, and
+        leaves alone rows that would fail as poison (that needs the batch's counters): another claim takes them.
+        One row more than wanted is read, not taken, to tell whether any was left.
         """
         now = params["now"]
         wanted = chunks * self.chunk_size
         rows = session.execute(NEXT_ROWS, {**params, "batch_id": batch.id, "limit": wanted + 1}).all()
         more = len(rows) > wanted
         rows = rows[:wanted]
-        writable = session.scalars(BATCH_TO_WRITE_NOW, {"batch_id": batch.id}).first() is not None
         events: list[dict[str, Any]] = []
         if writable:
             batch.last_claimed_at = served_at
