@@ -145,7 +145,11 @@ class WorkerPool:
                 async with asyncio.timeout(self.idle_poll_seconds):
                     await self._wake.wait()
             except TimeoutError:
-                self._work_may_have_come()
+                # The timer stands for leases that lapse silently, for a pool with a slot free to take them. While
+                # every slot is busy it is no sign of work: it would send the slots that end to claim again after a
+                # claim that took the last rows, a claim that finds nothing and delays their results' store.
+                if len(self._slots) < self.concurrency:
+                    self._work_may_have_come()
 
     async def _claim(self, max_chunks: int) -> list[Chunk]:
         """Up to ``max_chunks`` chunks in one short transaction, their events published; none on error.
