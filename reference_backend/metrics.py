@@ -75,6 +75,19 @@ class Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0),
             registry=self.registry,
         )
+        # A claim is on the provider's schedule (the next calls wait for it); a store is not.
+        self.claim_seconds = Histogram(
+            "batchqa_claim_seconds",
+            "A worker pool's claim: from asking the database to the chunks in hand (one transaction).",
+            buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0),
+            registry=self.registry,
+        )
+        self.store_seconds = Histogram(
+            "batchqa_store_seconds",
+            "A worker pool's store of the results of calls that returned together (one transaction).",
+            buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0),
+            registry=self.registry,
+        )
         self.provider_call_errors = Counter(
             "batchqa_provider_call_errors",
             "Provider calls that raised (every row of the call failed); calls in all: the latency histogram's count.",

@@ -161,11 +161,13 @@ class WorkerPool:
         if self._drained():
             return []
         signals = self._work_signals
+        started = time.perf_counter()
         try:
             claimed = await asyncio.to_thread(self.queue.claim_round, max_chunks, holding=self._held_row_ids())
         except Exception:
             log.exception("claiming work failed; retrying")
             return []
+        self.metrics.claim_seconds.observe(time.perf_counter() - started)
         if claimed.exhausted:
             self._drained_at = signals
         for chunk in claimed.chunks:
@@ -281,8 +283,10 @@ class WorkerPool:
             # A claim is on the provider's schedule; a store is not: let the claim have the database first.
             await self._claims_idle.wait()
             self._storing, self._to_store = self._to_store, []
+            started = time.perf_counter()
             try:
                 stored = await asyncio.to_thread(self.queue.complete_many, self._storing)
+                self.metrics.store_seconds.observe(time.perf_counter() - started)
             except Exception:
                 # The rows keep their lease and run again once it expires; say so loudly.
                 batches = sorted({chunk.batch_id for chunk, _ in self._storing})

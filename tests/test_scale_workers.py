@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
+from prometheus_client import generate_latest
 
-from utilities.perf.scale_workers import HEADER, Point, Timing, scale_command
+from reference_backend.metrics import Metrics
+from utilities.perf.scale_workers import HEADER, Point, Timing, pool_times, scale_command
 from utilities.procs.services import RedisServer
 
 from .conftest_services import service_missing
@@ -20,7 +22,25 @@ def test_four_workers_are_held_to_the_rounds_1000_prompts_need_not_to_the_ceilin
     assert point.ceiling == 2000  # 4 workers x 100 rows in flight / 0.2 s
     assert point.schedule_s == pytest.approx(0.6)  # 1000 rows over 400 slots' rows: 3 rounds of 0.2 s
     assert point.machine_cpu == 0.95
-    assert point.row().split()[:9] == ["4", "0.80", "1250", "2000", "62%", "0.60", "75%", "95%", "0.20"]
+    assert point.row().split()[:11] == ["4", "0.80", "1250", "2000", "62%", "0.60", "75%", "95%", "0.0", "0.0", "0.20"]
+
+
+def test_claim_and_store_times_are_read_from_the_workers_metrics_and_taken_per_run() -> None:
+    metrics = Metrics()
+    for seconds in (0.010, 0.030):
+        metrics.claim_seconds.observe(seconds)
+    metrics.store_seconds.observe(0.050)
+    before = pool_times(generate_latest(metrics.registry).decode())
+    metrics.claim_seconds.observe(0.020)
+    metrics.store_seconds.observe(0.010)
+    metrics.store_seconds.observe(0.030)
+
+    run = pool_times(generate_latest(metrics.registry).decode()) - before
+
+    assert (before.claims, before.stores) == (2, 1) and before.claim_ms == pytest.approx(20.0)
+    assert (run.claims, run.claim_ms, run.stores, run.store_ms) == (1, pytest.approx(20.0), 2, pytest.approx(20.0))
+    point = Point(1, (Timing(2.2, 0.2, 0.05, run),), 1000, 0.2, 100)
+    assert point.row().split()[8:10] == ["20.0", "20.0"]
 
 
 @pytest.mark.slow
@@ -37,5 +57,6 @@ def test_a_small_run_prints_one_row_per_worker_count() -> None:
     rows = lines[lines.index(HEADER) + 1 :]
     assert [r.split()[0] for r in rows] == ["1", "2"]
     for row in rows:
-        seconds, schedule = float(row.split()[1]), float(row.split()[5])
+        seconds, schedule, claim_ms = float(row.split()[1]), float(row.split()[5]), float(row.split()[8])
         assert seconds >= schedule, f"faster than the provider allows: {row}"
+        assert claim_ms > 0, f"no claim read from the workers' /metrics: {row}"

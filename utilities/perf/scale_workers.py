@@ -3,7 +3,9 @@ ceiling N·C·B / latency, and against the schedule the prompts allow.
 
 The ceiling assumes every slot always busy; a batch of P prompts needs ceil(P / (N·C·B)) rounds of calls, so
 1000 prompts on 4 workers (40 slots of 10 rows) take 3 rounds however fast the rest is: the schedule. The
-machine's CPU share during each run tells whether the CPU, rather than the provider, set the pace.
+machine's CPU share during each run tells whether the CPU, rather than the provider, set the pace; the workers'
+mean claim (which the next round's calls wait for) and store times, read from their ``/metrics``, tell what the
+database work between rounds cost.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ import statistics
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import click
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from utilities.client.api import BatchApi
 from utilities.perf.cluster_inputs import cluster_database, prompts
@@ -28,14 +32,74 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class PoolTimes:
+    """The workers' claims and stores so far, from their ``/metrics``: total seconds and how many."""
+
+    claim_s: float = 0.0
+    claims: int = 0
+    store_s: float = 0.0
+    stores: int = 0
+
+    def __add__(self, other: PoolTimes) -> PoolTimes:
+        return PoolTimes(
+            self.claim_s + other.claim_s,
+            self.claims + other.claims,
+            self.store_s + other.store_s,
+            self.stores + other.stores,
+        )
+
+    def __sub__(self, other: PoolTimes) -> PoolTimes:
+        return PoolTimes(
+            self.claim_s - other.claim_s,
+            self.claims - other.claims,
+            self.store_s - other.store_s,
+            self.stores - other.stores,
+        )
+
+    @property
+    def claim_ms(self) -> float:
+        """A claim's mean time: the calls of the next round wait for it."""
+        return 1000 * self.claim_s / self.claims if self.claims else 0.0
+
+    @property
+    def store_ms(self) -> float:
+        return 1000 * self.store_s / self.stores if self.stores else 0.0
+
+
+def pool_times(exposition: str) -> PoolTimes:
+    """The claim and store histograms' sums and counts in one worker's ``/metrics`` text."""
+    values: dict[str, float] = {}
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            values[sample.name] = sample.value
+    return PoolTimes(
+        values.get("batchqa_claim_seconds_sum", 0.0),
+        int(values.get("batchqa_claim_seconds_count", 0)),
+        values.get("batchqa_store_seconds_sum", 0.0),
+        int(values.get("batchqa_store_seconds_count", 0)),
+    )
+
+
+def scrape_pool_times(cluster: Cluster) -> PoolTimes:
+    """Every worker's claims and stores so far, added up."""
+    total = PoolTimes()
+    for worker in cluster.workers:
+        if worker.metrics_url is None:
+            raise RuntimeError(f"{worker.name} serves no /metrics")
+        total += pool_times(httpx.get(worker.metrics_url, timeout=10).text)
+    return total
+
+
+@dataclass(frozen=True)
 class Timing:
     """One run: seconds from the first upload accepted (202) to the last batch seen completed, the share of all the
-    machine's cores that were busy meanwhile (0..1, everything on the machine), and how long the first upload
-    took (parsing and storing its rows: not part of the pipeline's time)."""
+    machine's cores that were busy meanwhile (0..1, everything on the machine), how long the first upload took
+    (parsing and storing its rows: not part of the pipeline's time), and the workers' claims and stores."""
 
     seconds: float
     machine_cpu: float
     upload_s: float
+    pool: PoolTimes = PoolTimes()
 
 
 @dataclass(frozen=True)
@@ -72,15 +136,24 @@ class Point:
     def upload_s(self) -> float:
         return statistics.median(r.upload_s for r in self.runs)
 
+    @property
+    def claim_ms(self) -> float:
+        return statistics.median(r.pool.claim_ms for r in self.runs)
+
+    @property
+    def store_ms(self) -> float:
+        return statistics.median(r.pool.store_ms for r in self.runs)
+
     def row(self) -> str:
         return (
             f"{self.workers:7d}  {self.seconds:8.2f}  {self.rate:6.0f}  {self.ceiling:7.0f} "
             f"{self.rate / self.ceiling:5.0%}  {self.schedule_s:10.2f} {self.schedule_s / self.seconds:5.0%}  "
-            f"{self.machine_cpu:11.0%}  {self.upload_s:8.2f}  " + " ".join(f"{r.seconds:.2f}" for r in self.runs)
+            f"{self.machine_cpu:11.0%}  {self.claim_ms:8.1f}  {self.store_ms:8.1f}  {self.upload_s:8.2f}  "
+            + " ".join(f"{r.seconds:.2f}" for r in self.runs)
         )
 
 
-HEADER = "workers  median s  rows/s  ceiling share  schedule s share  machine CPU  upload s  runs"
+HEADER = "workers  median s  rows/s  ceiling share  schedule s share  machine CPU  claim ms  store ms  upload s  runs"
 POLL_INTERVAL_S = 0.02
 
 
@@ -106,12 +179,15 @@ def measure_throughput(
     timings: dict[int, list[Timing]] = {}
     try:
         for count in worker_counts:
-            with Cluster(root / f"x{count}", redis=redis, database_url=database_url, env=env) as cluster:
+            cluster_root = root / f"x{count}"
+            with Cluster(cluster_root, redis=redis, database_url=database_url, env=env, worker_metrics=True) as cluster:
                 cluster.start(workers=count, apis=1)
                 users = [BatchApi.new_user(cluster.api_urls[0], "scale") for _ in range(batches)]
                 try:
                     for _ in range(repeat):
+                        before = scrape_pool_times(cluster)
                         timing = one_run(users, prompt_count // batches)
+                        timing = replace(timing, pool=scrape_pool_times(cluster) - before)
                         timings.setdefault(count, []).append(timing)
                         click.echo(f"{count} worker(s): {timing.seconds:.2f} s, machine CPU {timing.machine_cpu:.0%}")
                 finally:

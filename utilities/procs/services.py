@@ -255,24 +255,34 @@ class PostgresDatabase:
 
 
 class WorkerProcess(ChildProcess):
-    """``python -m reference_backend.worker`` with the given ``BATCHQA_*`` environment; ready when it says so."""
+    """``python -m reference_backend.worker`` with the given ``BATCHQA_*`` environment; ready when it says so.
 
-    def __init__(self, data_dir: Path, *, env: dict[str, str] | None = None, name: str = "worker") -> None:
+    With ``metrics`` it serves ``/metrics`` on a free port, at ``metrics_url`` once ready.
+    """
+
+    def __init__(
+        self, data_dir: Path, *, env: dict[str, str] | None = None, name: str = "worker", metrics: bool = False
+    ) -> None:
         super().__init__(data_dir, env=env, log_path=Path(data_dir) / f"{name}.log", tail_lines=200)
         self.name = name
+        self.metrics = metrics
         self.worker_id: str | None = None
+        self.metrics_url: str | None = None
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "reference_backend.worker", "--data-dir", str(self.data_dir)]
+        command = [sys.executable, "-m", "reference_backend.worker", "--data-dir", str(self.data_dir)]
+        return [*command, "--port", "0"] if self.metrics else command
 
     def on_line(self, line: str) -> bool:
+        if " metrics on http://" in line:
+            self.metrics_url = line.split(" metrics on ", 1)[1].strip()
         if line.startswith("batchqa worker ") and " ready" in line:
             self.worker_id = line.split()[2]
             return True
         return False
 
     def start(self, timeout: float = 30.0) -> WorkerProcess:
-        self.worker_id = None
+        self.worker_id = self.metrics_url = None
         if not self.spawn(timeout) or self.worker_id is None:
             self.stop(kill=True)
             raise RuntimeError(f"{self.name} did not report ready within {timeout:.0f} s:\n{self.output()}")
@@ -290,8 +300,17 @@ class Cluster:
     run by a worker process); all of them share one signing key, so any API process accepts any token.
     """
 
-    def __init__(self, root: Path, *, redis: RedisServer, database_url: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        redis: RedisServer,
+        database_url: str,
+        env: dict[str, str] | None = None,
+        worker_metrics: bool = False,
+    ) -> None:
         self.root = Path(root)
+        self.worker_metrics = worker_metrics
         self.redis = redis
         self.database_url = database_url
         self.env = {
@@ -309,7 +328,9 @@ class Cluster:
         return self.root / f"{kind}-{self._started}"
 
     def start_worker(self, **extra_env: str) -> WorkerProcess:
-        worker = WorkerProcess(self._dir("worker"), env={**WORKER.environment(self.env), **extra_env})
+        worker = WorkerProcess(
+            self._dir("worker"), env={**WORKER.environment(self.env), **extra_env}, metrics=self.worker_metrics
+        )
         self.workers.append(worker)
         return worker.start()
 
