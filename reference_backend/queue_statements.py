@@ -70,10 +70,11 @@ HELD_ROWS = (
 # A batch's row to write its counters, seq and events (a store), waiting for whoever writes it now.
 BATCH_TO_WRITE = select(Batch).where(Batch.id == bindparam("batch_id")).with_for_update(key_share=True)
 
-# The batch's next claimable rows, in order; ``limit`` is the rows of as many chunks as are claimed at once.
+# The batch's next claimable rows, in order; ``limit`` is the rows of as many chunks as are claimed at once, and
+# ``taken`` the rows this claim already chose (written when it ends).
 NEXT_ROWS = (
     select(Row.id, Row.row_number, Row.status, Row.attempts, Row.lost_attempts, Row.prompt, Row.category)
-    .where(Row.batch_id == bindparam("batch_id"), CLAIMABLE_NOW)
+    .where(Row.batch_id == bindparam("batch_id"), CLAIMABLE_NOW, Row.id.not_in(bindparam("taken", expanding=True)))
     .order_by(Row.row_number)
     .limit(bindparam("limit"))
     .with_for_update(skip_locked=True)

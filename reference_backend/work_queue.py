@@ -135,7 +135,8 @@ class WorkQueue:
         all being taken by another claim is left to it.
         """
         now = time.time()
-        params: dict[str, Any] = {"now": now, "holding": list(holding), "passed": []}
+        params: dict[str, Any] = {"now": now, "holding": list(holding), "passed": [], "taken": []}
+        opened: dict[str, list[tuple[int, int]]] = {}  # per batch, the (row number, attempt) claimed
         shared: list[str] = []  # served without moving their turn: passed over until every candidate was
         spent: list[str] = []  # no row left that this claim could take
         chunks: list[Chunk] = []
@@ -150,7 +151,9 @@ class WorkQueue:
                 # are claimed at once, in one statement each, instead of one round per chunk.
                 share = max_chunks - turn if alone else 1
                 # Strictly increasing, so batches served in one transaction still take turns.
-                taken = self._claim_rows(session, batch, params, share, writable=writable, served_at=now + turn * 1e-6)
+                taken = self._claim_rows(
+                    session, batch, params, share, writable=writable, served_at=now + turn * 1e-6, opened=opened
+                )
                 chunks.extend(chunk for chunk in taken.chunks if chunk.items or chunk.events)
                 if not writable:
                     shared.append(batch.id)
@@ -159,6 +162,14 @@ class WorkQueue:
                 else:
                     spent.append(batch.id)
                 last_had_more = taken.more
+            # The rows of every turn are written once, whatever the number of turns.
+            if params["taken"]:
+                lease_until = now + self.lease_seconds
+                session.execute(
+                    TAKE_ROWS, {"ids": params["taken"], "worker": self.worker_id, "lease_until": lease_until}
+                )
+            for batch_id, claims in opened.items():
+                ledger.open_calls(session, batch_id, claims, worker_id=self.worker_id, now=now)
             # Asked only when this claim seems to have taken the last rows: it found no candidate, or the last batch
             # it served had none left.
             exhausted = (turn < max_chunks or not last_had_more) and not session.scalar(ANY_CLAIMABLE, params)
@@ -219,9 +230,18 @@ class WorkQueue:
         return published
 
     def _claim_rows(
-        self, session: Session, batch: Batch, params: dict[str, Any], chunks: int, *, writable: bool, served_at: float
+        self,
+        session: Session,
+        batch: Batch,
+        params: dict[str, Any],
+        chunks: int,
+        *,
+        writable: bool,
+        served_at: float,
+        opened: dict[str, list[tuple[int, int]]],
     ) -> _Taken:
-        """Take up to ``chunks`` chunks of the batch's claimable rows: one SELECT, one UPDATE.
+        """Choose up to ``chunks`` chunks of the batch's claimable rows (one SELECT), to be taken when the claim ends:
+        their ids go into ``params["taken"]``, their ledger entries into ``opened``.
 
         The batch's own row is written (its turn moved to ``served_at``, its start recorded) only when it is
         ``writable``: this claim holds it and no one else writes it. Otherwise the claim goes on without it, and
@@ -239,12 +259,10 @@ class WorkQueue:
             if batch.status == BatchStatus.QUEUED.value:
                 events.append(set_status(session, batch, BatchStatus.RUNNING))
         lost: list[tuple[int, int, CallOutcome]] = []
-        opened: list[tuple[int, int]] = []
         taken: list[int] = []
         poisoned: list[dict[str, Any]] = []
         items: list[PromptInput] = []
         row_numbers: dict[str, int] = {}
-        lease_until = now + self.lease_seconds
         for row in rows:
             lost_attempts = row.lost_attempts
             lapsed = row.status == RowStatus.RUNNING.value  # its lease lapsed: the worker holding it is gone
@@ -273,14 +291,11 @@ class WorkQueue:
             key = str(row.id)
             items.append(PromptInput(key=key, prompt=row.prompt, category=row.category, attempt=attempt))
             row_numbers[key] = row.row_number
-            opened.append((row.row_number, attempt))
-        # Executed now, so the next turn's "claimable" query sees these rows as taken.
-        if taken:
-            session.execute(TAKE_ROWS, {"ids": taken, "worker": self.worker_id, "lease_until": lease_until})
+            opened.setdefault(batch.id, []).append((row.row_number, attempt))
+        params["taken"] = [*params["taken"], *taken]
         if poisoned:
             session.execute(update(Row), poisoned)  # one executemany, keyed by primary key
         ledger.close_calls(session, batch.id, lost, now=now)
-        ledger.open_calls(session, batch.id, opened, worker_id=self.worker_id, now=now)
         if poisoned:
             batch.failed += len(poisoned)
             events.append(record_event(session, batch, "progress"))
