@@ -14,28 +14,22 @@ import socket
 import time
 import uuid
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import exists, select, update
-from sqlalchemy.orm import Session
 
 from . import ledger
 from .batches import finish_if_done, record_event, set_status
+from .claims import Chunk, Claimed, ClaimRound
 from .config import Settings
 from .database import Store
 from .lifecycle import BatchStatus, RowStatus
 from .models import Batch, CallOutcome, Row
-from .provider import EnhanceResult, PromptInput
+from .provider import EnhanceResult
 from .queue_statements import (
-    ANY_CLAIMABLE,
     BATCH_TO_WRITE,
-    CANDIDATE_WAITING,
-    CANDIDATES_SHARED,
-    CANDIDATES_TO_WRITE,
     HELD_ROWS,
-    NEXT_ROWS,
-    TAKE_ROWS,
     claimable,
 )
 
@@ -48,18 +42,6 @@ SETTLE_EVERY_SECONDS = 1.0
 
 
 @dataclass
-class Chunk:
-    batch_id: str
-    items: list[PromptInput]
-    events: list[dict[str, Any]] = field(default_factory=list)
-    row_numbers: dict[str, int] = field(default_factory=dict)  # item key -> row number, for the ledger
-
-    @property
-    def row_ids(self) -> list[int]:
-        return [int(item.key) for item in self.items]
-
-
-@dataclass
 class Stored:
     """What storing results did to one batch: the events to publish and how many rows it settled."""
 
@@ -67,18 +49,6 @@ class Stored:
     events: list[dict[str, Any]]
     succeeded: int
     failed: int
-
-
-@dataclass
-class Claimed:
-    """What one claim took, and whether it took the last of what was claimable then (``exhausted``).
-
-    An exhausted claim lets a worker skip its next claim until work is signalled: that claim would find nothing
-    and only delay the store of the results just returned.
-    """
-
-    chunks: list[Chunk]
-    exhausted: bool
 
 
 class Doorbell(Protocol):
@@ -122,80 +92,20 @@ class WorkQueue:
         return self.claim_round(max_chunks, holding=holding).chunks
 
     def claim_round(self, max_chunks: int, *, holding: Collection[int] = ()) -> Claimed:
-        """Up to ``max_chunks`` chunks in one transaction, taking turns between users, then their batches.
-
-        The next chunk comes from the user served least recently (the latest claim on any of their
-        batches), then from that user's batch served least recently: one user's 1000-row batch, or ten
-        of them, cannot starve another user's 10-row batch. Rows in ``holding`` (this process's own claims,
-        still in hand) are never taken, even when their lease lapsed.
-
-        Claims of one batch by several workers run side by side: each takes rows nobody holds. A batch whose row
-        someone else writes at the moment (another claim moving its turn, a store) is served without moving its
-        turn, so this claim passes it over until it has served every other candidate once; a batch whose rows are
-        all being taken by another claim is left to it.
-        """
-        now = time.time()
-        params: dict[str, Any] = {"now": now, "holding": list(holding), "passed": [], "taken": []}
-        opened: dict[str, list[tuple[int, int]]] = {}  # per batch, the (row number, attempt) claimed
-        shared: list[str] = []  # served without moving their turn: passed over until every candidate was
-        spent: list[str] = []  # no row left that this claim could take
-        chunks: list[Chunk] = []
-        last_had_more = True
+        """Up to ``max_chunks`` chunks in one transaction, taking turns between users, then their batches
+        (``claims.ClaimRound``). Rows in ``holding`` (this process's own claims, still in hand) are never taken,
+        even when their lease lapsed."""
         with self.store.write() as session:
-            turn = 0
-            while turn < max_chunks:
-                batch, writable, alone = self._next_candidate(session, params, shared, spent, first=turn == 0)
-                if batch is None:
-                    break
-                # A batch alone in the queue has no one to take turns with: its rows for every remaining turn
-                # are claimed at once, in one statement each, instead of one round per chunk.
-                share = max_chunks - turn if alone else 1
-                # Strictly increasing, so batches served in one transaction still take turns.
-                taken = self._claim_rows(
-                    session, batch, params, share, writable=writable, served_at=now + turn * 1e-6, opened=opened
-                )
-                chunks.extend(chunk for chunk in taken.chunks if chunk.items or chunk.events)
-                if not writable:
-                    shared.append(batch.id)
-                if any(chunk.items for chunk in taken.chunks):
-                    turn += share
-                else:
-                    spent.append(batch.id)
-                last_had_more = taken.more
-            # The rows of every turn are written once, whatever the number of turns.
-            if params["taken"]:
-                lease_until = now + self.lease_seconds
-                session.execute(
-                    TAKE_ROWS, {"ids": params["taken"], "worker": self.worker_id, "lease_until": lease_until}
-                )
-            for batch_id, claims in opened.items():
-                ledger.open_calls(session, batch_id, claims, worker_id=self.worker_id, now=now)
-            # Asked only when this claim seems to have taken the last rows: it found no candidate, or the last batch
-            # it served had none left.
-            exhausted = (turn < max_chunks or not last_had_more) and not session.scalar(ANY_CLAIMABLE, params)
-        return Claimed(chunks, exhausted)
-
-    def _next_candidate(
-        self, session: Session, params: dict[str, Any], shared: list[str], spent: list[str], *, first: bool
-    ) -> tuple[Batch | None, bool, bool]:
-        """The fairest batch to serve next: whether this claim may write its row, and whether it is alone."""
-        params["passed"] = shared + spent
-        found = session.scalars(CANDIDATES_TO_WRITE, params).all()
-        if found:
-            return found[0], True, len(found) == 1 and not shared
-        found = session.scalars(CANDIDATES_SHARED, params).all()
-        if not found and shared:
-            # Every candidate left was served once without moving its turn: take turns among them again.
-            shared.clear()
-            params["passed"] = list(spent)
-            found = session.scalars(CANDIDATES_SHARED, params).all()
-        if not found and first:
-            # Every candidate is held by a user's action (pause, cancel, retry) for a few ms: wait for the fairest
-            # one instead of idling until the next poll. Waiting while holding no lock cannot deadlock.
-            found = session.scalars(CANDIDATE_WAITING, params).all()
-        if not found:
-            return None, False, False
-        return found[0], False, len(found) == 1 and not shared
+            claim = ClaimRound(
+                session,
+                worker_id=self.worker_id,
+                chunk_size=self.chunk_size,
+                lease_seconds=self.lease_seconds,
+                max_attempts=self.max_attempts,
+                holding=holding,
+                now=time.time(),
+            )
+            return claim.run(max_chunks)
 
     def settle_cancelled(self) -> list[tuple[str, list[dict[str, Any]]]]:
         """Cancel rows a lost worker left behind in batches cancelled meanwhile; returns events to publish.
@@ -228,85 +138,6 @@ class WorkQueue:
                 batch.cancelled += len(rows)
                 published.append((batch.id, [record_event(session, batch, "progress")]))
         return published
-
-    def _claim_rows(
-        self,
-        session: Session,
-        batch: Batch,
-        params: dict[str, Any],
-        chunks: int,
-        *,
-        writable: bool,
-        served_at: float,
-        opened: dict[str, list[tuple[int, int]]],
-    ) -> _Taken:
-        """Choose up to ``chunks`` chunks of the batch's claimable rows (one SELECT), to be taken when the claim ends:
-        their ids go into ``params["taken"]``, their ledger entries into ``opened``.
-
-        The batch's own row is written (its turn moved to ``served_at``, its start recorded) only when it is
-        ``writable``: this claim holds it and no one else writes it. Otherwise the claim goes on without it, and
-        leaves alone rows that would fail as poison (that needs the batch's counters): another claim takes them.
-        One row more than wanted is read, not taken, to tell whether any was left.
-        """
-        now = params["now"]
-        wanted = chunks * self.chunk_size
-        rows = session.execute(NEXT_ROWS, {**params, "batch_id": batch.id, "limit": wanted + 1}).all()
-        more = len(rows) > wanted
-        rows = rows[:wanted]
-        events: list[dict[str, Any]] = []
-        if writable:
-            batch.last_claimed_at = served_at
-            if batch.status == BatchStatus.QUEUED.value:
-                events.append(set_status(session, batch, BatchStatus.RUNNING))
-        lost: list[tuple[int, int, CallOutcome]] = []
-        taken: list[int] = []
-        poisoned: list[dict[str, Any]] = []
-        items: list[PromptInput] = []
-        row_numbers: dict[str, int] = {}
-        for row in rows:
-            lost_attempts = row.lost_attempts
-            lapsed = row.status == RowStatus.RUNNING.value  # its lease lapsed: the worker holding it is gone
-            if lapsed:
-                lost_attempts += 1
-            if lost_attempts >= self.max_attempts:
-                if not writable:
-                    continue
-                # A row that keeps taking its worker down is poison: fail it, don't loop on it.
-                lost.append((row.row_number, row.attempts, CallOutcome.LOST))
-                poisoned.append(
-                    {
-                        "id": row.id,
-                        "status": RowStatus.FAILED.value,
-                        "lost_attempts": lost_attempts,
-                        "error": f"gave up after {lost_attempts} attempts (worker lost each time)",
-                        "lease_owner": None,
-                        "lease_until": None,
-                    }
-                )
-                continue
-            if lapsed:
-                lost.append((row.row_number, row.attempts, CallOutcome.LOST))
-            attempt = row.attempts + 1
-            taken.append(row.id)
-            key = str(row.id)
-            items.append(PromptInput(key=key, prompt=row.prompt, category=row.category, attempt=attempt))
-            row_numbers[key] = row.row_number
-            opened.setdefault(batch.id, []).append((row.row_number, attempt))
-        params["taken"] = [*params["taken"], *taken]
-        if poisoned:
-            session.execute(update(Row), poisoned)  # one executemany, keyed by primary key
-        ledger.close_calls(session, batch.id, lost, now=now)
-        if poisoned:
-            batch.failed += len(poisoned)
-            events.append(record_event(session, batch, "progress"))
-            events.extend(finish_if_done(session, batch))
-        size = self.chunk_size
-        claimed = [
-            Chunk(batch.id, part, row_numbers={i.key: row_numbers[i.key] for i in part})
-            for part in (items[start : start + size] for start in range(0, len(items), size))
-        ] or [Chunk(batch.id, [])]
-        claimed[0].events = events
-        return _Taken(claimed, turn_moved=writable, more=more)
 
     def complete(self, chunk: Chunk, results: list[EnhanceResult]) -> tuple[list[dict[str, Any]], int, int]:
         """``complete_many`` for one chunk: its events and (succeeded, failed) counts."""
@@ -416,15 +247,6 @@ class WorkQueue:
                 outcome = (chunk.row_numbers[item.key], item.attempt, CallOutcome.RELEASED)
                 ledger.close_calls(session, chunk.batch_id, [outcome], now=now)
             return len(released)
-
-
-@dataclass
-class _Taken:
-    """One batch's part of a claim: its chunks, whether its turn moved, whether it had rows left."""
-
-    chunks: list[Chunk]
-    turn_moved: bool
-    more: bool
 
 
 def _outcomes(chunk: Chunk, results: list[EnhanceResult], held: set[int]) -> list[tuple[int, int, CallOutcome]]:
