@@ -34,6 +34,8 @@ from .ws_protocol import MAX_UNREAD_BYTES, PREFRAMED, text_frame
 log = logging.getLogger(__name__)
 
 Message = dict[str, Any]
+# A message and when the stream decided to send it (its server_time).
+Decided = tuple[Message, datetime]
 # A message ready to go: (seq, is advancing, text, frame); the frame is None without the extension.
 Outgoing = tuple[int, bool, str, bytes | None]
 
@@ -163,13 +165,12 @@ class BatchFeed:
             self.bus.unsubscribe(self.batch_id, self._queue)
             self.on_empty(self)
 
-    def broadcast(self, messages: list[Message]) -> None:
-        """Encode and frame each message once; every socket gets the same bytes."""
+    def broadcast(self, messages: list[Decided]) -> None:
+        """Encode and frame each message once, stamped with when it was decided; every socket gets the same bytes."""
         if not messages:
             return
-        stamp = datetime.now(UTC)
         preframed = any(s.preframed for s in self.subscribers) or any(s.preframed for s in self.joining)
-        for message in messages:
+        for message, stamp in messages:
             text = encode(message, stamp)
             frame = text_frame(text) if preframed else None
             outgoing = (message["seq"], message["type"] in ADVANCING_TYPES, text, frame)
@@ -215,25 +216,33 @@ class BatchFeed:
             while not queue.empty():  # a backlog is coalesced in one pass
                 events.append(queue.get_nowait())
             events.sort(key=lambda e: e["seq"])  # publishers on several threads may cross
-            out: list[Message] = []
+            out: list[Decided] = []
             for event in events:
                 if stream.needs_backfill(event):
                     # Seqs are assigned under the batch's row lock and published after commit: the
                     # missing ones are stored already.
                     stored = await run_in_threadpool(self._events_after, stream.received, event["seq"])
                     for missing in stored:
-                        out.extend(stream.offer(missing, time.monotonic()))
-                out.extend(stream.offer(event, time.monotonic()))
-            out.extend(stream.due(time.monotonic()))
-            out = [m for m in out if not _silenced(m)]
+                        out.extend(_decide(lambda now, e=missing: stream.offer(e, now)))
+                out.extend(_decide(lambda now, e=event: stream.offer(e, now)))
+            out.extend(_decide(stream.due))
+            out = [(m, at) for m, at in out if not _silenced(m)]
             if self.on_sent is not None:
-                for message in out:
+                for message, _at in out:
                     self.on_sent(message)
             self.broadcast(out)
 
     def _events_after(self, after_seq: int, before_seq: int) -> list[Message]:
         with self.store.read() as session:
             return [e for e in stored_events_after(session, self.batch_id, after_seq) if e["seq"] < before_seq]
+
+
+def _decide(decide: Callable[[float], list[Message]]) -> list[Decided]:
+    """The messages a decision of the stream sends, each with the wall-clock time of that decision: its
+    ``server_time``, so a pass that awaits a backfill or waits for the CPU before sending does not move the stamps
+    closer together than the decisions were."""
+    wall, now = datetime.now(UTC), time.monotonic()
+    return [(message, wall) for message in decide(now)]
 
 
 def _silenced(message: Message) -> bool:

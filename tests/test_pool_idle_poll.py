@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
+
 from reference_backend.batches import create_batch
 from reference_backend.bus import LocalBus
 from reference_backend.database import Store
@@ -15,6 +17,8 @@ from reference_backend.models import Batch, User
 from reference_backend.provider import EnhanceResult, PromptInput
 from reference_backend.work_queue import Claimed, WorkQueue
 from reference_backend.worker_pool import WorkerPool
+
+pytestmark = pytest.mark.area("Queue and states")
 
 IDLE_POLL_SECONDS = 0.2
 # The calls outlast several idle polls.

@@ -14,6 +14,7 @@ from reference_backend.bus import LocalBus
 from reference_backend.fanout import TOO_SLOW, BatchFeed, FeedRegistry
 from reference_backend.progress_stream import covered_seq, opening_messages
 from reference_backend.ws_protocol import PREFRAMED
+from utilities.client.progress_messages import parse_time
 
 from .test_ws_progress_stream import event, view
 
@@ -37,17 +38,20 @@ class FakeSocket:
     def close(self, code: int, reason: str) -> None:
         self.closed = (code, reason)
 
-    def sent(self) -> list[tuple[str, int, int]]:
-        """(type, from_seq, seq) of every message written, decoded from its frame."""
+    def messages(self) -> list[dict[str, Any]]:
+        """Every message written, decoded from its frame."""
         out = []
         for frame in self.frames:
             assert frame[0] == 0x81, "one final text frame per message"
             length, offset = frame[1] & 0x7F, 2
             if length == 126:
                 length, offset = int.from_bytes(frame[2:4], "big"), 4
-            message = json.loads(frame[offset : offset + length])
-            out.append((message["type"], message["from_seq"], message["seq"]))
+            out.append(json.loads(frame[offset : offset + length]))
         return out
+
+    def sent(self) -> list[tuple[str, int, int]]:
+        """(type, from_seq, seq) of every message written."""
+        return [(m["type"], m["from_seq"], m["seq"]) for m in self.messages()]
 
 
 async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -105,6 +109,29 @@ def test_events_that_cross_on_the_bus_are_ordered_and_a_hole_is_read_from_storag
         await until(lambda: len(socket.frames) == 5)
         assert socket.sent()[1:] == [("progress", s, s) for s in (6, 7, 8, 9)]
         assert reads == [(5, 9)]
+
+    asyncio.run(scenario())
+
+
+def test_a_message_is_stamped_when_it_was_decided_not_when_the_pass_that_decided_it_ends() -> None:
+    async def scenario() -> None:
+        bus = LocalBus()
+        feed = registry(bus, coalesce_s=0).feed("b1")
+
+        def slow_read(after: int, before: int) -> list[dict[str, Any]]:
+            time.sleep(0.3)  # the backfill's read, in the thread pool: the pass awaits it
+            return [event(s) for s in range(after + 1, before)]
+
+        feed._events_after = slow_read  # type: ignore[method-assign]
+        socket = FakeSocket()
+        admit(feed, socket, 5)
+        bus.publish("b1", event(6))  # sent at once ...
+        bus.publish("b1", event(9))  # ... in the same pass as the read 7..8 that 9 waits for
+        await until(lambda: len(socket.frames) == 5)
+        sent = socket.messages()[1:]
+        assert [m["seq"] for m in sent] == [6, 7, 8, 9]
+        stamps = [parse_time(m["server_time"]) or 0.0 for m in sent]
+        assert stamps[1] - stamps[0] >= 0.3, f"6 was stamped when the pass ended, not when it was decided: {stamps}"
 
     asyncio.run(scenario())
 

@@ -102,9 +102,9 @@ def test_fast_progress_is_coalesced_to_one_push_per_window(
     assert report.skipped_seq > 0, "events ~100 ms apart must have been merged"
     progress = [m for m in recorder.messages if m.kind == "progress"]
     pushes = [parse_time(m.message["server_time"]) or 0.0 for m in progress]
-    # The server stamps server_time just after deciding to send, so a stamp may trail its decision by
-    # a scheduling delay; 20 ms of slack keeps the check about the 250 ms rule, not about the CPU.
-    too_close = [round(b - a, 3) for a, b in itertools.pairwise(pushes) if b - a < 0.25 - 0.020]
+    # server_time is the wall-clock time of the decision to send, read beside the monotonic clock the window is
+    # measured on, however late the message then leaves: 5 ms of slack covers the two clocks' reads, not the CPU.
+    too_close = [round(b - a, 3) for a, b in itertools.pairwise(pushes) if b - a < 0.25 - 0.005]
     assert too_close == [], f"progress pushed closer than the 250 ms window: {too_close}"
 
 
