@@ -14,12 +14,11 @@ import pytest
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
-from reference_backend.batches import create_batch
 from reference_backend.database import Store
-from reference_backend.ingest import ParsedTable
 from reference_backend.ledger import calls_for_batch
 from reference_backend.models import Batch, Row, User
-from reference_backend.work_queue import WorkQueue
+
+from .test_distributed_queue import _batch, _queue
 
 pytestmark = [pytest.mark.area("Distributed mode"), pytest.mark.distributed]
 
@@ -37,21 +36,6 @@ def store(postgres_url: str) -> Iterator[Store]:
         )
     yield store
     store.dispose()
-
-
-def _batch(store: Store, prompts: int, *, user_id: int = 1) -> str:
-    table = ParsedTable(
-        columns=["prompt"],
-        prompt_column="prompt",
-        rows=[{"prompt": f"p{i}"} for i in range(prompts)],
-        source_format="text",
-    )
-    with store.write() as session:
-        return create_batch(session, user_id=user_id, table=table, filename=None).id
-
-
-def _queue(store: Store, worker: str) -> WorkQueue:
-    return WorkQueue(store, worker_id=worker, chunk_size=2, lease_seconds=60.0, max_attempts=3)
 
 
 def _lock(session: Session, batch_id: str, mode: str) -> None:
