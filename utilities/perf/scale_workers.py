@@ -16,16 +16,16 @@ import statistics
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import astuple, dataclass, replace
 from pathlib import Path
 
 import click
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
 from utilities.client.api import BatchApi
 from utilities.perf.cluster_inputs import cluster_database, prompts
 from utilities.perf.host_load import CpuShare
+from utilities.perf.server_memory import metrics_value
 from utilities.procs.services import Cluster, RedisServer
 
 log = logging.getLogger(__name__)
@@ -36,25 +36,15 @@ class PoolTimes:
     """The workers' claims and stores so far, from their ``/metrics``: total seconds and how many."""
 
     claim_s: float = 0.0
-    claims: int = 0
+    claims: float = 0.0
     store_s: float = 0.0
-    stores: int = 0
+    stores: float = 0.0
 
     def __add__(self, other: PoolTimes) -> PoolTimes:
-        return PoolTimes(
-            self.claim_s + other.claim_s,
-            self.claims + other.claims,
-            self.store_s + other.store_s,
-            self.stores + other.stores,
-        )
+        return PoolTimes(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
     def __sub__(self, other: PoolTimes) -> PoolTimes:
-        return PoolTimes(
-            self.claim_s - other.claim_s,
-            self.claims - other.claims,
-            self.store_s - other.store_s,
-            self.stores - other.stores,
-        )
+        return PoolTimes(*(a - b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
     @property
     def claim_ms(self) -> float:
@@ -68,16 +58,8 @@ class PoolTimes:
 
 def pool_times(exposition: str) -> PoolTimes:
     """The claim and store histograms' sums and counts in one worker's ``/metrics`` text."""
-    values: dict[str, float] = {}
-    for family in text_string_to_metric_families(exposition):
-        for sample in family.samples:
-            values[sample.name] = sample.value
-    return PoolTimes(
-        values.get("batchqa_claim_seconds_sum", 0.0),
-        int(values.get("batchqa_claim_seconds_count", 0)),
-        values.get("batchqa_store_seconds_sum", 0.0),
-        int(values.get("batchqa_store_seconds_count", 0)),
-    )
+    names = ("claim_seconds_sum", "claim_seconds_count", "store_seconds_sum", "store_seconds_count")
+    return PoolTimes(*(metrics_value(exposition, f"batchqa_{name}") or 0.0 for name in names))
 
 
 def scrape_pool_times(cluster: Cluster) -> PoolTimes:
@@ -179,8 +161,9 @@ def measure_throughput(
     timings: dict[int, list[Timing]] = {}
     try:
         for count in worker_counts:
-            cluster_root = root / f"x{count}"
-            with Cluster(cluster_root, redis=redis, database_url=database_url, env=env, worker_metrics=True) as cluster:
+            with Cluster(
+                root / f"x{count}", redis=redis, database_url=database_url, env=env, worker_metrics=True
+            ) as cluster:
                 cluster.start(workers=count, apis=1)
                 users = [BatchApi.new_user(cluster.api_urls[0], "scale") for _ in range(batches)]
                 try:
