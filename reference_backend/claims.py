@@ -161,11 +161,13 @@ class ClaimRound:
             lapsed = row.status == RowStatus.RUNNING.value  # its lease lapsed: the worker holding it is gone
             if lapsed:
                 lost_attempts += 1
-            if lost_attempts >= self.max_attempts:
-                if not writable:
-                    continue
-                # A row that keeps taking its worker down is poison: fail it, don't loop on it.
+            poison = lost_attempts >= self.max_attempts
+            if poison and not writable:
+                continue
+            if lapsed:
                 lost.append((row.row_number, row.attempts, CallOutcome.LOST))
+            if poison:
+                # A row that keeps taking its worker down is poison: fail it, don't loop on it.
                 poisoned.append(
                     {
                         "id": row.id,
@@ -177,8 +179,6 @@ class ClaimRound:
                     }
                 )
                 continue
-            if lapsed:
-                lost.append((row.row_number, row.attempts, CallOutcome.LOST))
             attempt = row.attempts + 1
             taken.append(row.id)
             key = str(row.id)
@@ -186,10 +186,9 @@ class ClaimRound:
             row_numbers[key] = row.row_number
             self.opened.setdefault(batch.id, []).append((row.row_number, attempt))
         params["taken"] = [*params["taken"], *taken]
-        if poisoned:
-            session.execute(update(Row), poisoned)  # one executemany, keyed by primary key
         ledger.close_calls(session, batch.id, lost, now=now)
         if poisoned:
+            session.execute(update(Row), poisoned)  # one executemany, keyed by primary key
             batch.failed += len(poisoned)
             events.append(record_event(session, batch, "progress"))
             events.extend(finish_if_done(session, batch))

@@ -184,7 +184,7 @@ class WorkQueue:
             for batch_id in sorted(counts):
                 succeeded, failed = counts[batch_id]
                 batch = session.scalars(BATCH_TO_WRITE, {"batch_id": batch_id}).one()
-                # Its claim may have left the start to a claim beside it that never committed (``_claim_rows``).
+                # Its claim may have left the start to a claim beside it that never committed (``ClaimRound``).
                 events = (
                     [set_status(session, batch, BatchStatus.RUNNING)]
                     if batch.status == BatchStatus.QUEUED.value
